@@ -1,0 +1,443 @@
+/* Face detection: a boosted cascade of Haar-like features over an image
+ * pyramid, evaluated as OpenCV's CascadeClassifier evaluates the same model
+ * (variance-normalised features, stage thresholds, the same window steps and
+ * the same grouping), so a cascade converted from OpenCV finds the same faces.
+ *
+ * Model tensors (kind "face_detector", written by mojofer.train detector):
+ *   window          i32 [2]       window width, height
+ *   stage_threshold f32 [S]
+ *   stage_weak      i32 [S+1]     stumps of stage s: [stage_weak[s], stage_weak[s+1])
+ *   stump_feature   i32 [K]       the feature a stump thresholds
+ *   stump_threshold f32 [K]
+ *   stump_leaf      f32 [K, 2]    value below, value at or above the threshold
+ *   rect            f32 [F, 3, 5] x, y, w, h, weight; weight 0 marks an unused rect
+ *   box_calibration f32 [4]       dx, dy, sw, sh: face box = (x + dx*w, y + dy*h, sw*w, sh*h)
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 16 };
+static const double GROUP_EPS = 0.2;
+
+/* A stump with its feature's rectangles inlined, bound to the integral
+ * image stride of the current pyramid level: evaluation touches one record. */
+typedef struct {
+    int32_t corner[RECTS_PER_FEATURE][4];
+    float weight[RECTS_PER_FEATURE];
+    float threshold;
+    float leaf[2];
+} stump_t;
+
+typedef struct {
+    int32_t x, y, w, h;
+} rect_t;
+
+struct mf_detector {
+    mf_limits limits;
+    int32_t win_w, win_h;
+    int32_t stage_count, stump_count, feature_count;
+    const float *stage_threshold, *stump_threshold, *stump_leaf, *rect, *calibration;
+    const int32_t *stage_weak, *stump_feature;
+    stump_t *stumps; /* rebuilt for each pyramid level's integral stride */
+    /* scratch, grown on demand */
+    uint8_t *gray, *level;
+    uint32_t *sum, *sqsum;
+    int32_t *taps;
+    size_t pixel_capacity, integral_capacity, taps_capacity;
+    rect_t *raw;
+    size_t raw_count, raw_capacity;
+};
+
+mf_detect_params mf_detect_params_default(void)
+{
+    mf_detect_params p;
+    p.min_size = 24;
+    p.max_size = 0;
+    p.scale_factor = 1.1f;
+    p.min_neighbors = 3;
+    return p;
+}
+
+/* Loads the tensors and checks every index so evaluation needs no checks. */
+static mf_status load_cascade(mf_detector *d, const mf_model *model)
+{
+    mf_tensor t, stages, feature, threshold, leaf, rects;
+    mf_status st;
+    if (strcmp(mf_model_kind(model), "face_detector") != 0)
+        return MF_E_MODEL_KIND;
+    if ((st = mf_model_expect(model, "window", MF_DTYPE_I32, 2, &t)) != MF_OK)
+        return st;
+    d->win_w = ((const int32_t *)t.data)[0];
+    d->win_h = ((const int32_t *)t.data)[1];
+    if (d->win_w < 3 || d->win_h < 3 || d->win_w > 256 || d->win_h > 256)
+        return MF_E_MODEL_MISSING;
+    if ((st = mf_model_expect(model, "stage_threshold", MF_DTYPE_F32, -1, &t)) ||
+        (st = mf_model_expect(model, "stage_weak", MF_DTYPE_I32, t.count + 1, &stages)) ||
+        (st = mf_model_expect(model, "stump_feature", MF_DTYPE_I32, -1, &feature)) ||
+        (st = mf_model_expect(model, "stump_threshold", MF_DTYPE_F32, feature.count, &threshold)) ||
+        (st = mf_model_expect(model, "stump_leaf", MF_DTYPE_F32, 2 * feature.count, &leaf)) ||
+        (st = mf_model_expect(model, "rect", MF_DTYPE_F32, -1, &rects)))
+        return st;
+    d->stage_threshold = t.data;
+    d->stage_count = (int32_t)t.count;
+    if ((st = mf_model_expect(model, "box_calibration", MF_DTYPE_F32, 4, &t)) != MF_OK)
+        return st;
+    d->calibration = t.data;
+    d->stage_weak = stages.data;
+    d->stump_feature = feature.data;
+    d->stump_threshold = threshold.data;
+    d->stump_leaf = leaf.data;
+    d->rect = rects.data;
+    d->stump_count = (int32_t)feature.count;
+    d->feature_count = (int32_t)(rects.count / (RECTS_PER_FEATURE * 5));
+    if (rects.count % (RECTS_PER_FEATURE * 5) || d->stage_weak[0] != 0 ||
+        d->stage_weak[d->stage_count] != d->stump_count)
+        return MF_E_MODEL_MISSING;
+    for (int32_t s = 0; s < d->stage_count; s++)
+        if (d->stage_weak[s + 1] <= d->stage_weak[s] || !isfinite(d->stage_threshold[s]))
+            return MF_E_MODEL_MISSING;
+    for (int32_t k = 0; k < d->stump_count; k++)
+        if (d->stump_feature[k] < 0 || d->stump_feature[k] >= d->feature_count ||
+            !isfinite(d->stump_threshold[k]) || !isfinite(d->stump_leaf[2 * k]) ||
+            !isfinite(d->stump_leaf[2 * k + 1]))
+            return MF_E_MODEL_MISSING;
+    for (int32_t f = 0; f < d->feature_count; f++)
+        for (int r = 0; r < RECTS_PER_FEATURE; r++) {
+            const float *v = d->rect + ((size_t)f * RECTS_PER_FEATURE + r) * 5;
+            if (v[4] == 0.0f)
+                continue;
+            if (v[0] < 0 || v[1] < 0 || v[2] < 1 || v[3] < 1 || v[0] + v[2] > d->win_w ||
+                v[1] + v[3] > d->win_h || !isfinite(v[4]))
+                return MF_E_MODEL_MISSING;
+        }
+    d->stumps = malloc(sizeof *d->stumps * (size_t)d->stump_count);
+    return d->stumps ? MF_OK : MF_E_NO_MEMORY;
+}
+
+mf_detector *mf_detector_new(const mf_model *model, const mf_limits *limits, mf_status *status)
+{
+    mf_status st = MF_OK;
+    mf_detector *d = NULL;
+    if (!model || !limits) {
+        st = MF_E_INVALID_ARGUMENT;
+        goto done;
+    }
+    d = calloc(1, sizeof *d);
+    if (!d) {
+        st = MF_E_NO_MEMORY;
+        goto done;
+    }
+    d->limits = *limits;
+    st = load_cascade(d, model);
+done:
+    if (st != MF_OK) {
+        mf_detector_free(d);
+        d = NULL;
+    }
+    if (status)
+        *status = st;
+    return d;
+}
+
+void mf_detector_free(mf_detector *d)
+{
+    if (!d)
+        return;
+    free(d->stumps);
+    free(d->gray);
+    free(d->level);
+    free(d->sum);
+    free(d->sqsum);
+    free(d->taps);
+    free(d->raw);
+    free(d);
+}
+
+static mf_status reserve_scratch(mf_detector *d, int32_t w, int32_t h)
+{
+    size_t pixels = (size_t)w * (size_t)h, integral = (size_t)(w + 1) * (size_t)(h + 1);
+    if (pixels > d->pixel_capacity) {
+        free(d->gray);
+        free(d->level);
+        d->gray = malloc(pixels);
+        d->level = malloc(pixels);
+        d->pixel_capacity = d->gray && d->level ? pixels : 0;
+        if (!d->pixel_capacity)
+            return MF_E_NO_MEMORY;
+    }
+    if (integral > d->integral_capacity) {
+        free(d->sum);
+        free(d->sqsum);
+        d->sum = malloc(integral * sizeof *d->sum);
+        d->sqsum = malloc(integral * sizeof *d->sqsum);
+        d->integral_capacity = d->sum && d->sqsum ? integral : 0;
+        if (!d->integral_capacity)
+            return MF_E_NO_MEMORY;
+    }
+    if ((size_t)w * 3 > d->taps_capacity) {
+        free(d->taps);
+        d->taps = malloc((size_t)w * 3 * sizeof *d->taps);
+        d->taps_capacity = d->taps ? (size_t)w * 3 : 0;
+        if (!d->taps)
+            return MF_E_NO_MEMORY;
+    }
+    return MF_OK;
+}
+
+/* Integral images of sums and squared sums. They wrap modulo 2^32, which
+ * keeps rectangle sums exact: no window sum reaches 2^32. */
+static void integrate(const uint8_t *img, int32_t w, int32_t h, uint32_t *sum, uint32_t *sqsum)
+{
+    const size_t stride = (size_t)w + 1;
+    memset(sum, 0, stride * sizeof *sum);
+    memset(sqsum, 0, stride * sizeof *sqsum);
+    for (int32_t y = 0; y < h; y++) {
+        uint32_t row = 0, sqrow = 0;
+        uint32_t *s = sum + (y + 1) * stride, *q = sqsum + (y + 1) * stride;
+        const uint32_t *sp = s - stride, *qp = q - stride;
+        s[0] = q[0] = 0;
+        for (int32_t x = 0; x < w; x++) {
+            uint32_t v = img[(size_t)y * w + x];
+            row += v;
+            sqrow += v * v;
+            s[x + 1] = sp[x + 1] + row;
+            q[x + 1] = qp[x + 1] + sqrow;
+        }
+    }
+}
+
+static void bind_stumps(mf_detector *d, int32_t stride)
+{
+    for (int32_t k = 0; k < d->stump_count; k++) {
+        stump_t *sp = &d->stumps[k];
+        const float *v = d->rect + (size_t)d->stump_feature[k] * RECTS_PER_FEATURE * 5;
+        for (int r = 0; r < RECTS_PER_FEATURE; r++, v += 5) {
+            int32_t x = (int32_t)v[0], y = (int32_t)v[1], w = (int32_t)v[2], h = (int32_t)v[3];
+            if (v[4] == 0.0f)
+                x = y = w = h = 0;
+            sp->weight[r] = v[4];
+            sp->corner[r][0] = y * stride + x;
+            sp->corner[r][1] = y * stride + x + w;
+            sp->corner[r][2] = (y + h) * stride + x;
+            sp->corner[r][3] = (y + h) * stride + x + w;
+        }
+        sp->threshold = d->stump_threshold[k];
+        sp->leaf[0] = d->stump_leaf[2 * k];
+        sp->leaf[1] = d->stump_leaf[2 * k + 1];
+    }
+}
+
+static inline uint32_t box_sum(const uint32_t *p, const int32_t c[4])
+{
+    return p[c[0]] - p[c[1]] - p[c[2]] + p[c[3]];
+}
+
+/* Returns the number of stages passed; == stage_count means a face. */
+static int32_t run_window(const mf_detector *d, const uint32_t *sum, const uint32_t *sqsum,
+                          const int32_t norm[4], double norm_area)
+{
+    /* the variance in double: in float, area*sqsum - sum^2 cancels catastrophically */
+    double s = (double)box_sum(sum, norm), q = (double)box_sum(sqsum, norm);
+    double var = norm_area * q - s * s;
+    const float nf = var > 0.0 ? (float)sqrt(var) : 1.0f;
+    const stump_t *sp = d->stumps;
+    for (int32_t st = 0; st < d->stage_count; st++) {
+        float stage_sum = 0.0f;
+        for (const stump_t *end = d->stumps + d->stage_weak[st + 1]; sp < end; sp++) {
+            float value = sp->weight[0] * (float)(int32_t)box_sum(sum, sp->corner[0]) +
+                          sp->weight[1] * (float)(int32_t)box_sum(sum, sp->corner[1]);
+            if (sp->weight[2] != 0.0f)
+                value += sp->weight[2] * (float)(int32_t)box_sum(sum, sp->corner[2]);
+            stage_sum += sp->leaf[value >= sp->threshold * nf];
+        }
+        if (stage_sum < d->stage_threshold[st])
+            return st;
+    }
+    return d->stage_count;
+}
+
+static mf_status add_raw(mf_detector *d, rect_t r)
+{
+    if (d->raw_count == d->raw_capacity) {
+        if (d->raw_capacity >= MAX_RAW_DETECTIONS)
+            return MF_OK; /* enough evidence already; more would only cost memory */
+        size_t cap = d->raw_capacity ? d->raw_capacity * 2 : 256;
+        rect_t *grown = realloc(d->raw, cap * sizeof *grown);
+        if (!grown)
+            return MF_E_NO_MEMORY;
+        d->raw = grown;
+        d->raw_capacity = cap;
+    }
+    d->raw[d->raw_count++] = r;
+    return MF_OK;
+}
+
+/* Scans one pyramid level whose image is `img` (w x h) at `factor` times
+ * the frame's scale, adding raw detections in frame coordinates. */
+static mf_status scan_level(mf_detector *d, const uint8_t *img, int32_t w, int32_t h,
+                            double factor)
+{
+    const int32_t stride = w + 1, step = factor > 2.0 ? 1 : 2;
+    const int32_t norm[4] = {stride + 1, stride + d->win_w - 1, (d->win_h - 1) * stride + 1,
+                             (d->win_h - 1) * stride + d->win_w - 1};
+    const double norm_area = (double)(d->win_w - 2) * (d->win_h - 2);
+    const rect_t size = {0, 0, (int32_t)lround(d->win_w * factor), (int32_t)lround(d->win_h * factor)};
+    integrate(img, w, h, d->sum, d->sqsum);
+    bind_stumps(d, stride);
+    for (int32_t y = 0; y + d->win_h <= h; y += step) {
+        for (int32_t x = 0; x + d->win_w <= w; x += step) {
+            size_t at = (size_t)y * stride + x;
+            int32_t passed = run_window(d, d->sum + at, d->sqsum + at, norm, norm_area);
+            if (passed == d->stage_count) {
+                rect_t r = {(int32_t)lround(x * factor), (int32_t)lround(y * factor), size.w, size.h};
+                mf_status st = add_raw(d, r);
+                if (st != MF_OK)
+                    return st;
+            } else if (passed == 0) {
+                x += step; /* rejected at once: the next window likely is too */
+            }
+        }
+    }
+    return MF_OK;
+}
+
+static int similar(rect_t a, rect_t b)
+{
+    double delta = GROUP_EPS * (fmin(a.w, b.w) + fmin(a.h, b.h)) * 0.5;
+    return abs(a.x - b.x) <= delta && abs(a.y - b.y) <= delta &&
+           abs(a.x + a.w - b.x - b.w) <= delta && abs(a.y + a.h - b.y - b.h) <= delta;
+}
+
+static int32_t find_root(int32_t *parent, int32_t i)
+{
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+
+typedef struct {
+    double x, y, w, h;
+    int32_t n;
+} cluster_t;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const mf_box *p = a, *q = b;
+    return (p->score < q->score) - (p->score > q->score);
+}
+
+/* Groups raw detections as OpenCV's groupRectangles does: clusters of
+ * similar rectangles, averaged; clusters with more than min_neighbors members
+ * are kept unless they sit inside a stronger one. Writes calibrated boxes. */
+static mf_status group(mf_detector *d, int32_t min_neighbors, mf_box *boxes, size_t capacity,
+                       size_t *count)
+{
+    mf_status st = MF_OK;
+    const size_t n = d->raw_count;
+    int32_t *parent = malloc((n ? n : 1) * sizeof *parent);
+    cluster_t *clusters = calloc(n ? n : 1, sizeof *clusters);
+    mf_box *found = malloc((n ? n : 1) * sizeof *found);
+    size_t found_count = 0;
+    *count = 0;
+    if (!parent || !clusters || !found) {
+        st = MF_E_NO_MEMORY;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        parent[i] = (int32_t)i;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (similar(d->raw[i], d->raw[j])) {
+                int32_t a = find_root(parent, (int32_t)i), b = find_root(parent, (int32_t)j);
+                if (a != b)
+                    parent[b] = a;
+            }
+    for (size_t i = 0; i < n; i++) {
+        cluster_t *c = &clusters[find_root(parent, (int32_t)i)];
+        c->x += d->raw[i].x;
+        c->y += d->raw[i].y;
+        c->w += d->raw[i].w;
+        c->h += d->raw[i].h;
+        c->n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cluster_t *c = &clusters[i];
+        if (c->n > 0) {
+            c->x /= c->n;
+            c->y /= c->n;
+            c->w /= c->n;
+            c->h /= c->n;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cluster_t *a = &clusters[i];
+        if (a->n <= min_neighbors)
+            continue;
+        int nested = 0;
+        for (size_t j = 0; j < n && !nested; j++) {
+            const cluster_t *b = &clusters[j];
+            if (j == i || b->n <= min_neighbors)
+                continue;
+            double dx = b->w * GROUP_EPS, dy = b->h * GROUP_EPS;
+            nested = a->x >= b->x - dx && a->y >= b->y - dy && a->x + a->w <= b->x + b->w + dx &&
+                     a->y + a->h <= b->y + b->h + dy && (b->n > (a->n > 3 ? a->n : 3) || a->n < 3);
+        }
+        if (nested)
+            continue;
+        const float *cal = d->calibration;
+        found[found_count++] = (mf_box){(float)(a->x + cal[0] * a->w), (float)(a->y + cal[1] * a->h),
+                                        (float)(cal[2] * a->w), (float)(cal[3] * a->h), (float)a->n};
+    }
+    qsort(found, found_count, sizeof *found, by_score_desc);
+    *count = found_count < capacity ? found_count : capacity;
+    memcpy(boxes, found, *count * sizeof *boxes);
+done:
+    free(parent);
+    free(clusters);
+    free(found);
+    return st;
+}
+
+mf_status mf_detect(mf_detector *d, const mf_image *image, const mf_detect_params *params,
+                    mf_box *boxes, size_t capacity, size_t *count)
+{
+    mf_status st;
+    if (!d || !image || !params || !count || (!boxes && capacity > 0))
+        return MF_E_INVALID_ARGUMENT;
+    *count = 0;
+    if ((st = mf_image_check(image, &d->limits)) != MF_OK)
+        return st;
+    if (params->min_size < 1 || params->max_size < 0 || !(params->scale_factor >= 1.01f) ||
+        params->scale_factor > 4.0f || params->min_neighbors < 0)
+        return MF_E_INVALID_ARGUMENT;
+    const int32_t W = image->width, H = image->height;
+    if ((st = reserve_scratch(d, W, H)) != MF_OK)
+        return st;
+    mf_image_to_gray(image, d->gray);
+    d->raw_count = 0;
+    const float box_w = d->calibration[2];
+    for (double factor = 1.0;; factor *= params->scale_factor) {
+        int32_t lw = (int32_t)lround(W / factor), lh = (int32_t)lround(H / factor);
+        double face_side = box_w * d->win_w * factor;
+        if (lw < d->win_w || lh < d->win_h ||
+            (params->max_size > 0 && face_side > params->max_size))
+            break;
+        if (face_side < params->min_size)
+            continue;
+        const uint8_t *img = d->gray;
+        if (lw != W || lh != H) {
+            mf_gray_resize(d->gray, W, H, d->level, lw, lh, d->taps);
+            img = d->level;
+        }
+        if ((st = scan_level(d, img, lw, lh, factor)) != MF_OK)
+            return st;
+    }
+    if (capacity > (size_t)d->limits.max_faces)
+        capacity = (size_t)d->limits.max_faces;
+    return group(d, params->min_neighbors, boxes, capacity, count);
+}

@@ -1,0 +1,85 @@
+#include "internal.h"
+
+static int32_t channels_of(mf_channel_order order)
+{
+    switch (order) {
+    case MF_GRAY: return 1;
+    case MF_RGB: case MF_BGR: return 3;
+    case MF_RGBA: case MF_BGRA: return 4;
+    }
+    return 0;
+}
+
+mf_status mf_image_check(const mf_image *image, const mf_limits *limits)
+{
+    if (!image || !limits || !image->data)
+        return MF_E_INVALID_ARGUMENT;
+    if (image->width <= 0 || image->height <= 0)
+        return MF_E_INVALID_ARGUMENT;
+    if (channels_of(image->order) == 0 || image->channels != channels_of(image->order))
+        return MF_E_INVALID_ARGUMENT;
+    if (image->width > limits->max_image_side || image->height > limits->max_image_side ||
+        (int64_t)image->width * image->height > limits->max_image_pixels)
+        return MF_E_IMAGE_TOO_LARGE;
+    return MF_OK;
+}
+
+/* Fixed-point BT.601 luma with rounding, the weights OpenCV's cvtColor uses,
+ * so that our detector sees the same gray image OpenCV's would. */
+enum { GRAY_SHIFT = 14, W_R = 4899, W_G = 9617, W_B = 1868 };
+
+void mf_image_to_gray(const mf_image *image, uint8_t *gray)
+{
+    const ptrdiff_t ps = image->pixel_stride, cs = image->channel_stride;
+    int r_at = 0, b_at = 2;
+    if (image->order == MF_BGR || image->order == MF_BGRA) {
+        r_at = 2;
+        b_at = 0;
+    }
+    for (int32_t y = 0; y < image->height; y++) {
+        const uint8_t *row = image->data + (ptrdiff_t)y * image->row_stride;
+        uint8_t *out = gray + (size_t)y * (size_t)image->width;
+        if (image->order == MF_GRAY) {
+            for (int32_t x = 0; x < image->width; x++)
+                out[x] = row[x * ps];
+            continue;
+        }
+        for (int32_t x = 0; x < image->width; x++) {
+            const uint8_t *p = row + x * ps;
+            uint32_t v = W_R * p[r_at * cs] + W_G * p[cs] + W_B * p[b_at * cs];
+            out[x] = (uint8_t)((v + (1u << (GRAY_SHIFT - 1))) >> GRAY_SHIFT);
+        }
+    }
+}
+
+/* Pixel-centre aligned bilinear sampling, weights in 1/256. The column
+ * taps are computed once per call into `scratch` (3 * dst_w entries). */
+static void bilinear_taps(int32_t src_n, int32_t dst_n, int32_t i, int32_t *i0, int32_t *i1,
+                          int32_t *w)
+{
+    double f = (i + 0.5) * ((double)src_n / dst_n) - 0.5;
+    if (f < 0) f = 0;
+    *i0 = (int32_t)f;
+    if (*i0 > src_n - 1) *i0 = src_n - 1;
+    *i1 = *i0 + 1 < src_n ? *i0 + 1 : src_n - 1;
+    *w = (int32_t)((f - *i0) * 256.0 + 0.5);
+}
+
+void mf_gray_resize(const uint8_t *src, int32_t src_w, int32_t src_h, uint8_t *dst,
+                    int32_t dst_w, int32_t dst_h, int32_t *scratch)
+{
+    int32_t *x0 = scratch, *x1 = scratch + dst_w, *wx = scratch + 2 * (size_t)dst_w;
+    for (int32_t x = 0; x < dst_w; x++)
+        bilinear_taps(src_w, dst_w, x, &x0[x], &x1[x], &wx[x]);
+    for (int32_t y = 0; y < dst_h; y++) {
+        int32_t y0, y1, wy;
+        bilinear_taps(src_h, dst_h, y, &y0, &y1, &wy);
+        const uint8_t *r0 = src + (size_t)y0 * src_w, *r1 = src + (size_t)y1 * src_w;
+        uint8_t *out = dst + (size_t)y * dst_w;
+        for (int32_t x = 0; x < dst_w; x++) {
+            uint32_t top = r0[x0[x]] * (uint32_t)(256 - wx[x]) + r0[x1[x]] * (uint32_t)wx[x];
+            uint32_t bottom = r1[x0[x]] * (uint32_t)(256 - wx[x]) + r1[x1[x]] * (uint32_t)wx[x];
+            out[x] = (uint8_t)((top * (uint32_t)(256 - wy) + bottom * (uint32_t)wy + 32768) >> 16);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+/*
+ * mojofer.h: the one public header of the mojofer C core.
+ *
+ * Conventions
+ *   - Every fallible call returns mf_status (MF_OK == 0, errors < 0);
+ *     mf_status_str() names it. Constructors take an mf_status* instead.
+ *   - Contexts are opaque: mf_x_new(...) / mf_x_free(x); free accepts NULL.
+ *     A context is used by one thread at a time; make one per thread.
+ *   - The caller owns output buffers and passes their capacity.
+ *   - Images are views (mf_image): no copy is made of strided frames.
+ *   - The core never prints, never aborts and has no mutable globals.
+ *
+ * Model file format (".mfm", version 1), all integers little-endian:
+ *
+ *   offset  size  field
+ *   0       8     magic "MOJOFER\0"
+ *   8       4     u32 version (1)
+ *   12      4     u32 tensor_count (1..MF_MODEL_MAX_TENSORS)
+ *   16      16    kind, NUL-padded ASCII (e.g. "face_detector")
+ *   32      8     u64 file_size: total bytes, footer included
+ *   40      8     u64 data_offset: start of the tensor data, a multiple of 64
+ *   48      88*n  tensor table, one entry per tensor:
+ *                   48 name, NUL-padded ASCII, NUL-terminated, unique
+ *                    4 u32 dtype (0 = float32, 1 = int32)
+ *                    4 u32 ndim (1..4)
+ *                   16 u32 dims[4] (unused trailing dims are 1)
+ *                    8 u64 offset from data_offset, a multiple of 64
+ *                    8 u64 nbytes == 4 * product(dims)
+ *   ...           tensor data, each tensor 64-byte aligned, zero padding
+ *   file_size-4 4 u32 CRC-32 (IEEE, as zlib.crc32) of every preceding byte
+ *
+ * The loader checks all of it (magic, version, size, checksum, every table
+ * entry and bound) before any tensor is used; mojofer/modelfile.py writes it.
+ */
+#ifndef MOJOFER_H
+#define MOJOFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define MF_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define MF_API __attribute__((visibility("default")))
+#else
+#define MF_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ------------------------------------------------------------ */
+
+typedef enum {
+    MF_OK = 0,
+    MF_E_INVALID_ARGUMENT = -1,
+    MF_E_NO_MEMORY = -2,
+    MF_E_IMAGE_TOO_LARGE = -3,
+    MF_E_IO = -4,
+    MF_E_MODEL_MAGIC = -5,
+    MF_E_MODEL_VERSION = -6,
+    MF_E_MODEL_TRUNCATED = -7,
+    MF_E_MODEL_CORRUPT = -8,
+    MF_E_MODEL_MISSING = -9,
+    MF_E_MODEL_KIND = -10,
+    MF_E_TOO_LARGE = -11
+} mf_status;
+
+/* A static string naming the status; never NULL. */
+MF_API const char *mf_status_str(mf_status status);
+
+/* ---- limits: every bound on input size lives here ----------------------- */
+
+typedef struct {
+    int64_t max_image_pixels; /* width * height of an input frame */
+    int32_t max_image_side;   /* either side of an input frame */
+    int64_t max_model_bytes;  /* size of a model file */
+    int32_t max_faces;        /* faces one call may return */
+} mf_limits;
+
+#define MF_MODEL_MAX_TENSORS 1024
+
+MF_API mf_limits mf_limits_default(void);
+
+/* ---- image views -------------------------------------------------------- */
+
+typedef enum {
+    MF_GRAY = 1, /* 1 channel */
+    MF_RGB = 2,  /* 3 channels */
+    MF_BGR = 3,  /* 3 channels, OpenCV order */
+    MF_RGBA = 4, /* 4 channels, alpha ignored */
+    MF_BGRA = 5  /* 4 channels, alpha ignored */
+} mf_channel_order;
+
+/* A view of 8-bit pixels. Strides are in bytes and may be negative, so
+ * slices, flips and channel-reversed views of a frame need no copy. */
+typedef struct {
+    const uint8_t *data; /* row 0, column 0, channel 0 */
+    int32_t width, height;
+    int32_t channels; /* must match order: 1, 3 or 4 */
+    ptrdiff_t row_stride, pixel_stride, channel_stride;
+    mf_channel_order order;
+} mf_image;
+
+/* MF_OK if the view is well formed and within limits. */
+MF_API mf_status mf_image_check(const mf_image *image, const mf_limits *limits);
+
+/* ---- models ------------------------------------------------------------- */
+
+typedef struct mf_model mf_model;
+
+typedef enum { MF_DTYPE_F32 = 0, MF_DTYPE_I32 = 1 } mf_dtype;
+
+typedef struct {
+    const char *name;
+    mf_dtype dtype;
+    int32_t ndim;
+    int64_t dims[4];
+    int64_t count; /* number of elements */
+    const void *data; /* 64-byte aligned, owned by the model */
+} mf_tensor;
+
+MF_API mf_model *mf_model_load(const char *path, const mf_limits *limits, mf_status *status);
+MF_API mf_model *mf_model_from_memory(const void *data, size_t size, const mf_limits *limits,
+                                      mf_status *status);
+MF_API void mf_model_free(mf_model *model);
+MF_API const char *mf_model_kind(const mf_model *model);
+MF_API int32_t mf_model_tensor_count(const mf_model *model);
+/* Tensor by index (0..count-1) or by name; MF_E_MODEL_MISSING if absent. */
+MF_API mf_status mf_model_tensor_at(const mf_model *model, int32_t index, mf_tensor *out);
+MF_API mf_status mf_model_tensor(const mf_model *model, const char *name, mf_tensor *out);
+
+/* ---- face detection ----------------------------------------------------- */
+
+typedef struct mf_detector mf_detector;
+
+/* A face box in frame pixels: (x, y) top-left, tight around brows-to-chin
+ * and cheek-to-cheek, the convention of the 68-point landmarks. */
+typedef struct {
+    float x, y, w, h;
+    float score; /* detections grouped into this face; higher is surer */
+} mf_box;
+
+typedef struct {
+    int32_t min_size;      /* smallest face searched, in pixels of the frame */
+    int32_t max_size;      /* largest face searched; 0 = no bound */
+    float scale_factor;    /* pyramid step, 1.01 to 4 */
+    int32_t min_neighbors; /* raw detections a face needs */
+} mf_detect_params;
+
+MF_API mf_detect_params mf_detect_params_default(void);
+
+/* The model must be of kind "face_detector"; the detector keeps a reference
+ * to it, so free the detector first. */
+MF_API mf_detector *mf_detector_new(const mf_model *model, const mf_limits *limits,
+                                    mf_status *status);
+MF_API void mf_detector_free(mf_detector *detector);
+
+/* Finds faces. Writes at most `capacity` boxes, best score first, and sets
+ * *count to the number written. */
+MF_API mf_status mf_detect(mf_detector *detector, const mf_image *image,
+                           const mf_detect_params *params, mf_box *boxes, size_t capacity,
+                           size_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,423 @@
+/* The CPython binding: the only file that includes Python.h and NumPy.
+ * It parses and validates arguments, releases the GIL around core calls,
+ * and maps core status codes to exceptions through one table. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+#include <pythread.h>
+
+#include "mojofer.h"
+
+static PyObject *ModelError; /* set once at import; the exception type is immutable */
+
+/* ---- status -> exception: the one table --------------------------------- */
+
+static PyObject *status_exception(mf_status st)
+{
+    switch (st) {
+    case MF_E_NO_MEMORY: return PyExc_MemoryError;
+    case MF_E_IO: return PyExc_OSError;
+    case MF_E_MODEL_MAGIC:
+    case MF_E_MODEL_VERSION:
+    case MF_E_MODEL_TRUNCATED:
+    case MF_E_MODEL_CORRUPT:
+    case MF_E_MODEL_MISSING:
+    case MF_E_MODEL_KIND: return ModelError;
+    case MF_E_INVALID_ARGUMENT:
+    case MF_E_IMAGE_TOO_LARGE:
+    case MF_E_TOO_LARGE:
+    default: return PyExc_ValueError;
+    }
+}
+
+/* Raises for a failed status, naming what failed; returns NULL. */
+static PyObject *raise_status(mf_status st, const char *what)
+{
+    PyErr_Format(status_exception(st), "%s: %s (mojofer status %d)", what, mf_status_str(st),
+                 (int)st);
+    return NULL;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+/* Fills `view` from a NumPy frame without copying. On failure raises a
+ * TypeError/ValueError naming `arg` and what was expected, and returns -1. */
+static int frame_view(PyObject *obj, const char *arg, int bgr, mf_image *view)
+{
+    const mf_limits limits = mf_limits_default();
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be a numpy.ndarray of dtype uint8 shaped (H, W), (H, W, 3) or "
+                     "(H, W, 4), not %.100s",
+                     arg, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (PyArray_TYPE(a) != NPY_UINT8) {
+        PyObject *name = PyObject_Str((PyObject *)PyArray_DESCR(a));
+        PyErr_Format(PyExc_TypeError,
+                     "%s must have dtype uint8, not %S (convert with frame.astype(np.uint8) "
+                     "after scaling to 0..255)",
+                     arg, name ? name : Py_None);
+        Py_XDECREF(name);
+        return -1;
+    }
+    int nd = PyArray_NDIM(a);
+    npy_intp *shape = PyArray_DIMS(a), *strides = PyArray_STRIDES(a);
+    int channels = nd == 3 ? (int)shape[2] : 1;
+    if (nd != 2 && !(nd == 3 && (channels == 3 || channels == 4))) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be shaped (H, W) gray, (H, W, 3) RGB/BGR or (H, W, 4) RGBA/BGRA; "
+                     "got %d dimension(s)%s",
+                     arg, nd, nd == 3 ? " with a last axis that is not 3 or 4" : "");
+        return -1;
+    }
+    if (shape[0] == 0 || shape[1] == 0) {
+        PyErr_Format(PyExc_ValueError, "%s is empty: shape (%zd, %zd)", arg, (Py_ssize_t)shape[0],
+                     (Py_ssize_t)shape[1]);
+        return -1;
+    }
+    if (shape[0] > limits.max_image_side || shape[1] > limits.max_image_side ||
+        (double)shape[0] * (double)shape[1] > (double)limits.max_image_pixels) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s is too large: %zd x %zd pixels; the limit is %lld pixels and %d per side",
+                     arg, (Py_ssize_t)shape[1], (Py_ssize_t)shape[0],
+                     (long long)limits.max_image_pixels, (int)limits.max_image_side);
+        return -1;
+    }
+    view->data = PyArray_DATA(a);
+    view->height = (int32_t)shape[0];
+    view->width = (int32_t)shape[1];
+    view->row_stride = strides[0];
+    view->pixel_stride = strides[1];
+    view->channel_stride = nd == 3 ? strides[2] : 1;
+    view->channels = channels;
+    view->order = channels == 1 ? MF_GRAY
+                  : channels == 3 ? (bgr ? MF_BGR : MF_RGB)
+                                  : (bgr ? MF_BGRA : MF_RGBA);
+    mf_status st = mf_image_check(view, &limits);
+    if (st != MF_OK) {
+        raise_status(st, arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Model -------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    mf_model *model;
+} ModelObject;
+
+static void Model_dealloc(ModelObject *self)
+{
+    mf_model_free(self->model);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Model_init(ModelObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"source", NULL};
+    PyObject *source;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Model", kwlist, &source))
+        return -1;
+    if (self->model) {
+        PyErr_SetString(PyExc_RuntimeError, "Model is already initialised");
+        return -1;
+    }
+    const mf_limits limits = mf_limits_default();
+    mf_status st = MF_OK;
+    mf_model *model = NULL;
+    if (PyBytes_Check(source)) {
+        const char *data = PyBytes_AS_STRING(source);
+        size_t size = (size_t)PyBytes_GET_SIZE(source);
+        Py_BEGIN_ALLOW_THREADS
+        model = mf_model_from_memory(data, size, &limits, &st);
+        Py_END_ALLOW_THREADS
+    } else {
+        PyObject *path = NULL;
+        if (!PyUnicode_FSConverter(source, &path)) {
+            PyErr_Format(PyExc_TypeError, "source must be a path (str or os.PathLike) or bytes, not %.100s",
+                         Py_TYPE(source)->tp_name);
+            return -1;
+        }
+        const char *p = PyBytes_AS_STRING(path);
+        Py_BEGIN_ALLOW_THREADS
+        model = mf_model_load(p, &limits, &st);
+        Py_END_ALLOW_THREADS
+        if (!model) {
+            if (st == MF_E_IO)
+                PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, source);
+            else
+                PyErr_Format(status_exception(st), "model file %R: %s (mojofer status %d)", source,
+                             mf_status_str(st), (int)st);
+        }
+        Py_DECREF(path);
+        if (!model)
+            return -1;
+    }
+    if (!model) {
+        raise_status(st, "model bytes");
+        return -1;
+    }
+    self->model = model;
+    return 0;
+}
+
+static int model_ready(ModelObject *self)
+{
+    if (!self->model) {
+        PyErr_SetString(PyExc_RuntimeError, "Model was not initialised");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *Model_kind(ModelObject *self, void *closure)
+{
+    (void)closure;
+    return model_ready(self) ? PyUnicode_FromString(mf_model_kind(self->model)) : NULL;
+}
+
+static PyObject *Model_names(ModelObject *self, void *closure)
+{
+    (void)closure;
+    if (!model_ready(self))
+        return NULL;
+    int32_t n = mf_model_tensor_count(self->model);
+    PyObject *names = PyList_New(n);
+    for (int32_t i = 0; names && i < n; i++) {
+        mf_tensor t;
+        mf_model_tensor_at(self->model, i, &t);
+        PyObject *s = PyUnicode_FromString(t.name);
+        if (!s) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyList_SET_ITEM(names, i, s);
+    }
+    return names;
+}
+
+static PyObject *Model_tensor(ModelObject *self, PyObject *arg)
+{
+    if (!model_ready(self))
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    mf_tensor t;
+    mf_status st = mf_model_tensor(self->model, name, &t);
+    if (st != MF_OK) {
+        PyErr_Format(PyExc_KeyError, "model has no tensor named %R", arg);
+        return NULL;
+    }
+    npy_intp dims[4];
+    for (int i = 0; i < t.ndim; i++)
+        dims[i] = (npy_intp)t.dims[i];
+    PyObject *out = PyArray_SimpleNew(t.ndim, dims, t.dtype == MF_DTYPE_F32 ? NPY_FLOAT32 : NPY_INT32);
+    if (out)
+        memcpy(PyArray_DATA((PyArrayObject *)out), t.data, (size_t)t.count * 4);
+    return out;
+}
+
+static PyMethodDef Model_methods[] = {
+    {"tensor", (PyCFunction)Model_tensor, METH_O, "tensor(name) -> a copy of the named tensor as a NumPy array"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Model_getset[] = {
+    {"kind", (getter)Model_kind, NULL, "what the model is for, e.g. 'face_detector'", NULL},
+    {"names", (getter)Model_names, NULL, "tensor names in file order", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ModelType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Model",
+    .tp_basicsize = sizeof(ModelObject),
+    .tp_dealloc = (destructor)Model_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Model(source): a validated mojofer model file, from a path or bytes.",
+    .tp_methods = Model_methods,
+    .tp_getset = Model_getset,
+    .tp_init = (initproc)Model_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- Detector ----------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    mf_detector *detector;
+    PyObject *model; /* the detector reads the model's tensors */
+    PyThread_type_lock lock; /* one core context, one thread at a time */
+} DetectorObject;
+
+static void Detector_dealloc(DetectorObject *self)
+{
+    mf_detector_free(self->detector);
+    Py_XDECREF(self->model);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Detector_init(DetectorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"model", NULL};
+    PyObject *model;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!:Detector", kwlist, &ModelType, &model))
+        return -1;
+    if (self->detector) {
+        PyErr_SetString(PyExc_RuntimeError, "Detector is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)model))
+        return -1;
+    const mf_limits limits = mf_limits_default();
+    mf_status st;
+    self->detector = mf_detector_new(((ModelObject *)model)->model, &limits, &st);
+    if (!self->detector) {
+        raise_status(st, "face detector model");
+        return -1;
+    }
+    self->lock = PyThread_allocate_lock();
+    if (!self->lock) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(model);
+    self->model = model;
+    return 0;
+}
+
+static PyObject *Detector_detect(DetectorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"frame", "bgr", "min_size", "max_size", "scale_factor",
+                             "min_neighbors", NULL};
+    mf_detect_params p = mf_detect_params_default();
+    PyObject *frame;
+    int bgr = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$piifi:detect", kwlist, &frame, &bgr,
+                                     &p.min_size, &p.max_size, &p.scale_factor, &p.min_neighbors))
+        return NULL;
+    if (!self->detector) {
+        PyErr_SetString(PyExc_RuntimeError, "Detector was not initialised");
+        return NULL;
+    }
+    if (p.min_size < 1)
+        return PyErr_Format(PyExc_ValueError, "min_size must be >= 1 pixel, got %d", p.min_size);
+    if (p.max_size < 0)
+        return PyErr_Format(PyExc_ValueError, "max_size must be >= 0 (0 = no bound), got %d", p.max_size);
+    if (!(p.scale_factor >= 1.01f && p.scale_factor <= 4.0f)) {
+        PyObject *v = PyFloat_FromDouble(p.scale_factor);
+        if (v)
+            PyErr_Format(PyExc_ValueError, "scale_factor must be in [1.01, 4], got %R", v);
+        Py_XDECREF(v);
+        return NULL;
+    }
+    if (p.min_neighbors < 0)
+        return PyErr_Format(PyExc_ValueError, "min_neighbors must be >= 0, got %d", p.min_neighbors);
+    mf_image view;
+    if (frame_view(frame, "frame", bgr, &view) < 0)
+        return NULL;
+    const mf_limits limits = mf_limits_default();
+    mf_box *boxes = PyMem_Malloc(sizeof *boxes * (size_t)limits.max_faces);
+    if (!boxes)
+        return PyErr_NoMemory();
+    size_t count = 0;
+    mf_status st;
+    Py_INCREF(frame); /* the view points into it while the GIL is released */
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = mf_detect(self->detector, &view, &p, boxes, (size_t)limits.max_faces, &count);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(frame);
+    PyObject *out = NULL;
+    if (st != MF_OK) {
+        raise_status(st, "detect");
+    } else {
+        npy_intp dims[2] = {(npy_intp)count, 5};
+        out = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+        if (out)
+            memcpy(PyArray_DATA((PyArrayObject *)out), boxes, count * sizeof *boxes);
+    }
+    PyMem_Free(boxes);
+    return out;
+}
+
+static PyMethodDef Detector_methods[] = {
+    {"detect", (PyCFunction)(void (*)(void))Detector_detect, METH_VARARGS | METH_KEYWORDS,
+     "detect(frame, *, bgr=False, min_size, max_size, scale_factor, min_neighbors) -> "
+     "float32 array (N, 5) of x, y, w, h, score, best first"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject DetectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Detector",
+    .tp_basicsize = sizeof(DetectorObject),
+    .tp_dealloc = (destructor)Detector_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Detector(model): the C face detector over a face_detector Model.",
+    .tp_methods = Detector_methods,
+    .tp_init = (initproc)Detector_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- module ------------------------------------------------------------- */
+
+static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    mf_detect_params p = mf_detect_params_default();
+    return Py_BuildValue("{s:i,s:i,s:d,s:i}", "min_size", p.min_size, "max_size", p.max_size,
+                         "scale_factor", (double)p.scale_factor, "min_neighbors", p.min_neighbors);
+}
+
+static PyObject *core_limits(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    mf_limits l = mf_limits_default();
+    return Py_BuildValue("{s:L,s:i,s:L,s:i}", "max_image_pixels", (long long)l.max_image_pixels,
+                         "max_image_side", l.max_image_side, "max_model_bytes",
+                         (long long)l.max_model_bytes, "max_faces", l.max_faces);
+}
+
+static PyMethodDef core_methods[] = {
+    {"detect_defaults", core_detect_defaults, METH_NOARGS, "the core's default detection parameters"},
+    {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "mojofer._core", "mojofer's C core binding.", -1, core_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    import_array();
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (!m)
+        return NULL;
+    ModelError = PyErr_NewExceptionWithDoc("mojofer.ModelError",
+                                           "A model file is missing, truncated, corrupted, of an "
+                                           "unsupported version or of the wrong kind.",
+                                           PyExc_ValueError, NULL);
+    if (!ModelError || PyModule_AddObjectRef(m, "ModelError", ModelError) < 0 ||
+        PyModule_AddObjectRef(m, "Model", (PyObject *)&ModelType) < 0 ||
+        PyModule_AddObjectRef(m, "Detector", (PyObject *)&DetectorType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

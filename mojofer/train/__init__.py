@@ -1,0 +1,1 @@
+"""Training and conversion code for mojofer's models: `python -m mojofer.train KIND ...`."""

@@ -1,0 +1,63 @@
+"""Builds mojofer._core from the C core in csrc/ and the binding in mojofer/_core.c.
+
+The system libraries are found with pkg-config; a missing one stops the build
+with one line naming the Debian package that provides it.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy
+from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+# pkg-config name -> Debian package
+SYSTEM_LIBRARIES = {
+    "openblas": "libopenblas-dev",
+    "libwebsockets": "libwebsockets-dev",
+    "msgpack": "libmsgpack-dev",
+}
+
+
+def pkg_config(*args):
+    return subprocess.run(["pkg-config", *args], capture_output=True, text=True)
+
+
+def system_flags():
+    if shutil.which("pkg-config") is None:
+        sys.exit("mojofer build: pkg-config not found; install the Debian package pkg-config")
+    cflags, libs = [], []
+    for name, package in SYSTEM_LIBRARIES.items():
+        found = pkg_config("--cflags", "--libs", name)
+        if found.returncode != 0:
+            sys.exit(f"mojofer build: {name} not found by pkg-config; install the Debian package {package}")
+        for flag in found.stdout.split():
+            (libs if flag.startswith(("-l", "-L")) else cflags).append(flag)
+    return cflags, libs
+
+
+cflags, libs = system_flags()
+
+core = Extension(
+    "mojofer._core",
+    sources=sorted(glob.glob("csrc/*.c")) + ["mojofer/_core.c"],
+    include_dirs=["csrc/include", "csrc", numpy.get_include()],
+    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", *cflags],
+    extra_link_args=[*libs, "-lm"],
+    define_macros=[("_POSIX_C_SOURCE", "200809L")],
+)
+
+class build_py_with_models(build_py):
+    """Ships the trained models of models/ inside the package (mojofer/models/)."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "mojofer", "models")
+        os.makedirs(target, exist_ok=True)
+        for path in glob.glob("models/*.mfm"):
+            shutil.copy(path, target)
+
+
+setup(ext_modules=[core], cmdclass={"build_py": build_py_with_models})
