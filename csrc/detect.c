@@ -23,12 +23,15 @@ enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 16 };
 static const double GROUP_EPS = 0.2;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
- * image stride of the current pyramid level: evaluation touches one record. */
+ * image stride of the current pyramid level: evaluation touches one record.
+ * rest_max lets a window leave a stage as soon as it can no longer reach
+ * the stage threshold, with exactly the result of the full sum. */
 typedef struct {
     int32_t corner[RECTS_PER_FEATURE][4];
     float weight[RECTS_PER_FEATURE];
     float threshold;
     float leaf[2];
+    float rest_max; /* the most the stage's later stumps can still add */
 } stump_t;
 
 typedef struct {
@@ -228,6 +231,13 @@ static void bind_stumps(mf_detector *d, int32_t stride)
         sp->leaf[0] = d->stump_leaf[2 * k];
         sp->leaf[1] = d->stump_leaf[2 * k + 1];
     }
+    for (int32_t st = 0; st < d->stage_count; st++) {
+        float rest = 0.0f;
+        for (int32_t k = d->stage_weak[st + 1] - 1; k >= d->stage_weak[st]; k--) {
+            d->stumps[k].rest_max = rest;
+            rest += fmaxf(d->stumps[k].leaf[0], d->stumps[k].leaf[1]);
+        }
+    }
 }
 
 static inline uint32_t box_sum(const uint32_t *p, const int32_t c[4])
@@ -245,6 +255,7 @@ static int32_t run_window(const mf_detector *d, const uint32_t *sum, const uint3
     const float nf = var > 0.0 ? (float)sqrt(var) : 1.0f;
     const stump_t *sp = d->stumps;
     for (int32_t st = 0; st < d->stage_count; st++) {
+        const float threshold = d->stage_threshold[st];
         float stage_sum = 0.0f;
         for (const stump_t *end = d->stumps + d->stage_weak[st + 1]; sp < end; sp++) {
             float value = sp->weight[0] * (float)(int32_t)box_sum(sum, sp->corner[0]) +
@@ -252,9 +263,9 @@ static int32_t run_window(const mf_detector *d, const uint32_t *sum, const uint3
             if (sp->weight[2] != 0.0f)
                 value += sp->weight[2] * (float)(int32_t)box_sum(sum, sp->corner[2]);
             stage_sum += sp->leaf[value >= sp->threshold * nf];
+            if (stage_sum + sp->rest_max < threshold)
+                return st;
         }
-        if (stage_sum < d->stage_threshold[st])
-            return st;
     }
     return d->stage_count;
 }

@@ -390,7 +390,17 @@ static PyObject *core_limits(PyObject *self, PyObject *unused)
                          (long long)l.max_model_bytes, "max_faces", l.max_faces);
 }
 
+static PyObject *core_versions(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    mf_versions v = mf_library_versions();
+    return Py_BuildValue("{s:s,s:s,s:s,s:s}", "mojofer", v.mojofer, "openblas", v.openblas,
+                         "libwebsockets", v.libwebsockets, "msgpack", v.msgpack);
+}
+
 static PyMethodDef core_methods[] = {
+    {"versions", core_versions, METH_NOARGS, "versions of the core and its system libraries"},
     {"detect_defaults", core_detect_defaults, METH_NOARGS, "the core's default detection parameters"},
     {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
     {NULL, NULL, 0, NULL},

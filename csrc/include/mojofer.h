@@ -70,6 +70,17 @@ typedef enum {
 /* A static string naming the status; never NULL. */
 MF_API const char *mf_status_str(mf_status status);
 
+/* ---- versions ----------------------------------------------------------- */
+
+#define MF_VERSION_STRING "0.1.0"
+
+typedef struct {
+    const char *mojofer, *openblas, *libwebsockets, *msgpack;
+} mf_versions;
+
+/* Versions of the core and of the system libraries it is linked against. */
+MF_API mf_versions mf_library_versions(void);
+
 /* ---- limits: every bound on input size lives here ----------------------- */
 
 typedef struct {
