@@ -20,6 +20,7 @@
 #include "internal.h"
 
 enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 16 };
+static const float STAGE_SUM_MARGIN = 1e-3f;
 static const double GROUP_EPS = 0.2;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
@@ -89,6 +90,9 @@ static mf_status load_cascade(mf_detector *d, const mf_model *model)
     if ((st = mf_model_expect(model, "box_calibration", MF_DTYPE_F32, 4, &t)) != MF_OK)
         return st;
     d->calibration = t.data;
+    for (int i = 0; i < 4; i++)
+        if (!isfinite(d->calibration[i]) || (i >= 2 && !(d->calibration[i] > 0.0f)))
+            return MF_E_MODEL_MISSING;
     d->stage_weak = stages.data;
     d->stump_feature = feature.data;
     d->stump_threshold = threshold.data;
@@ -112,8 +116,10 @@ static mf_status load_cascade(mf_detector *d, const mf_model *model)
             const float *v = d->rect + ((size_t)f * RECTS_PER_FEATURE + r) * 5;
             if (v[4] == 0.0f)
                 continue;
-            if (v[0] < 0 || v[1] < 0 || v[2] < 1 || v[3] < 1 || v[0] + v[2] > d->win_w ||
-                v[1] + v[3] > d->win_h || !isfinite(v[4]))
+            /* written so that NaN fails too */
+            if (!(v[0] >= 0 && v[1] >= 0 && v[2] >= 1 && v[3] >= 1 && v[0] + v[2] <= d->win_w &&
+                  v[1] + v[3] <= d->win_h) ||
+                !isfinite(v[4]))
                 return MF_E_MODEL_MISSING;
         }
     d->stumps = malloc(sizeof *d->stumps * (size_t)d->stump_count);
@@ -234,7 +240,9 @@ static void bind_stumps(mf_detector *d, int32_t stride)
     for (int32_t st = 0; st < d->stage_count; st++) {
         float rest = 0.0f;
         for (int32_t k = d->stage_weak[st + 1] - 1; k >= d->stage_weak[st]; k--) {
-            d->stumps[k].rest_max = rest;
+            /* the margin covers float rounding of the front-to-back sum, so an
+             * early exit never rejects a window the full sum would pass */
+            d->stumps[k].rest_max = rest + STAGE_SUM_MARGIN;
             rest += fmaxf(d->stumps[k].leaf[0], d->stumps[k].leaf[1]);
         }
     }
@@ -406,7 +414,8 @@ static mf_status group(mf_detector *d, int32_t min_neighbors, mf_box *boxes, siz
     }
     qsort(found, found_count, sizeof *found, by_score_desc);
     *count = found_count < capacity ? found_count : capacity;
-    memcpy(boxes, found, *count * sizeof *boxes);
+    if (*count > 0)
+        memcpy(boxes, found, *count * sizeof *boxes);
 done:
     free(parent);
     free(clusters);

@@ -59,9 +59,9 @@ static mf_status parse_entry(const uint8_t *e, const uint8_t *bytes, uint64_t da
         uint32_t dim = read_u32(e + 56 + 4 * d);
         if (dim == 0 || (d >= ndim && dim != 1))
             return MF_E_MODEL_CORRUPT;
-        count *= dim; /* four u32 factors below 2^32 each cannot wrap before the check */
-        if (count > data_end)
+        if (count > data_end / dim)
             return MF_E_MODEL_CORRUPT;
+        count *= dim;
         t->dims[d] = dim;
     }
     uint64_t offset = read_u64(e + 72), nbytes = read_u64(e + 80);
@@ -80,12 +80,10 @@ static mf_status parse_entry(const uint8_t *e, const uint8_t *bytes, uint64_t da
 static mf_status parse(mf_model *m, uint64_t size)
 {
     const uint8_t *b = m->bytes;
-    if (size < HEADER_BYTES + FOOTER_BYTES)
-        return size >= sizeof MAGIC && memcmp(b, MAGIC, sizeof MAGIC) != 0
-                   ? MF_E_MODEL_MAGIC
-                   : MF_E_MODEL_TRUNCATED;
-    if (memcmp(b, MAGIC, sizeof MAGIC) != 0)
+    if (memcmp(b, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
         return MF_E_MODEL_MAGIC;
+    if (size < HEADER_BYTES + FOOTER_BYTES)
+        return MF_E_MODEL_TRUNCATED;
     if (read_u32(b + 8) != FORMAT_VERSION)
         return MF_E_MODEL_VERSION;
     uint64_t file_size = read_u64(b + 32);
