@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -45,11 +46,29 @@ uint32_t mf_crc32(const uint8_t *data, size_t size)
     return ~crc;
 }
 
+/* A NUL-padded field of printable ASCII: at least one character, a NUL
+ * before the end (or at it, for the kind), nothing but NULs after. */
+static int is_padded_ascii(const uint8_t *field, size_t size, int needs_nul)
+{
+    size_t n = 0;
+    while (n < size && field[n] != '\0') {
+        if (field[n] < 0x20 || field[n] >= 0x7F)
+            return 0;
+        n++;
+    }
+    if (n == 0 || (needs_nul && n == size))
+        return 0;
+    for (size_t i = n; i < size; i++)
+        if (field[i] != '\0')
+            return 0;
+    return 1;
+}
+
 /* Checks one table entry against the file and fills `t`. */
 static mf_status parse_entry(const uint8_t *e, const uint8_t *bytes, uint64_t data_offset,
                              uint64_t data_end, mf_tensor *t)
 {
-    if (memchr(e, '\0', NAME_BYTES) == NULL || e[0] == '\0')
+    if (!is_padded_ascii(e, NAME_BYTES, 1))
         return MF_E_MODEL_CORRUPT;
     uint32_t dtype = read_u32(e + 48), ndim = read_u32(e + 52);
     if (dtype > MF_DTYPE_I32 || ndim < 1 || ndim > 4)
@@ -97,7 +116,8 @@ static mf_status parse(mf_model *m, uint64_t size)
     uint32_t count = read_u32(b + 12);
     uint64_t data_offset = read_u64(b + 40), data_end = size - FOOTER_BYTES;
     if (count < 1 || count > MF_MODEL_MAX_TENSORS || data_offset % ALIGN != 0 ||
-        data_offset < HEADER_BYTES + (uint64_t)count * ENTRY_BYTES || data_offset > data_end)
+        data_offset < HEADER_BYTES + (uint64_t)count * ENTRY_BYTES || data_offset > data_end ||
+        !is_padded_ascii(b + 16, KIND_BYTES, 0))
         return MF_E_MODEL_CORRUPT;
     memcpy(m->kind, b + 16, KIND_BYTES);
     m->kind[KIND_BYTES] = '\0';
@@ -165,8 +185,11 @@ mf_model *mf_model_load(const char *path, const mf_limits *limits, mf_status *st
         st = MF_E_INVALID_ARGUMENT;
         goto done;
     }
+    struct stat info;
     f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    /* a directory opens on some systems; only a regular file is a model */
+    if (!f || fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode) ||
+        fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         st = MF_E_IO;
         goto done;
     }

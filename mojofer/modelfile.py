@@ -30,17 +30,19 @@ def _aligned(n: int) -> int:
 def encode_model(kind: str, tensors: Mapping[str, np.ndarray]) -> bytes:
     """The bytes of a model file holding `tensors` (float32 or int32, 1-4 dims)."""
     kind_bytes = kind.encode("ascii")
-    if not kind_bytes or len(kind_bytes) > 16:
+    if not kind_bytes or len(kind_bytes) > 16 or not kind.isprintable():
         raise ValueError(f"kind must be 1 to 16 ASCII characters, got {kind!r}")
     if not 1 <= len(tensors) <= MAX_TENSORS:
         raise ValueError(f"a model holds 1 to {MAX_TENSORS} tensors, got {len(tensors)}")
     arrays = []
     for name, value in tensors.items():
         encoded = name.encode("ascii")
-        if not encoded or len(encoded) > 47:
+        if not encoded or len(encoded) > 47 or not name.isprintable():
             raise ValueError(f"tensor name must be 1 to 47 ASCII characters, got {name!r}")
+        if np.ndim(value) == 0:
+            raise ValueError(f"tensor {name!r} must have 1 to 4 non-empty dims, got a scalar")
         array = np.ascontiguousarray(value)
-        if array.dtype not in DTYPES:
+        if array.dtype.newbyteorder("=") not in DTYPES:
             raise TypeError(f"tensor {name!r} must be float32 or int32, got {array.dtype}")
         if not 1 <= array.ndim <= 4 or 0 in array.shape:
             raise ValueError(f"tensor {name!r} must have 1 to 4 non-empty dims, got {array.shape}")
@@ -50,7 +52,7 @@ def encode_model(kind: str, tensors: Mapping[str, np.ndarray]) -> bytes:
     table, chunks, offset = [], [], 0
     for encoded, array in arrays:
         dims = list(array.shape) + [1] * (4 - array.ndim)
-        table.append(ENTRY.pack(encoded, DTYPES[array.dtype], array.ndim, *dims, offset, array.nbytes))
+        table.append(ENTRY.pack(encoded, DTYPES[array.dtype.newbyteorder("=")], array.ndim, *dims, offset, array.nbytes))
         padded = _aligned(array.nbytes)
         little_endian = array.astype(array.dtype.newbyteorder("<"), copy=False)
         chunks.append(little_endian.tobytes() + b"\0" * (padded - array.nbytes))
@@ -69,7 +71,7 @@ def write_model(path: str | Path, kind: str, tensors: Mapping[str, np.ndarray]) 
 
 
 def read_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
-    """(kind, tensors) from a model file, checked like the C loader checks it."""
+    """(kind, tensors) from a model file; a malformed one raises ValueError."""
     data = Path(path).read_bytes()
     if len(data) < HEADER.size + 4:
         raise ValueError("model file is truncated")
@@ -85,6 +87,9 @@ def read_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
         name, code, ndim, *rest = ENTRY.unpack_from(data, HEADER.size + i * ENTRY.size)
         dims, (offset, nbytes) = rest[:ndim], rest[4:]
         start = data_offset + offset
+        if code not in DTYPE_OF_CODE or not 1 <= ndim <= 4 or 0 in dims or \
+                nbytes != 4 * int(np.prod(dims)) or offset % ALIGN or start + nbytes > len(data) - 4:
+            raise ValueError(f"model file has a malformed table entry {i}")
         array = np.frombuffer(data, DTYPE_OF_CODE[code].newbyteorder("<"), nbytes // 4, start)
         tensors[name.rstrip(b"\0").decode("ascii")] = array.reshape(dims).copy()
     return kind.rstrip(b"\0").decode("ascii"), tensors
