@@ -21,6 +21,7 @@
 
 enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 16 };
 static const float STAGE_SUM_MARGIN = 1e-3f;
+static const double FLAT_WINDOW = 0.1; /* OpenCV's HaarEvaluator::setWindow bound */
 static const double GROUP_EPS = 0.2;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
@@ -260,7 +261,11 @@ static int32_t run_window(const mf_detector *d, const uint32_t *sum, const uint3
     /* the variance in double: in float, area*sqsum - sum^2 cancels catastrophically */
     double s = (double)box_sum(sum, norm), q = (double)box_sum(sqsum, norm);
     double var = norm_area * q - s * s;
-    const float nf = var > 0.0 ? (float)sqrt(var) : 1.0f;
+    /* as OpenCV: a window too flat to hold a face (std. dev. under about
+     * 10 grey levels) is rejected before any stage */
+    if (!(var > 0.0) || norm_area >= FLAT_WINDOW * sqrt(var))
+        return 0;
+    const float nf = (float)sqrt(var);
     const stump_t *sp = d->stumps;
     for (int32_t st = 0; st < d->stage_count; st++) {
         const float threshold = d->stage_threshold[st];

@@ -28,28 +28,27 @@ mf_status mf_image_check(const mf_image *image, const mf_limits *limits)
  * so that our detector sees the same gray image OpenCV's would. */
 enum { GRAY_SHIFT = 14, W_R = 4899, W_G = 9617, W_B = 1868 };
 
-void mf_image_to_gray(const mf_image *image, uint8_t *gray)
+void mf_luma_row(const mf_image *image, int32_t x0, int32_t y, int32_t count, uint8_t *out)
 {
     const ptrdiff_t ps = image->pixel_stride, cs = image->channel_stride;
-    int r_at = 0, b_at = 2;
-    if (image->order == MF_BGR || image->order == MF_BGRA) {
-        r_at = 2;
-        b_at = 0;
+    const uint8_t *p = image->data + (ptrdiff_t)y * image->row_stride + (ptrdiff_t)x0 * ps;
+    if (image->order == MF_GRAY) {
+        for (int32_t x = 0; x < count; x++, p += ps)
+            out[x] = *p;
+        return;
     }
-    for (int32_t y = 0; y < image->height; y++) {
-        const uint8_t *row = image->data + (ptrdiff_t)y * image->row_stride;
-        uint8_t *out = gray + (size_t)y * (size_t)image->width;
-        if (image->order == MF_GRAY) {
-            for (int32_t x = 0; x < image->width; x++)
-                out[x] = row[x * ps];
-            continue;
-        }
-        for (int32_t x = 0; x < image->width; x++) {
-            const uint8_t *p = row + x * ps;
-            uint32_t v = W_R * p[r_at * cs] + W_G * p[cs] + W_B * p[b_at * cs];
-            out[x] = (uint8_t)((v + (1u << (GRAY_SHIFT - 1))) >> GRAY_SHIFT);
-        }
+    const int bgr = image->order == MF_BGR || image->order == MF_BGRA;
+    const ptrdiff_t r_at = (bgr ? 2 : 0) * cs, b_at = (bgr ? 0 : 2) * cs;
+    for (int32_t x = 0; x < count; x++, p += ps) {
+        uint32_t v = W_R * p[r_at] + W_G * p[cs] + W_B * p[b_at];
+        out[x] = (uint8_t)((v + (1u << (GRAY_SHIFT - 1))) >> GRAY_SHIFT);
     }
+}
+
+void mf_image_to_gray(const mf_image *image, uint8_t *gray)
+{
+    for (int32_t y = 0; y < image->height; y++)
+        mf_luma_row(image, 0, y, image->width, gray + (size_t)y * (size_t)image->width);
 }
 
 /* Pixel-centre aligned bilinear sampling, weights in 1/256. The column

@@ -7,6 +7,9 @@
 /* CRC-32 (IEEE 802.3, the polynomial of zlib.crc32). */
 uint32_t mf_crc32(const uint8_t *data, size_t size);
 
+/* Luma of `count` pixels of row y from column x0 of a checked view. */
+void mf_luma_row(const mf_image *image, int32_t x0, int32_t y, int32_t count, uint8_t *out);
+
 /* Converts a checked view to 8-bit gray (BT.601 weights, as OpenCV) into a
  * contiguous width x height buffer. */
 void mf_image_to_gray(const mf_image *image, uint8_t *gray);
@@ -18,5 +21,24 @@ void mf_gray_resize(const uint8_t *src, int32_t src_w, int32_t src_h, uint8_t *d
 /* A tensor of the given dtype and element count (count < 0: any count). */
 mf_status mf_model_expect(const mf_model *model, const char *name, mf_dtype dtype,
                           int64_t count, mf_tensor *out);
+
+/* Landmark descriptors: per point, a HOG_CELLS x HOG_CELLS grid of cells of
+ * HOG_CELL x HOG_CELL gradients, HOG_BINS unsigned orientations each. */
+#define MF_HOG_CELLS 2
+#define MF_HOG_CELL 4
+#define MF_HOG_BINS 8
+#define MF_HOG_GRID (MF_HOG_CELLS * MF_HOG_CELL)
+#define MF_HOG_EPSILON 1e4f
+#define MF_POINT_FEATURES (MF_HOG_CELLS * MF_HOG_CELLS * MF_HOG_BINS)
+#define MF_LANDMARK_FEATURES (MF_LANDMARKS * MF_POINT_FEATURES)
+
+/* Similarity (a, b, cx, cy) taking mean_shape onto shape in least squares:
+ * p = [a -b; b a] m + (cx, cy). */
+void mf_similarity(const float *mean_shape, const float *shape, float *a, float *b, float *cx,
+                   float *cy);
+
+/* The MF_LANDMARK_FEATURES descriptors of `shape` in a checked view. */
+mf_status mf_landmark_features(const mf_image *image, const float *shape, const float *mean_shape,
+                          float radius, float *out);
 
 #endif

@@ -37,12 +37,16 @@ static uint64_t read_u64(const uint8_t *p)
 
 uint32_t mf_crc32(const uint8_t *data, size_t size)
 {
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < size; i++) {
-        crc ^= data[i];
+    uint32_t table[256]; /* a byte at a time: 8x fewer steps than bit by bit */
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
         for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        table[n] = c;
     }
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < size; i++)
+        crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFFu];
     return ~crc;
 }
 

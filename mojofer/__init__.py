@@ -2,6 +2,10 @@
 from ._core import ModelError
 from ._core import versions
 from .detect import Box, FaceDetector, detect_faces
+from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 
-__all__ = ["Box", "FaceDetector", "ModelError", "detect_faces", "versions"]
+__all__ = [
+    "Box", "Face", "FaceDetector", "FaceTracker", "Landmarker", "ModelError", "detect_faces",
+    "find_landmarks", "versions",
+]
 __version__ = "0.1.0"

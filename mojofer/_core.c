@@ -7,7 +7,9 @@
 #include <numpy/arrayobject.h>
 #include <pythread.h>
 
-#include "mojofer.h"
+#include <math.h>
+
+#include "internal.h" /* mf_landmark_features, for training and tests */
 
 static PyObject *ModelError; /* set once at import; the exception type is immutable */
 
@@ -369,6 +371,205 @@ static PyTypeObject DetectorType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- landmarks ---------------------------------------------------------- */
+
+/* A C-contiguous float32 (68, 2) copy-or-view of `obj`; raises naming `arg`. */
+static PyArrayObject *shape_array(PyObject *obj, const char *arg)
+{
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROMANY(obj, NPY_FLOAT32, 2, 2,
+                                                        NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!a) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be an array of 68 (x, y) points, shaped (68, 2)", arg);
+        return NULL;
+    }
+    if (PyArray_DIM(a, 0) != MF_LANDMARKS || PyArray_DIM(a, 1) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s must be shaped (68, 2), got (%zd, %zd)", arg,
+                     (Py_ssize_t)PyArray_DIM(a, 0), (Py_ssize_t)PyArray_DIM(a, 1));
+        Py_DECREF(a);
+        return NULL;
+    }
+    const float *v = PyArray_DATA(a);
+    for (int i = 0; i < 2 * MF_LANDMARKS; i++)
+        if (!isfinite(v[i])) {
+            PyErr_Format(PyExc_ValueError, "%s holds a NaN or infinite coordinate", arg);
+            Py_DECREF(a);
+            return NULL;
+        }
+    return a;
+}
+
+static PyObject *new_points(void)
+{
+    npy_intp dims[2] = {MF_LANDMARKS, 2};
+    return PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+}
+
+static PyObject *core_landmark_features(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    (void)self;
+    static char *kwlist[] = {"frame", "shape", "mean_shape", "radius", "bgr", NULL};
+    PyObject *frame, *shape_obj, *mean_obj;
+    float radius;
+    int bgr = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOf|$p:landmark_features", kwlist, &frame,
+                                     &shape_obj, &mean_obj, &radius, &bgr))
+        return NULL;
+    mf_image view;
+    if (frame_view(frame, "frame", bgr, &view) < 0)
+        return NULL;
+    if (!(radius > 0.0f && radius < 10.0f))
+        return PyErr_Format(PyExc_ValueError, "radius must be in (0, 10)");
+    PyArrayObject *shape = shape_array(shape_obj, "shape"), *mean = NULL;
+    PyObject *out = NULL;
+    if (!shape || !(mean = shape_array(mean_obj, "mean_shape")))
+        goto done;
+    npy_intp dims[1] = {MF_LANDMARK_FEATURES};
+    if (!(out = PyArray_SimpleNew(1, dims, NPY_FLOAT32)))
+        goto done;
+    mf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mf_landmark_features(&view, PyArray_DATA(shape), PyArray_DATA(mean), radius,
+                              PyArray_DATA((PyArrayObject *)out));
+    Py_END_ALLOW_THREADS
+    if (st != MF_OK) {
+        Py_CLEAR(out);
+        raise_status(st, "landmark_features");
+    }
+done:
+    Py_XDECREF(shape);
+    Py_XDECREF(mean);
+    return out;
+}
+
+typedef struct {
+    PyObject_HEAD
+    mf_landmarker *landmarker;
+    PyObject *model;
+    PyThread_type_lock lock;
+} LandmarkerObject;
+
+static void Landmarker_dealloc(LandmarkerObject *self)
+{
+    mf_landmarker_free(self->landmarker);
+    Py_XDECREF(self->model);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Landmarker_init(LandmarkerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"model", NULL};
+    PyObject *model;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!:Landmarker", kwlist, &ModelType, &model))
+        return -1;
+    if (self->landmarker) {
+        PyErr_SetString(PyExc_RuntimeError, "Landmarker is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)model))
+        return -1;
+    const mf_limits limits = mf_limits_default();
+    mf_status st;
+    self->landmarker = mf_landmarker_new(((ModelObject *)model)->model, &limits, &st);
+    if (!self->landmarker) {
+        raise_status(st, "landmarks model");
+        return -1;
+    }
+    if (!(self->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(model);
+    self->model = model;
+    return 0;
+}
+
+/* fit(frame, box=(x, y, w, h)) or track(frame, points): -> (points, quality) */
+static PyObject *landmarker_run(LandmarkerObject *self, PyObject *frame, int bgr,
+                                const mf_box *box, PyArrayObject *initial)
+{
+    if (!self->landmarker) {
+        PyErr_SetString(PyExc_RuntimeError, "Landmarker was not initialised");
+        return NULL;
+    }
+    mf_image view;
+    if (frame_view(frame, "frame", bgr, &view) < 0)
+        return NULL;
+    PyObject *points = new_points();
+    if (!points)
+        return NULL;
+    float *out = PyArray_DATA((PyArrayObject *)points), quality = 0.0f;
+    mf_status st;
+    Py_INCREF(frame);
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = box ? mf_landmarks_from_box(self->landmarker, &view, box, out, 2 * MF_LANDMARKS, &quality)
+             : mf_landmarks_from_points(self->landmarker, &view, PyArray_DATA(initial), out,
+                                        2 * MF_LANDMARKS, &quality);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(frame);
+    if (st != MF_OK) {
+        Py_DECREF(points);
+        if (st == MF_E_INVALID_ARGUMENT)
+            return PyErr_Format(PyExc_ValueError,
+                                box ? "box must have a finite position, a width and height of at "
+                                      "least 1 pixel, and overlap the frame"
+                                    : "points must span at least 1 pixel and overlap the frame");
+        return raise_status(st, "landmarks");
+    }
+    return Py_BuildValue("(Nd)", points, (double)quality);
+}
+
+static PyObject *Landmarker_fit(LandmarkerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"frame", "box", "bgr", NULL};
+    PyObject *frame;
+    mf_box box = {0, 0, 0, 0, 0};
+    int bgr = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O(ffff)|$p:fit", kwlist, &frame, &box.x, &box.y,
+                                     &box.w, &box.h, &bgr))
+        return NULL;
+    return landmarker_run(self, frame, bgr, &box, NULL);
+}
+
+static PyObject *Landmarker_track(LandmarkerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"frame", "points", "bgr", NULL};
+    PyObject *frame, *points_obj;
+    int bgr = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$p:track", kwlist, &frame, &points_obj, &bgr))
+        return NULL;
+    PyArrayObject *initial = shape_array(points_obj, "points");
+    if (!initial)
+        return NULL;
+    PyObject *result = landmarker_run(self, frame, bgr, NULL, initial);
+    Py_DECREF(initial);
+    return result;
+}
+
+static PyMethodDef Landmarker_methods[] = {
+    {"fit", (PyCFunction)(void (*)(void))Landmarker_fit, METH_VARARGS | METH_KEYWORDS,
+     "fit(frame, (x, y, w, h), *, bgr=False) -> (points (68, 2) float32, quality)"},
+    {"track", (PyCFunction)(void (*)(void))Landmarker_track, METH_VARARGS | METH_KEYWORDS,
+     "track(frame, points, *, bgr=False) -> (points (68, 2) float32, quality)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LandmarkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Landmarker",
+    .tp_basicsize = sizeof(LandmarkerObject),
+    .tp_dealloc = (destructor)Landmarker_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Landmarker(model): the C 68-point regressor over a landmarks Model.",
+    .tp_methods = Landmarker_methods,
+    .tp_init = (initproc)Landmarker_init,
+    .tp_new = PyType_GenericNew,
+};
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -401,6 +602,10 @@ static PyObject *core_versions(PyObject *self, PyObject *unused)
 
 static PyMethodDef core_methods[] = {
     {"versions", core_versions, METH_NOARGS, "versions of the core and its system libraries"},
+    {"landmark_features", (PyCFunction)(void (*)(void))core_landmark_features,
+     METH_VARARGS | METH_KEYWORDS,
+     "landmark_features(frame, shape, mean_shape, radius, *, bgr=False) -> the regressor's "
+     "input features (for training and tests)"},
     {"detect_defaults", core_detect_defaults, METH_NOARGS, "the core's default detection parameters"},
     {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
     {NULL, NULL, 0, NULL},
@@ -414,7 +619,8 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
-    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0)
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
+        PyType_Ready(&LandmarkerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -425,7 +631,9 @@ PyMODINIT_FUNC PyInit__core(void)
                                            PyExc_ValueError, NULL);
     if (!ModelError || PyModule_AddObjectRef(m, "ModelError", ModelError) < 0 ||
         PyModule_AddObjectRef(m, "Model", (PyObject *)&ModelType) < 0 ||
-        PyModule_AddObjectRef(m, "Detector", (PyObject *)&DetectorType) < 0) {
+        PyModule_AddObjectRef(m, "Detector", (PyObject *)&DetectorType) < 0 ||
+        PyModule_AddObjectRef(m, "Landmarker", (PyObject *)&LandmarkerType) < 0 ||
+        PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -39,7 +39,8 @@ class FaceDetector:
     """
 
     def __init__(self, model: Optional[str | os.PathLike] = None):
-        self.model = _core.Model(model if model is not None else model_path(DETECTOR_MODEL))
+        self.model_file = model if model is not None else model_path(DETECTOR_MODEL)
+        self.model = _core.Model(self.model_file)
         self._detector = _core.Detector(self.model)
 
     def detect(self, frame: np.ndarray, *, bgr: bool = False,

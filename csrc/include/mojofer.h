@@ -174,6 +174,32 @@ MF_API mf_status mf_detect(mf_detector *detector, const mf_image *image,
                            const mf_detect_params *params, mf_box *boxes, size_t capacity,
                            size_t *count);
 
+/* ---- landmarks ---------------------------------------------------------- */
+
+/* 68 points in the iBUG/300-W order, as x0, y0, x1, y1, ... in frame pixels. */
+#define MF_LANDMARKS 68
+
+typedef struct mf_landmarker mf_landmarker;
+
+/* The model must be of kind "landmarks"; free the landmarker first. */
+MF_API mf_landmarker *mf_landmarker_new(const mf_model *model, const mf_limits *limits,
+                                        mf_status *status);
+MF_API void mf_landmarker_free(mf_landmarker *landmarker);
+
+/* Fits the landmarks of the face in `box` (a detector box). `points` holds
+ * at least 2 * MF_LANDMARKS floats. `quality` (may be NULL) receives the
+ * model's estimate of the fit's error, in units of the outer-eye-corner
+ * distance: about 0.03 for a good fit, above 0.1 when the face is lost. */
+MF_API mf_status mf_landmarks_from_box(mf_landmarker *landmarker, const mf_image *image,
+                                       const mf_box *box, float *points, size_t capacity,
+                                       float *quality);
+
+/* Fits the landmarks starting from `initial` (e.g. the previous frame's
+ * points, for tracking). `points` may equal `initial`. */
+MF_API mf_status mf_landmarks_from_points(mf_landmarker *landmarker, const mf_image *image,
+                                          const float *initial, float *points, size_t capacity,
+                                          float *quality);
+
 #ifdef __cplusplus
 }
 #endif

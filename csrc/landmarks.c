@@ -1,0 +1,391 @@
+/* 68-point landmark regression: supervised descent (cascaded linear
+ * regression) on HOG-like descriptors sampled around each point in the
+ * frame of the current shape estimate, so the regressors see faces at one
+ * canonical scale and rotation. Each stage is one sgemv.
+ *
+ * Model tensors (kind "landmarks", written by mojofer.train landmarks):
+ *   mean_shape   f32 [68, 2]          canonical shape: centred, outer eye corners 1 apart
+ *   box_shape    f32 [68, 2]          initial shape in face-box units: (p - box.xy) / box.wh
+ *   stage_radius f32 [S]              patch half-width per stage, canonical units
+ *   shape_basis  f32 [136, K]         orthonormal directions a shape may move in
+ *   regressor    f32 [S, K, F + 1]    canonical shape update = B R [features; 1]
+ *   quality      f32 [F + 1]          predicted error (NME units) of the shape entering
+ *                                     the last stage = q . [its features; 1]
+ *   hog          i32 [3]              cells per side, cell size, orientation bins (must be
+ *                                     MF_HOG_CELLS, MF_HOG_CELL, MF_HOG_BINS)
+ * with F = 68 * MF_POINT_FEATURES. mojofer/train/reference.py holds the
+ * NumPy reference of this file; tests keep the two equal.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES };
+
+/* The luma of the part of the frame the patches read, converted once per
+ * fit rather than once per sample (a sample reads four pixels). */
+typedef struct {
+    uint8_t *data;
+    size_t capacity;
+    int32_t x0, y0, width, height; /* width == 0: empty */
+} luma_roi;
+
+struct mf_landmarker {
+    mf_limits limits;
+    int32_t stage_count, basis_size;
+    const float *mean_shape, *box_shape, *stage_radius, *shape_basis, *regressor, *quality;
+    float features[MF_LANDMARK_FEATURES + 1]; /* the last is the constant 1 */
+    float coefficients[MAX_BASIS];
+    float delta[SHAPE_VALUES];
+    luma_roi roi; /* of the frame being fitted */
+};
+
+static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Makes `roi` cover frame pixels [x0, x1] x [y0, y1] (clamped to the frame),
+ * converting a region `margin` pixels larger when it does not yet. */
+static mf_status roi_cover(luma_roi *roi, const mf_image *im, float x0, float y0, float x1,
+                           float y1, float margin)
+{
+    int32_t need_x0 = (int32_t)clampf(floorf(x0), 0.0f, (float)(im->width - 1));
+    int32_t need_y0 = (int32_t)clampf(floorf(y0), 0.0f, (float)(im->height - 1));
+    int32_t need_x1 = (int32_t)clampf(ceilf(x1) + 1.0f, 0.0f, (float)(im->width - 1));
+    int32_t need_y1 = (int32_t)clampf(ceilf(y1) + 1.0f, 0.0f, (float)(im->height - 1));
+    if (roi->width > 0 && need_x0 >= roi->x0 && need_y0 >= roi->y0 &&
+        need_x1 < roi->x0 + roi->width && need_y1 < roi->y0 + roi->height)
+        return MF_OK;
+    int32_t m = (int32_t)margin;
+    int32_t rx0 = need_x0 - m > 0 ? need_x0 - m : 0, ry0 = need_y0 - m > 0 ? need_y0 - m : 0;
+    int32_t rx1 = need_x1 + m < im->width ? need_x1 + m : im->width - 1;
+    int32_t ry1 = need_y1 + m < im->height ? need_y1 + m : im->height - 1;
+    size_t size = (size_t)(rx1 - rx0 + 1) * (size_t)(ry1 - ry0 + 1);
+    if (size > roi->capacity) {
+        uint8_t *grown = realloc(roi->data, size);
+        if (!grown)
+            return MF_E_NO_MEMORY;
+        roi->data = grown;
+        roi->capacity = size;
+    }
+    roi->x0 = rx0;
+    roi->y0 = ry0;
+    roi->width = rx1 - rx0 + 1;
+    roi->height = ry1 - ry0 + 1;
+    for (int32_t y = 0; y < roi->height; y++)
+        mf_luma_row(im, rx0, ry0 + y, roi->width, roi->data + (size_t)y * roi->width);
+    return MF_OK;
+}
+
+
+/* Bilinear luma with coordinates clamped to the frame (edge replication). */
+static inline float sample(const luma_roi *roi, const mf_image *im, float x, float y)
+{
+    x = clampf(x, 0.0f, (float)(im->width - 1));
+    y = clampf(y, 0.0f, (float)(im->height - 1));
+    int32_t x0 = (int32_t)x, y0 = (int32_t)y;
+    int32_t dx = x0 + 1 < im->width ? 1 : 0, dy = y0 + 1 < im->height ? roi->width : 0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const uint8_t *p = roi->data + (size_t)(y0 - roi->y0) * roi->width + (x0 - roi->x0);
+    float top = p[0] + fx * (float)(p[dx] - p[0]);
+    float bottom = p[dy] + fx * (float)(p[dy + dx] - p[dy]);
+    return top + fy * (bottom - top);
+}
+
+/* The same where the caller knows 0 <= x, y and x + 1, y + 1 lie inside. */
+static inline float sample_inside(const luma_roi *roi, float x, float y)
+{
+    int32_t x0 = (int32_t)x, y0 = (int32_t)y;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const uint8_t *p = roi->data + (size_t)(y0 - roi->y0) * roi->width + (x0 - roi->x0);
+    const uint8_t *q = p + roi->width;
+    float top = p[0] + fx * (float)(p[1] - p[0]);
+    float bottom = q[0] + fx * (float)(q[1] - q[0]);
+    return top + fy * (bottom - top);
+}
+
+/* Orientation in [0, pi) without atan2: an octant fold and the polynomial
+ * atan(t) ~ t*pi/4 + 0.273*t*(1-t) on [0, 1] (error < 0.004 rad), cheap and
+ * exactly reproducible in the NumPy reference. */
+static float orientation(float dx, float dy)
+{
+    const float pi = 3.14159265358979f;
+    if (dy < 0.0f || (dy == 0.0f && dx < 0.0f)) { /* unsigned: fold into the upper half */
+        dx = -dx;
+        dy = -dy;
+    }
+    float ax = fabsf(dx), ay = fabsf(dy);
+    float big = ax > ay ? ax : ay, small = ax > ay ? ay : ax;
+    float t = big > 0.0f ? small / big : 0.0f;
+    float a = t * (pi / 4.0f) + 0.273f * t * (1.0f - t);
+    if (ay > ax)
+        a = pi / 2.0f - a;
+    return dx < 0.0f ? pi - a : a;
+}
+
+void mf_similarity(const float *mean_shape, const float *shape, float *a, float *b, float *cx,
+                   float *cy)
+{
+    double mx = 0, my = 0;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        mx += shape[2 * i];
+        my += shape[2 * i + 1];
+    }
+    mx /= MF_LANDMARKS;
+    my /= MF_LANDMARKS;
+    double dot = 0, cross = 0, norm = 0;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        double u = mean_shape[2 * i], v = mean_shape[2 * i + 1];
+        double x = shape[2 * i] - mx, y = shape[2 * i + 1] - my;
+        dot += u * x + v * y;
+        cross += u * y - v * x;
+        norm += u * u + v * v;
+    }
+    *a = (float)(dot / norm);
+    *b = (float)(cross / norm);
+    *cx = (float)mx;
+    *cy = (float)my;
+}
+
+/* The descriptors, reading the frame through `roi`. */
+static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
+                          const float *mean_shape, float radius, float *out)
+{
+    float a, b, cx, cy;
+    mf_similarity(mean_shape, shape, &a, &b, &cx, &cy);
+    const float step = radius / (MF_HOG_GRID / 2.0f);
+    const float bin_width = 3.14159265358979f / MF_HOG_BINS;
+    /* a patch reaches (GRID + 1) / 2 steps from its point along both axes */
+    const float reach = (MF_HOG_GRID + 1) / 2.0f * step * (fabsf(a) + fabsf(b)) + 1.0f;
+    float x0 = shape[0], x1 = shape[0], y0 = shape[1], y1 = shape[1];
+    for (int i = 1; i < MF_LANDMARKS; i++) {
+        x0 = fminf(x0, shape[2 * i]);
+        x1 = fmaxf(x1, shape[2 * i]);
+        y0 = fminf(y0, shape[2 * i + 1]);
+        y1 = fmaxf(y1, shape[2 * i + 1]);
+    }
+    /* the margin lets later stages, whose points move less and whose patches
+     * are smaller, reuse the region */
+    const float margin = 0.25f * fmaxf(x1 - x0, y1 - y0);
+    mf_status st = roi_cover(roi, im, x0 - reach, y0 - reach, x1 + reach, y1 + reach, margin);
+    if (st != MF_OK)
+        return st;
+    float patch[MF_HOG_GRID + 2][MF_HOG_GRID + 2];
+    const float first = -(MF_HOG_GRID + 1) / 2.0f * step;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        /* grid point (gx, gy) sits at origin + gx * along_x + gy * along_y */
+        const float ox = shape[2 * i] + (a - b) * first, oy = shape[2 * i + 1] + (b + a) * first;
+        const float xx = a * step, xy = b * step, yx = -b * step, yy = a * step;
+        /* the grid's corners bound it: inside the frame, no clamping is needed */
+        const float last = MF_HOG_GRID + 1;
+        float cx[4] = {ox, ox + last * xx, ox + last * yx, ox + last * (xx + yx)};
+        float cy[4] = {oy, oy + last * xy, oy + last * yy, oy + last * (xy + yy)};
+        int inside = 1;
+        for (int c = 0; c < 4; c++)
+            inside &= cx[c] >= 0.0f && cy[c] >= 0.0f && cx[c] < (float)(im->width - 1) &&
+                      cy[c] < (float)(im->height - 1);
+        for (int gy = 0; gy < MF_HOG_GRID + 2; gy++)
+            for (int gx = 0; gx < MF_HOG_GRID + 2; gx++) {
+                float x = ox + gx * xx + gy * yx, y = oy + gx * xy + gy * yy;
+                patch[gy][gx] = inside ? sample_inside(roi, x, y) : sample(roi, im, x, y);
+            }
+        float *hist = out + (size_t)i * MF_POINT_FEATURES;
+        memset(hist, 0, sizeof(float) * MF_POINT_FEATURES);
+        for (int gy = 1; gy <= MF_HOG_GRID; gy++)
+            for (int gx = 1; gx <= MF_HOG_GRID; gx++) {
+                float dx = patch[gy][gx + 1] - patch[gy][gx - 1];
+                float dy = patch[gy + 1][gx] - patch[gy - 1][gx];
+                float mag = sqrtf(dx * dx + dy * dy);
+                /* pos in [-0.5, BINS - 0.5); shifted by one so truncation floors */
+                float pos = orientation(dx, dy) / bin_width + 0.5f;
+                int lower = (int)pos;
+                float w = pos - (float)lower;
+                int b0 = lower == 0 ? MF_HOG_BINS - 1 : lower - 1;
+                int b1 = lower == MF_HOG_BINS ? 0 : lower;
+                int cell = ((gy - 1) / MF_HOG_CELL) * MF_HOG_CELLS + (gx - 1) / MF_HOG_CELL;
+                hist[cell * MF_HOG_BINS + b0] += mag * (1.0f - w);
+                hist[cell * MF_HOG_BINS + b1] += mag * w;
+            }
+        float energy = MF_HOG_EPSILON;
+        for (int k = 0; k < MF_POINT_FEATURES; k++)
+            energy += hist[k] * hist[k];
+        const float scale = 1.0f / sqrtf(energy);
+        for (int k = 0; k < MF_POINT_FEATURES; k++)
+            hist[k] *= scale;
+    }
+    return MF_OK;
+}
+
+mf_status mf_landmark_features(const mf_image *im, const float *shape, const float *mean_shape,
+                               float radius, float *out)
+{
+    luma_roi roi = {NULL, 0, 0, 0, 0, 0};
+    mf_status st = features(im, &roi, shape, mean_shape, radius, out);
+    free(roi.data);
+    return st;
+}
+
+static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
+{
+    mf_tensor t;
+    mf_status st;
+    if (strcmp(mf_model_kind(model), "landmarks") != 0)
+        return MF_E_MODEL_KIND;
+    if ((st = mf_model_expect(model, "hog", MF_DTYPE_I32, 3, &t)) != MF_OK)
+        return st;
+    const int32_t *hog = t.data;
+    if (hog[0] != MF_HOG_CELLS || hog[1] != MF_HOG_CELL || hog[2] != MF_HOG_BINS)
+        return MF_E_MODEL_MISSING;
+    if ((st = mf_model_expect(model, "stage_radius", MF_DTYPE_F32, -1, &t)) != MF_OK)
+        return st;
+    lm->stage_radius = t.data;
+    lm->stage_count = (int32_t)t.count;
+    if (lm->stage_count < 1 || lm->stage_count > MAX_STAGES)
+        return MF_E_MODEL_MISSING;
+    if ((st = mf_model_expect(model, "shape_basis", MF_DTYPE_F32, -1, &t)) != MF_OK)
+        return st;
+    lm->shape_basis = t.data;
+    lm->basis_size = (int32_t)(t.count / SHAPE_VALUES);
+    if (t.ndim != 2 || t.dims[0] != SHAPE_VALUES || lm->basis_size < 1 || lm->basis_size > MAX_BASIS)
+        return MF_E_MODEL_MISSING;
+    const int64_t row = MF_LANDMARK_FEATURES + 1;
+    if ((st = mf_model_expect(model, "regressor", MF_DTYPE_F32,
+                              lm->stage_count * lm->basis_size * row, &t)) != MF_OK)
+        return st;
+    lm->regressor = t.data;
+    if ((st = mf_model_expect(model, "quality", MF_DTYPE_F32, row, &t)) != MF_OK)
+        return st;
+    lm->quality = t.data;
+    if ((st = mf_model_expect(model, "mean_shape", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
+        return st;
+    lm->mean_shape = t.data;
+    if ((st = mf_model_expect(model, "box_shape", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
+        return st;
+    lm->box_shape = t.data;
+    double norm = 0;
+    for (int i = 0; i < SHAPE_VALUES; i++) {
+        if (!isfinite(lm->mean_shape[i]) || !isfinite(lm->box_shape[i]))
+            return MF_E_MODEL_MISSING;
+        norm += (double)lm->mean_shape[i] * lm->mean_shape[i];
+    }
+    for (int s = 0; s < lm->stage_count; s++)
+        if (!(lm->stage_radius[s] > 0.0f && lm->stage_radius[s] < 10.0f))
+            return MF_E_MODEL_MISSING;
+    return norm > 0 ? MF_OK : MF_E_MODEL_MISSING;
+}
+
+mf_landmarker *mf_landmarker_new(const mf_model *model, const mf_limits *limits, mf_status *status)
+{
+    mf_status st = MF_OK;
+    mf_landmarker *lm = NULL;
+    if (!model || !limits) {
+        st = MF_E_INVALID_ARGUMENT;
+        goto done;
+    }
+    lm = calloc(1, sizeof *lm);
+    if (!lm) {
+        st = MF_E_NO_MEMORY;
+        goto done;
+    }
+    lm->limits = *limits;
+    st = load_landmarks(lm, model);
+done:
+    if (st != MF_OK) {
+        mf_landmarker_free(lm);
+        lm = NULL;
+    }
+    if (status)
+        *status = st;
+    return lm;
+}
+
+void mf_landmarker_free(mf_landmarker *lm)
+{
+    if (!lm)
+        return;
+    free(lm->roi.data);
+    free(lm);
+}
+
+/* Runs the cascade from the shape in `points`, refining it in place. */
+static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, float *quality)
+{
+    const int row = MF_LANDMARK_FEATURES + 1, k = lm->basis_size;
+    mf_status st;
+    lm->roi.width = 0; /* a new frame */
+    lm->features[MF_LANDMARK_FEATURES] = 1.0f;
+    for (int s = 0; s < lm->stage_count; s++) {
+        st = features(im, &lm->roi, points, lm->mean_shape, lm->stage_radius[s], lm->features);
+        if (st != MF_OK)
+            return st;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, k, row, 1.0f, lm->regressor + (size_t)s * k * row,
+                    row, lm->features, 1, 0.0f, lm->coefficients, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, SHAPE_VALUES, k, 1.0f, lm->shape_basis, k,
+                    lm->coefficients, 1, 0.0f, lm->delta, 1);
+        float a, b, cx, cy;
+        mf_similarity(lm->mean_shape, points, &a, &b, &cx, &cy);
+        for (int i = 0; i < MF_LANDMARKS; i++) {
+            float u = lm->delta[2 * i], v = lm->delta[2 * i + 1];
+            points[2 * i] += a * u - b * v;
+            points[2 * i + 1] += b * u + a * v;
+        }
+    }
+    if (quality) /* from the last stage's features: no extra extraction */
+        *quality = cblas_sdot(row, lm->quality, 1, lm->features, 1);
+    return MF_OK;
+}
+
+static int finite_points(const float *points)
+{
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        if (!isfinite(points[i]))
+            return 0;
+    return 1;
+}
+
+mf_status mf_landmarks_from_box(mf_landmarker *lm, const mf_image *image, const mf_box *box,
+                                float *points, size_t capacity, float *quality)
+{
+    mf_status st;
+    if (!lm || !image || !box || !points || capacity < SHAPE_VALUES)
+        return MF_E_INVALID_ARGUMENT;
+    if ((st = mf_image_check(image, &lm->limits)) != MF_OK)
+        return st;
+    if (!(isfinite(box->x) && isfinite(box->y) && box->w >= 1.0f && box->h >= 1.0f &&
+          box->w <= 4.0f * image->width && box->h <= 4.0f * image->height &&
+          box->x + box->w > 0.0f && box->y + box->h > 0.0f && box->x < image->width &&
+          box->y < image->height))
+        return MF_E_INVALID_ARGUMENT;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        points[2 * i] = box->x + lm->box_shape[2 * i] * box->w;
+        points[2 * i + 1] = box->y + lm->box_shape[2 * i + 1] * box->h;
+    }
+    return refine(lm, image, points, quality);
+}
+
+mf_status mf_landmarks_from_points(mf_landmarker *lm, const mf_image *image, const float *initial,
+                                   float *points, size_t capacity, float *quality)
+{
+    mf_status st;
+    if (!lm || !image || !initial || !points || capacity < SHAPE_VALUES)
+        return MF_E_INVALID_ARGUMENT;
+    if ((st = mf_image_check(image, &lm->limits)) != MF_OK)
+        return st;
+    if (!finite_points(initial))
+        return MF_E_INVALID_ARGUMENT;
+    /* the initial shape must overlap the frame and have a usable size */
+    float x0 = initial[0], x1 = initial[0], y0 = initial[1], y1 = initial[1];
+    for (int i = 1; i < MF_LANDMARKS; i++) {
+        x0 = fminf(x0, initial[2 * i]);
+        x1 = fmaxf(x1, initial[2 * i]);
+        y0 = fminf(y0, initial[2 * i + 1]);
+        y1 = fmaxf(y1, initial[2 * i + 1]);
+    }
+    if (x1 - x0 < 1.0f || y1 - y0 < 1.0f || x1 < 0.0f || y1 < 0.0f || x0 >= image->width ||
+        y0 >= image->height || x1 - x0 > 4.0f * image->width || y1 - y0 > 4.0f * image->height)
+        return MF_E_INVALID_ARGUMENT;
+    if (points != initial)
+        memmove(points, initial, sizeof(float) * SHAPE_VALUES);
+    return refine(lm, image, points, quality);
+}

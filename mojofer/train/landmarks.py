@@ -1,0 +1,321 @@
+"""Train the 68-point landmark regressor (supervised descent on HOG features).
+
+Data: ../shared/data/landmarks/train.csv only (val.csv is never read here).
+Each face is augmented (mirror with the point permutation, rotation, scale,
+shift, brightness/contrast, blur); every augmented picture is run through
+mojofer's own face detector and the cascade starts from that box, as it
+will in use. Each stage is a ridge regression from the features at the
+current shapes to the remaining error, in the canonical frame; its
+regularisation is picked on a held-out tenth of the *training* faces.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import _core
+from ..detect import FaceDetector
+from ..landmarks import MIRROR
+from ..modelfile import write_model
+from .detector import iou
+
+STAGE_RADIUS = (0.45, 0.32, 0.24, 0.18, 0.14, 0.12, 0.10)
+RIDGE_ALPHAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+QUALITY_CLIP = 0.5
+HOG = (2, 4, 8)
+
+
+def read_faces(csv_path: Path):
+    """(image paths, shapes (N, 68, 2)) from a landmarks CSV."""
+    paths, shapes = [], []
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            paths.append(csv_path.parent / row["image"])
+            shapes.append([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(68)])
+    return paths, np.array(shapes)
+
+
+def tight_box(shape: np.ndarray) -> np.ndarray:
+    lo, hi = shape.min(axis=0), shape.max(axis=0)
+    return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+
+
+def nme(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Mean point error over the outer-eye-corner distance, for (..., 68, 2) arrays."""
+    scale = np.linalg.norm(truth[..., 36, :] - truth[..., 45, :], axis=-1)
+    return np.linalg.norm(pred - truth, axis=-1).mean(axis=-1) / scale
+
+
+def mean_shape_of(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
+    """Generalised Procrustes mean: centred, outer eye corners 1 apart, eyes level."""
+    centred = shapes - shapes.mean(axis=1, keepdims=True)
+    ref = centred[0]
+    for _ in range(iterations):
+        aligned = []
+        for s in centred:
+            z, r = s[:, 0] + 1j * s[:, 1], ref[:, 0] + 1j * ref[:, 1]
+            k = np.vdot(z, r) / np.vdot(z, z)  # complex least squares: k*z ~ r
+            w = k * z
+            aligned.append(np.stack([w.real, w.imag], axis=1))
+        ref = np.mean(aligned, axis=0)
+        eye = ref[45] - ref[36]
+        angle = np.arctan2(eye[1], eye[0])
+        rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+        ref = (ref - ref.mean(axis=0)) @ rot.T
+        ref /= np.linalg.norm(ref[45] - ref[36])
+    return ref.astype(np.float32)
+
+
+def augment(gray: np.ndarray, shape: np.ndarray, rng: np.random.Generator):
+    """A randomly transformed copy of a face crop and its points."""
+    from PIL import Image, ImageFilter
+
+    h, w = gray.shape
+    image = Image.fromarray(gray)
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        shape = shape[MIRROR].copy()
+        shape[:, 0] = w - 1 - shape[:, 0]
+    angle = np.deg2rad(rng.uniform(-30, 30) if rng.random() < 0.7 else rng.uniform(-10, 10))
+    scale = rng.uniform(0.85, 1.15)
+    centre = np.array([w, h]) / 2 - 0.5
+    shift = rng.uniform(-0.06, 0.06, 2) * (w, h)
+    # output pixel q comes from input pixel p = M (q - centre - shift) + centre
+    m = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
+    offset = centre - m @ (centre + shift)
+    # PIL samples pixel centres at +0.5; shift the affine accordingly
+    coeffs = (m[0, 0], m[0, 1], offset[0] + 0.5 - 0.5 * (m[0, 0] + m[0, 1]),
+              m[1, 0], m[1, 1], offset[1] + 0.5 - 0.5 * (m[1, 0] + m[1, 1]))
+    image = image.transform((w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    shape = (shape - offset) @ np.linalg.inv(m).T
+    if rng.random() < 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
+    out = np.asarray(image, np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)
+    return np.clip(out, 0, 255).astype(np.uint8), shape
+
+
+def detector_boxes(detector: FaceDetector, images, shapes):
+    """Per picture the detector box best overlapping the face (or None).
+
+    Cached under ~/.cache/mojofer by a digest of the pictures, the detector
+    model and the compiled core, since detection is the slowest step and
+    reruns of the same command see the same pictures."""
+    digest = hashlib.sha1(Path(detector.model_file).read_bytes())
+    digest.update(Path(_core.__file__).read_bytes())
+    for image in images:
+        digest.update(image.tobytes())
+    cache = Path.home() / ".cache" / "mojofer" / f"train-boxes-{digest.hexdigest()}.npy"
+    if cache.is_file():
+        return [None if np.isnan(b[0]) else b for b in np.load(cache)]
+    boxes = _detect_boxes(detector, images, shapes)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, np.array([b if b is not None else np.full(4, np.nan) for b in boxes]))
+    return boxes
+
+
+def _detect_boxes(detector: FaceDetector, images, shapes):
+    boxes = []
+    for gray, shape in zip(images, shapes):
+        truth = tight_box(shape)
+        found = [(iou(truth, b.as_tuple()), b.as_tuple()) for b in detector.detect(gray, min_size=24)]
+        best = max(found, default=(0.0, None))
+        boxes.append(np.array(best[1]) if best[0] >= 0.4 else None)
+    return boxes
+
+
+def similarity_matrix(mean_shape, shape):
+    a, b, centre = _similarity(mean_shape, shape)
+    return np.array([[a, -b], [b, a]]), centre
+
+
+def _similarity(mean_shape, shape):
+    from .reference import similarity
+
+    return similarity(mean_shape.astype(np.float64), shape.astype(np.float64))
+
+
+def tracking_start(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The truth moved as a face moves between two video frames."""
+    angle, scale = np.deg2rad(rng.normal(0, 5)), 1 + rng.normal(0, 0.04)
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = truth.mean(axis=0)
+    io = np.linalg.norm(truth[36] - truth[45])
+    return ((truth - centre) @ rot.T + centre + rng.normal(0, 0.05, 2) * io
+            + rng.normal(0, 0.02, truth.shape) * io)
+
+
+def shape_basis(shapes: np.ndarray, mean_shape: np.ndarray, variance: float = 0.995) -> np.ndarray:
+    """Orthonormal (136, K) basis the updates are confined to: the similarity
+    motions of the mean shape plus the principal non-rigid variations."""
+    m = mean_shape.astype(np.float64)
+    rigid = np.stack([np.tile([1.0, 0.0], 68), np.tile([0.0, 1.0], 68), m.ravel(),
+                      np.stack([-m[:, 1], m[:, 0]], axis=1).ravel()], axis=1)
+    q, _ = np.linalg.qr(rigid)
+    aligned = []
+    for s in shapes:
+        a, b, centre = _similarity(m, s)
+        inv = np.linalg.inv(np.array([[a, -b], [b, a]]))
+        aligned.append(((s - centre) @ inv.T - m).ravel())
+    residual = np.array(aligned)
+    residual -= residual @ q @ q.T
+    _, sv, vt = np.linalg.svd(residual - residual.mean(axis=0), full_matrices=False)
+    keep = int(np.searchsorted(np.cumsum(sv ** 2) / np.sum(sv ** 2), variance)) + 1
+    return np.concatenate([q, vt[:keep].T], axis=1)
+
+
+def features_of(images, shapes, mean_shape, radius):
+    out = np.empty((len(shapes), _core.LANDMARK_FEATURES + 1), np.float32)
+    out[:, -1] = 1.0
+    for i, (gray, shape) in enumerate(zip(images, shapes)):
+        out[i, :-1] = _core.landmark_features(gray, shape.astype(np.float32), mean_shape, radius)
+    return out
+
+
+def canonical(mean_shape, shapes, vectors):
+    """Image-frame displacements (N, 68, 2) -> canonical frame, per sample."""
+    out = np.empty_like(vectors)
+    for i, (shape, v) in enumerate(zip(shapes, vectors)):
+        a, _ = similarity_matrix(mean_shape, shape)
+        out[i] = v @ np.linalg.inv(a).T
+    return out
+
+
+def to_image(mean_shape, shapes, deltas):
+    out = np.empty_like(deltas)
+    for i, (shape, d) in enumerate(zip(shapes, deltas)):
+        a, _ = similarity_matrix(mean_shape, shape)
+        out[i] = d @ a.T
+    return out
+
+
+def ridge(x: np.ndarray, y: np.ndarray, held: np.ndarray, score) -> tuple[np.ndarray, float]:
+    """Ridge regression y ~ x R^T with the alpha (relative to the mean feature
+    energy) that scores best on the `held` rows, refitted on all rows;
+    returns (R, alpha, held-out score)."""
+    def gram(rows):
+        xr = x[rows].astype(np.float64)
+        return xr.T @ xr, xr.T @ y[rows]
+
+    def solve(xtx, xty, alpha):
+        lam = alpha * np.trace(xtx) / len(xtx)
+        return np.linalg.solve(xtx + lam * np.eye(len(xtx)), xty).T
+
+    held_gram, all_gram = gram(held), gram(np.arange(len(x)))
+    train_gram = (all_gram[0] - held_gram[0], all_gram[1] - held_gram[1])
+    held_rows = np.flatnonzero(held)
+    best_score, best = min((score(x[held_rows] @ solve(*train_gram, a).T, held_rows), a) for a in RIDGE_ALPHAS)
+    return solve(*all_gram, best).astype(np.float32), best, best_score
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", default="../shared/data/landmarks", help="folder with train.csv")
+    parser.add_argument("--out", default="models/landmarks.mfm")
+    parser.add_argument("--copies", type=int, default=8, help="augmented copies per face (the first is unchanged)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N faces (quick runs)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args) -> int:
+    from PIL import Image
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    paths, truths = read_faces(Path(args.data) / "train.csv")
+    if args.limit:
+        paths, truths = paths[:args.limit], truths[:args.limit]
+    images, shapes, face_of = [], [], []
+    for face, (path, truth) in enumerate(zip(paths, truths)):
+        gray = np.asarray(Image.open(path).convert("L"))
+        for copy in range(args.copies):
+            image, shape = (gray, truth) if copy == 0 else augment(gray, truth, rng)
+            images.append(image)
+            shapes.append(shape)
+            face_of.append(face)
+    shapes, face_of = np.array(shapes), np.array(face_of)
+    print(f"{len(paths)} faces, {len(images)} pictures after augmentation "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+    boxes = detector_boxes(FaceDetector(), images, shapes)
+    found = np.array([b is not None for b in boxes])
+    det = np.array([b for b in boxes if b is not None])
+    box_shape = np.mean((shapes[found] - det[:, None, :2]) / det[:, None, 2:], axis=0).astype(np.float32)
+    mean_shape = mean_shape_of(np.concatenate([truths, truths[:, MIRROR] * (-1, 1)]))
+    basis = shape_basis(shapes, mean_shape)
+    print(f"detector found {found.mean():.1%} of the pictures' faces; shape basis of "
+          f"{basis.shape[1]} vectors ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    # Two starts per picture, as in use: from the detector's box (where it
+    # finds the face; a jittered copy of it too), and near the truth, as the
+    # previous frame's points start a tracked face (rotated faces the
+    # detector misses are only ever reached that way).
+    starts, sample_of = [], []
+    for i, (box, truth) in enumerate(zip(boxes, shapes)):
+        kinds = ["box", "jitter" if rng.random() < 0.5 else "track"] if box is not None else ["track", "track"]
+        for kind in kinds:
+            if kind == "box":
+                starts.append(box[:2] + box_shape * box[2:])
+            elif kind == "jitter":
+                moved = box + np.concatenate([rng.normal(0, 0.06, 2) * box[2:], box[2:] * rng.normal(0, 0.06)])
+                starts.append(moved[:2] + box_shape * moved[2:])
+            else:
+                starts.append(tracking_start(truth, rng))
+            sample_of.append(i)
+    current, sample_of = np.array(starts), np.array(sample_of)
+    target = shapes[sample_of]
+    sample_images = [images[i] for i in sample_of]
+    faces = face_of[sample_of]
+    held = np.isin(faces, rng.permutation(len(paths))[: max(1, len(paths) // 10)])
+    print(f"start NME {nme(current, target).mean():.4f} over {len(current)} samples", flush=True)
+
+    regressors = []
+    for stage, radius in enumerate(STAGE_RADIUS):
+        x = features_of(sample_images, current, mean_shape, radius)
+        y = canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis
+
+        def moved(coefficients, rows, current=current):
+            deltas = (coefficients @ basis.T).reshape(-1, 68, 2)
+            return current[rows] + to_image(mean_shape, current[rows], deltas)
+
+        r, alpha, held_score = ridge(x, y, held, lambda pred, rows: nme(moved(pred, rows), target[rows]).mean())
+        regressors.append(r)
+        last_x, last_shapes = x, current
+        current = moved(x @ r.T, np.arange(len(current)))
+        print(f"stage {stage}: radius {radius}, alpha {alpha:g}, held-out NME {held_score:.4f}, "
+              f"train NME {nme(current, target).mean():.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    # quality: predict the error of a fit from the features the last stage
+    # reads (so it costs no extra extraction); besides the fits, show it
+    # shapes that are off by a lot
+    off = current.copy()
+    for i in range(len(off)):
+        io = np.linalg.norm(target[i, 36] - target[i, 45])
+        angle, scale = np.deg2rad(rng.uniform(-40, 40)), rng.uniform(0.6, 1.5)
+        rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        centre = off[i].mean(axis=0)
+        off[i] = (off[i] - centre) @ rot.T + centre + rng.uniform(-1.5, 1.5, 2) * io
+    shapes_q = np.concatenate([last_shapes, off])
+    rows_q = np.concatenate([np.arange(len(current))] * 2)
+    x = np.concatenate([last_x, features_of(sample_images, off, mean_shape, STAGE_RADIUS[-1])])
+    y = np.minimum(nme(shapes_q, target[rows_q]), QUALITY_CLIP)[:, None]
+    held_q = held[rows_q]
+    quality, alpha, _ = ridge(x, y, held_q, lambda pred, rows: np.abs(pred[:, 0] - y[rows, 0]).mean())
+    predicted = x @ quality[0]
+    print(f"quality: alpha {alpha:g}, mean abs error {np.abs(predicted - y[:, 0]).mean():.4f}", flush=True)
+
+    tensors = {
+        "mean_shape": mean_shape,
+        "box_shape": box_shape,
+        "stage_radius": np.array(STAGE_RADIUS, np.float32),
+        "shape_basis": basis.astype(np.float32),
+        "regressor": np.stack(regressors).astype(np.float32),
+        "quality": quality[0].astype(np.float32),
+        "hog": np.array(HOG, np.int32),
+    }
+    write_model(args.out, "landmarks", tensors)
+    print(f"{args.out}: {len(STAGE_RADIUS)} stages, train NME {nme(current, target).mean():.4f}, "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    return 0
