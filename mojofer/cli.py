@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from .detect import FaceDetector
+from .landmarks import Landmarker
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.png"
 
@@ -37,20 +38,41 @@ def draw_boxes(frame: np.ndarray, boxes, color=(255, 40, 40), width: int = 3) ->
     return out
 
 
-def cmd_detect(args) -> int:
+def draw_points(frame: np.ndarray, points: np.ndarray, color=(40, 255, 40)) -> np.ndarray:
+    """`frame` with a 3x3 dot at each point (in place)."""
+    h, w = frame.shape[:2]
+    for x, y in np.round(points).astype(int):
+        frame[max(y - 1, 0):min(y + 2, h), max(x - 1, 0):min(x + 2, w)] = color
+    return frame
+
+
+def output_path(out: Path, image: Path, count: int) -> Path:
+    return out if count == 1 else out.with_name(f"{out.stem}_{image.stem}{out.suffix}")
+
+
+def cmd_analyze(args) -> int:
+    """Faces, and with --landmarks (the default for `analyze`) their 68 points."""
     from PIL import Image
 
-    detector = FaceDetector(args.model)
-    for path in args.images or [SAMPLE]:
+    detector = FaceDetector(args.detector_model)
+    landmarker = Landmarker(args.landmarks_model) if args.landmarks else None
+    images = args.images or [SAMPLE]
+    for path in images:
         frame = load_rgb(path)
         boxes = detector.detect(frame, min_size=args.min_size)
         print(f"{path}: {len(boxes)} face(s)")
+        annotated = draw_boxes(frame, boxes)
         for i, b in enumerate(boxes):
-            print(f"  face {i}: x={b.x:.1f} y={b.y:.1f} w={b.w:.1f} h={b.h:.1f} score={b.score:.0f}")
+            print(f"  face {i}: box x={b.x:.1f} y={b.y:.1f} w={b.w:.1f} h={b.h:.1f} score={b.score:.0f}")
+            if landmarker:
+                points, quality = landmarker.fit(frame, b)
+                (rx, ry), (lx, ly) = points[36], points[45]
+                print(f"    68 landmarks, fit quality {quality:.3f} (lower is better); "
+                      f"outer eye corners ({rx:.1f}, {ry:.1f}) and ({lx:.1f}, {ly:.1f})")
+                draw_points(annotated, points)
         if args.out:
-            out = args.out if len(args.images or [SAMPLE]) == 1 else args.out.with_name(
-                f"{args.out.stem}_{Path(path).stem}{args.out.suffix}")
-            Image.fromarray(draw_boxes(frame, boxes)).save(out)
+            out = output_path(args.out, Path(path), len(images))
+            Image.fromarray(annotated).save(out)
             print(f"  annotated image: {out}")
     return 0
 
@@ -64,16 +86,21 @@ def cmd_version(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mojofer", description="Facial expression and social-cue recognition.")
     commands = parser.add_subparsers(dest="command", required=True)
-    detect = commands.add_parser("detect", help="find faces in images (default: the bundled sample)")
-    detect.add_argument("images", nargs="*", type=Path, help="image files; none = bundled astronaut portrait")
-    detect.add_argument("--out", type=Path, help="write the image with boxes drawn to this PNG")
-    detect.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
-                        help="smallest face side in pixels")
-    detect.add_argument("--model", type=Path, help="face_detector model file (default: bundled)")
+    for name, landmarks, summary in (
+            ("analyze", True, "faces and their 68 landmarks (default: the bundled sample)"),
+            ("detect", False, "faces only (default: the bundled sample)")):
+        command = commands.add_parser(name, help=summary)
+        command.set_defaults(landmarks=landmarks)
+        command.add_argument("images", nargs="*", type=Path, help="image files; none = bundled astronaut portrait")
+        command.add_argument("--out", type=Path, help="write the image with the results drawn to this PNG")
+        command.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
+                             help="smallest face side in pixels")
+        command.add_argument("--detector-model", type=Path, help="face_detector model file (default: bundled)")
+        command.add_argument("--landmarks-model", type=Path, help="landmarks model file (default: bundled)")
     commands.add_parser("version", help="versions of mojofer and its system libraries")
     args = parser.parse_args(argv)
     try:
-        return {"detect": cmd_detect, "version": cmd_version}[args.command](args)
+        return {"analyze": cmd_analyze, "detect": cmd_analyze, "version": cmd_version}[args.command](args)
     except (OSError, ValueError) as exc:
         print(f"mojofer: {exc}", file=sys.stderr)
         return 2
