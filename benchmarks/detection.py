@@ -6,25 +6,18 @@ landmark boxes of boxes.csv:
 
     python benchmarks/detection.py [--data PATH] [--limit N]
                                    [--scale-factor F] [--min-neighbors K]
+                                   [--results-dir DIR]
 
 Writes benchmarks/results/detection.md (the tables) and detection.json (the
-raw numbers). The photos are research / non-commercial data: they are read
-at run time and never copied here.
+raw numbers), or into --results-dir. The photos are research /
+non-commercial data: they are read at run time and never copied here.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
-import json
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -36,10 +29,11 @@ from PIL import Image
 
 import mojofer
 from mojofer.detect import _DEFAULTS as MOJOFER_DEFAULTS
+from mojofer.train.detector import DEFAULT_CASCADE as CASCADE, read_box_annotations
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
-CASCADE = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+from _common import (Run, add_results_dir, default_data, load_text, machine_environment, map_box,
+                     median_box_map, rect_to_box, run_lines, table, write_results)
+
 MIN_FACE = 24            # px, face box side, for every detector that takes a minimum
 MATCH_IOU = 0.4          # a detection finds an annotated face at this IoU or more
 FIT_IOU = 0.3            # as mojofer.train.detector fits the box calibration
@@ -75,17 +69,9 @@ class Photos:
 
 # ---------------------------------------------------------------- data
 
-def default_data() -> Path:
-    root = os.environ.get("MOJOFER_DATA")
-    return Path(root) / "detection" if root else REPO.parent / "shared" / "data" / "detection"
-
-
 def load_photos(folder: Path, limit: Optional[int]) -> tuple[Photos, Photos]:
     """The photos at their own size and resized to 640x480, with boxes scaled to match."""
-    boxes = defaultdict(list)
-    with open(folder / "boxes.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            boxes[row["image"]].append([float(row[k]) for k in "xywh"])
+    boxes = read_box_annotations(folder)
     truths = {name: np.array(b) for name, b in boxes.items()}
     small_truths = {}
     for name, truth in truths.items():
@@ -130,8 +116,7 @@ def opencv_detect(cascade: cv2.CascadeClassifier, min_window: int, min_neighbors
 def dlib_detect(detector, upsample: int) -> Detect:
     def detect(frame):
         found = detector(frame, upsample)
-        return as_arrays([(r.left(), r.top(), r.width(), r.height()) for r in found],
-                         np.zeros(len(found)))
+        return as_arrays([rect_to_box(r) for r in found], np.zeros(len(found)))
     return detect
 
 
@@ -235,27 +220,20 @@ def evaluate(photos: Photos, boxes: list[np.ndarray]) -> dict:
 
 
 def calibrate(boxes: list[np.ndarray], calibration: np.ndarray) -> list[np.ndarray]:
-    dx, dy, sw, sh = calibration
-    return [np.column_stack([b[:, 0] + dx * b[:, 2], b[:, 1] + dy * b[:, 3],
-                             sw * b[:, 2], sh * b[:, 3]]) for b in boxes]
+    return [map_box(b, calibration) for b in boxes]
 
 
 def fit_calibration(photos: Photos, boxes: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Median (dx, dy, sw, sh) from raw boxes to annotated ones, fitted as
     mojofer.train.detector fits mojofer's: each face's best box at IoU >= FIT_IOU."""
-    relative = []
+    pairs = []
     for truth, box in zip(photos.truths, boxes):
         if not len(box):
             continue
         iou = pairwise_iou(truth, box)
-        for t, b in enumerate(iou.argmax(axis=1)):
-            if iou[t, b] >= FIT_IOU:
-                x, y, w, h = box[b]
-                relative.append([(truth[t, 0] - x) / w, (truth[t, 1] - y) / h,
-                                 truth[t, 2] / w, truth[t, 3] / h])
-    if not relative:
-        return IDENTITY, 0
-    return np.median(relative, axis=0), len(relative)
+        pairs += [(box[b], truth[t]) for t, b in enumerate(iou.argmax(axis=1)) if iou[t, b] >= FIT_IOU]
+    calibration, faces = median_box_map(pairs)
+    return (IDENTITY if calibration is None else calibration), faces
 
 
 def sweep(photos: Photos, boxes: list[np.ndarray], scores: list[np.ndarray]) -> dict:
@@ -304,67 +282,36 @@ def measure_sweep(method: Method, photos: Photos) -> dict:
 # ---------------------------------------------------------------- report
 
 def environment(args) -> dict:
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": "python " + shlex.join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-        "platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "mojofer": mojofer.__version__,
-        "commit": git_commit(),
-        "cv2": cv2.__version__, "dlib": dlib.__version__, "numpy": np.__version__,
-        "data": str(args.data), "scale_factor": args.scale_factor,
-        "min_neighbors": args.min_neighbors,
-    }
-
-
-def git_commit() -> Optional[str]:
-    """HEAD, marked when the working tree differs from it."""
-    def git(*words):
-        # --no-optional-locks: never take the index lock from under a concurrent git command
-        return subprocess.run(["git", "--no-optional-locks", *words], cwd=REPO,
-                              capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        return names[0] if names else platform.processor()
-    except OSError:
-        return platform.processor() or platform.machine()
+    return machine_environment(
+        {"cv2": cv2.__version__, "dlib": dlib.__version__},
+        {"data": str(args.data), "scale_factor": args.scale_factor, "min_neighbors": args.min_neighbors})
 
 
 def size_table(results: dict, label: str) -> list[str]:
     mojo_ms = results["mojofer"][label]["ms_mean"]
-    lines = [f"**{label}**", "",
-             "| method | min face | recall | precision | precision, no ignore rule | "
-             "matched / detections (ignored) | ms / image | mojofer is × faster |",
-             "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for name, r in results.items():
         m = r[label]
         ratio = "—" if name == "mojofer" else f"{m['ms_mean'] / mojo_ms:.2f}"
-        lines.append(f"| {name} | {r['min_face']} | {m['recall']:.3f} | {m['precision']:.3f} | "
-                     f"{m['precision_all']:.3f} | {m['matched']} / {m['detections']} "
-                     f"({m['ignored']}) | {m['ms_mean']:.1f} | {ratio} |")
-    return lines + [""]
+        rows.append([name, r["min_face"], f"{m['recall']:.3f}", f"{m['precision']:.3f}",
+                     f"{m['precision_all']:.3f}",
+                     f"{m['matched']} / {m['detections']} ({m['ignored']})",
+                     f"{m['ms_mean']:.1f}", ratio])
+    return [f"**{label}**", ""] + table(
+        ["method", "min face", "recall", "precision", "precision, no ignore rule",
+         "matched / detections (ignored)", "ms / image", "mojofer is × faster"], rows)
 
 
 def sweep_table(sweeps: dict) -> list[str]:
-    lines = [f"**Score sweep** (photo's own size; best recall at precision ≥ "
-             f"{TARGET_PRECISION:.2f}, ignore rule applied)", "",
-             "| method | best recall | at score ≥ | precision there "
-             "| precision, no ignore rule |",
-             "|---|---|---|---|---|"]
+    rows = []
     for name, s in sweeps.items():
         b = s["best"]
-        lines.append(f"| {name} | — | — | — | — |" if b is None else
-                     f"| {name} | {b['recall']:.3f} | {b['threshold']:g} | {b['precision']:.3f} | "
-                     f"{b['precision_all']:.3f} |")
-    return lines + [""]
+        rows.append([name, "—", "—", "—", "—"] if b is None else
+                    [name, f"{b['recall']:.3f}", f"{b['threshold']:g}", f"{b['precision']:.3f}",
+                     f"{b['precision_all']:.3f}"])
+    return [f"**Score sweep** (photo's own size; best recall at precision ≥ "
+            f"{TARGET_PRECISION:.2f}, ignore rule applied)", ""] + table(
+        ["method", "best recall", "at score ≥", "precision there", "precision, no ignore rule"], rows)
 
 
 def markdown(report: dict) -> str:
@@ -373,13 +320,7 @@ def markdown(report: dict) -> str:
                  if "check_fit_on_raw_windows" in r)
     dlib_fits = "; ".join(f"{n}: {r['calibration']} from {r['calibration_faces']} faces"
                           for n, r in results.items() if r["calibration_faces"] is not None)
-    lines = [
-        "# Face detection benchmark", "",
-        f"- date: {env['date']}; command: `{env['command']}`; "
-        f"total wall time {report['wall_s']:.0f} s",
-        f"- machine: {env['platform']}, {env['cpu']}, {env['cpu_count']} CPUs; "
-        f"Python {env['python']}, mojofer {env['mojofer']} (commit {env['commit']}), "
-        f"cv2 {env['cv2']}, dlib {env['dlib']}, numpy {env['numpy']}",
+    lines = run_lines("Face detection benchmark", env, report["wall_s"], ("cv2", "dlib", "numpy")) + [
         f"- data: {report['photos']} photos, {report['faces']} annotated faces (AFW, detection/ of "
         f"the shared data); every detector gets the same 8-bit grayscale frame",
         f"- mojofer: scale_factor {env['scale_factor']:g}, min_neighbors {env['min_neighbors']}; "
@@ -398,9 +339,7 @@ def markdown(report: dict) -> str:
         f"(the same fit on OpenCV's raw windows here gives {check['calibration']} from "
         f"{check['faces']} faces); dlib, fitted here: {dlib_fits}",
         "- timing: time.perf_counter around each detect call after one warm-up call; "
-        "mojofer and dlib run on one thread; 1-minute load average "
-        f"{report['load_average']['start'][0]:.2f} at start, "
-        f"{report['load_average']['end'][0]:.2f} at end "
+        f"mojofer and dlib run on one thread; {load_text(report['load_average'])} "
         "(other processes on the machine skew the timings)", "",
     ]
     for label in report["sizes"]:
@@ -414,15 +353,16 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=default_data(),
+    parser.add_argument("--data", type=Path, default=default_data("detection"),
                         help="folder with boxes.csv and the photos")
     parser.add_argument("--limit", type=int, help="only the first N photos, for a quick check")
     parser.add_argument("--scale-factor", type=float, default=MOJOFER_DEFAULTS["scale_factor"],
                         help="mojofer's pyramid step")
     parser.add_argument("--min-neighbors", type=int, default=MOJOFER_DEFAULTS["min_neighbors"],
                         help="mojofer's grouping threshold")
+    add_results_dir(parser)
     args = parser.parse_args(argv)
-    start, load_at_start = time.perf_counter(), os.getloadavg()
+    run = Run()
     sizes = load_photos(args.data, args.limit)
     timed, swept, calibration = methods(args)
     print(f"{len(sizes[0].frames)} photos from {args.data}", flush=True)
@@ -432,13 +372,8 @@ def main(argv=None) -> int:
               "faces": sum(map(len, sizes[0].truths)), "sizes": [p.label for p in sizes],
               "mojofer_box_calibration": np.round(calibration, 4).tolist(),
               "smallest_side": [p.smallest_side for p in sizes],
-              "methods": results, "sweep": sweeps, "wall_s": time.perf_counter() - start,
-              "load_average": {"start": load_at_start, "end": os.getloadavg()}}
-    text = markdown(report)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "detection.md").write_text(text)
-    (RESULTS / "detection.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(text)
+              "methods": results, "sweep": sweeps, **run.finish()}
+    write_results(args.results_dir, "detection", report, markdown(report))
     return 0
 
 

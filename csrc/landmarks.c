@@ -8,7 +8,13 @@
  *   box_shape    f32 [68, 2]          initial shape in face-box units: (p - box.xy) / box.wh
  *   stage_radius f32 [S]              patch half-width per stage, canonical units
  *   shape_basis  f32 [136, K]         orthonormal directions a shape may move in
- *   regressor    f32 [S, K, F + 1]    canonical shape update = B R [features; 1]
+ *   pose_axis    f32 [136]            optional, with pose_edges: a direction in canonical
+ *                                     shape space (head turn)
+ *   pose_edges   f32 [C - 1]          ascending: a shape whose canonical offset from the
+ *                                     mean projects onto pose_axis between edges c-1
+ *                                     and c uses the regressors of pose cluster c;
+ *                                     without the pair, C = 1
+ *   regressor    f32 [S, C, K, F + 1] canonical shape update = B R[s, c] [features; 1]
  *   quality      f32 [F + 1]          predicted error (NME units) of the shape entering
  *                                     the last stage = q . [its features; 1]
  *   hog          i32 [3]              cells per side, cell size, orientation bins (must be
@@ -23,7 +29,7 @@
 
 #include "internal.h"
 
-enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES };
+enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES, MAX_CLUSTERS = 8 };
 
 /* The luma of the part of the frame the patches read, converted once per
  * fit rather than once per sample (a sample reads four pixels). */
@@ -35,15 +41,17 @@ typedef struct {
 
 struct mf_landmarker {
     mf_limits limits;
-    int32_t stage_count, basis_size;
+    int32_t stage_count, basis_size, cluster_count;
     const float *mean_shape, *box_shape, *stage_radius, *shape_basis, *regressor, *quality;
+    const float *pose_axis, *pose_edges;
     float features[MF_LANDMARK_FEATURES + 1]; /* the last is the constant 1 */
     float coefficients[MAX_BASIS];
     float delta[SHAPE_VALUES];
     luma_roi roi; /* of the frame being fitted */
 };
 
-static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* NaN clamps to lo, so no NaN reaches an index computation */
+static inline float clampf(float v, float lo, float hi) { return v >= lo ? (v <= hi ? v : hi) : lo; }
 
 /* Makes `roi` cover frame pixels [x0, x1] x [y0, y1] (clamped to the frame),
  * converting a region `margin` pixels larger when it does not yet. */
@@ -249,9 +257,25 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
     lm->basis_size = (int32_t)(t.count / SHAPE_VALUES);
     if (t.ndim != 2 || t.dims[0] != SHAPE_VALUES || lm->basis_size < 1 || lm->basis_size > MAX_BASIS)
         return MF_E_MODEL_MISSING;
+    lm->cluster_count = 1;
+    if (mf_model_tensor(model, "pose_edges", &t) == MF_OK) {
+        if ((st = mf_model_expect(model, "pose_edges", MF_DTYPE_F32, -1, &t)) != MF_OK)
+            return st;
+        lm->pose_edges = t.data;
+        lm->cluster_count = (int32_t)t.count + 1;
+        if ((st = mf_model_expect(model, "pose_axis", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
+            return st;
+        lm->pose_axis = t.data;
+    }
+    if (lm->cluster_count > MAX_CLUSTERS)
+        return MF_E_MODEL_MISSING;
+    for (int32_t c = 0; c + 1 < lm->cluster_count; c++)
+        if (!isfinite(lm->pose_edges[c]) || (c > 0 && !(lm->pose_edges[c] > lm->pose_edges[c - 1])))
+            return MF_E_MODEL_MISSING;
     const int64_t row = MF_LANDMARK_FEATURES + 1;
     if ((st = mf_model_expect(model, "regressor", MF_DTYPE_F32,
-                              lm->stage_count * lm->basis_size * row, &t)) != MF_OK)
+                              (int64_t)lm->stage_count * lm->cluster_count * lm->basis_size * row,
+                              &t)) != MF_OK)
         return st;
     lm->regressor = t.data;
     if ((st = mf_model_expect(model, "quality", MF_DTYPE_F32, row, &t)) != MF_OK)
@@ -272,7 +296,17 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
     for (int s = 0; s < lm->stage_count; s++)
         if (!(lm->stage_radius[s] > 0.0f && lm->stage_radius[s] < 10.0f))
             return MF_E_MODEL_MISSING;
-    return norm > 0 ? MF_OK : MF_E_MODEL_MISSING;
+    if (!(norm > 0))
+        return MF_E_MODEL_MISSING;
+    const float *weights[] = {lm->shape_basis, lm->regressor, lm->quality, lm->pose_axis};
+    const int64_t counts[] = {(int64_t)SHAPE_VALUES * lm->basis_size,
+                              (int64_t)lm->stage_count * lm->cluster_count * lm->basis_size * row,
+                              row, lm->pose_axis ? SHAPE_VALUES : 0};
+    for (int w = 0; w < 4; w++)
+        for (int64_t i = 0; i < counts[w]; i++)
+            if (!isfinite(weights[w][i]))
+                return MF_E_MODEL_MISSING;
+    return MF_OK;
 }
 
 mf_landmarker *mf_landmarker_new(const mf_model *model, const mf_limits *limits, mf_status *status)
@@ -308,6 +342,35 @@ void mf_landmarker_free(mf_landmarker *lm)
     free(lm);
 }
 
+static int finite_points(const float *points)
+{
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        if (!isfinite(points[i]))
+            return 0;
+    return 1;
+}
+
+/* The pose cluster of a shape: its canonical offset from the mean shape,
+ * projected on pose_axis, placed among pose_edges. */
+static int32_t pose_cluster(const mf_landmarker *lm, const float *points, float a, float b,
+                            float cx, float cy)
+{
+    if (lm->cluster_count == 1)
+        return 0;
+    const float inv = 1.0f / (a * a + b * b);
+    float t = 0.0f;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        float x = points[2 * i] - cx, y = points[2 * i + 1] - cy;
+        float u = (a * x + b * y) * inv - lm->mean_shape[2 * i];
+        float v = (-b * x + a * y) * inv - lm->mean_shape[2 * i + 1];
+        t += lm->pose_axis[2 * i] * u + lm->pose_axis[2 * i + 1] * v;
+    }
+    int32_t c = 0;
+    while (c + 1 < lm->cluster_count && t >= lm->pose_edges[c])
+        c++;
+    return c;
+}
+
 /* Runs the cascade from the shape in `points`, refining it in place. */
 static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, float *quality)
 {
@@ -319,30 +382,27 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
         st = features(im, &lm->roi, points, lm->mean_shape, lm->stage_radius[s], lm->features);
         if (st != MF_OK)
             return st;
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, k, row, 1.0f, lm->regressor + (size_t)s * k * row,
-                    row, lm->features, 1, 0.0f, lm->coefficients, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, SHAPE_VALUES, k, 1.0f, lm->shape_basis, k,
-                    lm->coefficients, 1, 0.0f, lm->delta, 1);
         float a, b, cx, cy;
         mf_similarity(lm->mean_shape, points, &a, &b, &cx, &cy);
+        const float *r = lm->regressor +
+                         ((size_t)s * lm->cluster_count + pose_cluster(lm, points, a, b, cx, cy)) * k * row;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, k, row, 1.0f, r, row, lm->features, 1, 0.0f,
+                    lm->coefficients, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, SHAPE_VALUES, k, 1.0f, lm->shape_basis, k,
+                    lm->coefficients, 1, 0.0f, lm->delta, 1);
         for (int i = 0; i < MF_LANDMARKS; i++) {
             float u = lm->delta[2 * i], v = lm->delta[2 * i + 1];
             points[2 * i] += a * u - b * v;
             points[2 * i + 1] += b * u + a * v;
         }
     }
+    if (!finite_points(points))
+        return MF_E_MODEL_CORRUPT; /* only absurd weights get here */
     if (quality) /* from the last stage's features: no extra extraction */
         *quality = cblas_sdot(row, lm->quality, 1, lm->features, 1);
     return MF_OK;
 }
 
-static int finite_points(const float *points)
-{
-    for (int i = 0; i < SHAPE_VALUES; i++)
-        if (!isfinite(points[i]))
-            return 0;
-    return 1;
-}
 
 mf_status mf_landmarks_from_box(mf_landmarker *lm, const mf_image *image, const mf_box *box,
                                 float *points, size_t capacity, float *quality)
@@ -385,7 +445,15 @@ mf_status mf_landmarks_from_points(mf_landmarker *lm, const mf_image *image, con
     if (x1 - x0 < 1.0f || y1 - y0 < 1.0f || x1 < 0.0f || y1 < 0.0f || x0 >= image->width ||
         y0 >= image->height || x1 - x0 > 4.0f * image->width || y1 - y0 > 4.0f * image->height)
         return MF_E_INVALID_ARGUMENT;
-    if (points != initial)
-        memmove(points, initial, sizeof(float) * SHAPE_VALUES);
+    /* Start from the mean shape posed like `initial`, not from `initial`
+     * itself: re-running the cascade on its own output drifts frame after
+     * frame, while a mean-shape start is what the regressors learned from. */
+    float a, b, cx, cy;
+    mf_similarity(lm->mean_shape, initial, &a, &b, &cx, &cy);
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const float u = lm->mean_shape[2 * i], v = lm->mean_shape[2 * i + 1];
+        points[2 * i] = a * u - b * v + cx;
+        points[2 * i + 1] = b * u + a * v + cy;
+    }
     return refine(lm, image, points, quality);
 }

@@ -33,7 +33,7 @@ class Landmarker:
     """The 68-point regressor with its own C context (one thread at a time).
 
     `fit` starts from a face box (a detector's), `track` from earlier points
-    (the previous frame's). Both return (points, quality): points a float32
+    (the previous frame's: the model's mean shape is placed where they are). Both return (points, quality): points a float32
     (68, 2) array of x, y in frame pixels; quality the model's estimate of the
     fit's error in inter-ocular units (about 0.03 good, above ~0.1 lost).
     """
@@ -43,8 +43,7 @@ class Landmarker:
         self._landmarker = _core.Landmarker(self.model)
 
     def fit(self, frame: np.ndarray, box, *, bgr: bool = False) -> tuple[np.ndarray, float]:
-        x, y, w, h = box.as_tuple() if hasattr(box, "as_tuple") else box
-        return self._landmarker.fit(frame, (x, y, w, h), bgr=bool(bgr))
+        return self._landmarker.fit(frame, box.as_tuple() if hasattr(box, "as_tuple") else box, bgr=bool(bgr))
 
     def track(self, frame: np.ndarray, points: np.ndarray, *, bgr: bool = False) -> tuple[np.ndarray, float]:
         return self._landmarker.track(frame, points, bgr=bool(bgr))

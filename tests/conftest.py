@@ -38,3 +38,9 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="session")
 def detector() -> mojofer.FaceDetector:
     return mojofer.FaceDetector()
+
+
+@pytest.fixture(scope="session")
+def landmarker() -> mojofer.Landmarker:
+    """The bundled 68-point landmark model."""
+    return mojofer.Landmarker()

@@ -194,8 +194,10 @@ MF_API mf_status mf_landmarks_from_box(mf_landmarker *landmarker, const mf_image
                                        const mf_box *box, float *points, size_t capacity,
                                        float *quality);
 
-/* Fits the landmarks starting from `initial` (e.g. the previous frame's
- * points, for tracking). `points` may equal `initial`. */
+/* Fits the landmarks of the face `initial` outlines (e.g. the previous
+ * frame's points, for tracking): the cascade starts from the model's mean
+ * shape placed with the position, size and rotation of `initial`.
+ * `points` may equal `initial`. */
 MF_API mf_status mf_landmarks_from_points(mf_landmarker *landmarker, const mf_image *image,
                                           const float *initial, float *points, size_t capacity,
                                           float *quality);

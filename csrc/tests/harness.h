@@ -25,5 +25,6 @@ void test_status(void);
 void test_image(void);
 void test_model(void);
 void test_detect(void);
+void test_landmarks(void);
 
 #endif

@@ -32,6 +32,7 @@ int main(void)
     test_image();
     test_model();
     test_detect();
+    test_landmarks();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -21,11 +21,14 @@ from .. import _core
 from ..detect import FaceDetector
 from ..landmarks import MIRROR
 from ..modelfile import write_model
+from . import reference
 from .detector import iou
 
 STAGE_RADIUS = (0.45, 0.32, 0.24, 0.18, 0.14, 0.12, 0.10)
 RIDGE_ALPHAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 QUALITY_CLIP = 0.5
+POSE_CLUSTERS = 3
+MIN_CLUSTER_ROWS = 2000
 HOG = (2, 4, 8)
 
 
@@ -133,22 +136,38 @@ def similarity_matrix(mean_shape, shape):
 
 
 def _similarity(mean_shape, shape):
-    from .reference import similarity
-
-    return similarity(mean_shape.astype(np.float64), shape.astype(np.float64))
+    return reference.similarity(mean_shape.astype(np.float64), shape.astype(np.float64))
 
 
-def tracking_start(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The truth moved as a face moves between two video frames."""
+def tracking_start(truth: np.ndarray, mean_shape: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Where tracking starts a face: the mean shape posed like the previous
+    frame's points, i.e. the truth moved as a face moves between frames."""
     angle, scale = np.deg2rad(rng.normal(0, 5)), 1 + rng.normal(0, 0.04)
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     centre = truth.mean(axis=0)
     io = np.linalg.norm(truth[36] - truth[45])
-    return ((truth - centre) @ rot.T + centre + rng.normal(0, 0.05, 2) * io
-            + rng.normal(0, 0.02, truth.shape) * io)
+    previous = ((truth - centre) @ rot.T + centre + rng.normal(0, 0.05, 2) * io
+                + rng.normal(0, 0.02, truth.shape) * io)
+    a, b, centre = reference.similarity(mean_shape.astype(np.float64), previous)
+    return mean_shape @ np.array([[a, b], [-b, a]]) + centre
 
 
-def shape_basis(shapes: np.ndarray, mean_shape: np.ndarray, variance: float = 0.995) -> np.ndarray:
+def pose_clusters(shapes: np.ndarray, mean_shape: np.ndarray, clusters: int = POSE_CLUSTERS):
+    """(axis, edges): the canonical-shape direction from faces turned one way
+    to faces turned the other (by the nose tip's offset from the jaw's
+    middle), and the quantiles of the shapes along it."""
+    m = mean_shape.astype(np.float64)
+    offsets = np.array([reference.canonical_offset(m, s) for s in shapes])
+    canon = offsets.reshape(-1, 68, 2) + m
+    turn = canon[:, 30, 0] - (canon[:, 0, 0] + canon[:, 16, 0]) / 2
+    low, high = np.quantile(turn, [1 / 3, 2 / 3])
+    axis = offsets[turn >= high].mean(axis=0) - offsets[turn <= low].mean(axis=0)
+    axis /= np.linalg.norm(axis)
+    edges = np.quantile(offsets @ axis, np.arange(1, clusters) / clusters)
+    return axis.astype(np.float32), edges.astype(np.float32)
+
+
+def shape_basis(shapes: np.ndarray, mean_shape: np.ndarray, variance: float = 0.99) -> np.ndarray:
     """Orthonormal (136, K) basis the updates are confined to: the similarity
     motions of the mean shape plus the principal non-rigid variations."""
     m = mean_shape.astype(np.float64)
@@ -262,7 +281,7 @@ def run(args) -> int:
                 moved = box + np.concatenate([rng.normal(0, 0.06, 2) * box[2:], box[2:] * rng.normal(0, 0.06)])
                 starts.append(moved[:2] + box_shape * moved[2:])
             else:
-                starts.append(tracking_start(truth, rng))
+                starts.append(tracking_start(truth, mean_shape, rng))
             sample_of.append(i)
     current, sample_of = np.array(starts), np.array(sample_of)
     target = shapes[sample_of]
@@ -271,20 +290,40 @@ def run(args) -> int:
     held = np.isin(faces, rng.permutation(len(paths))[: max(1, len(paths) // 10)])
     print(f"start NME {nme(current, target).mean():.4f} over {len(current)} samples", flush=True)
 
+    pose_axis, pose_edges = pose_clusters(np.concatenate([truths, truths[:, MIRROR] * (-1, 1)]), mean_shape)
+    tensors = {"mean_shape": mean_shape, "pose_axis": pose_axis, "pose_edges": pose_edges}
     regressors = []
     for stage, radius in enumerate(STAGE_RADIUS):
         x = features_of(sample_images, current, mean_shape, radius)
         y = canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis
+        cluster = np.array([reference.pose_cluster(tensors, shape) for shape in current])
 
         def moved(coefficients, rows, current=current):
             deltas = (coefficients @ basis.T).reshape(-1, 68, 2)
             return current[rows] + to_image(mean_shape, current[rows], deltas)
 
-        r, alpha, held_score = ridge(x, y, held, lambda pred, rows: nme(moved(pred, rows), target[rows]).mean())
-        regressors.append(r)
+        def stage_nme(rows):
+            return lambda pred, sub: nme(moved(pred, rows[sub]), target[rows[sub]]).mean()
+
+        everyone = np.arange(len(current))
+        pooled, alpha, score = ridge(x, y, held, stage_nme(everyone))
+        stage_regressors, update = [], x @ pooled.T
+        report = [f"pooled: alpha {alpha:g}, held-out NME {score:.4f}"]
+        for c in range(len(pose_edges) + 1):
+            rows = np.flatnonzero(cluster == c)
+            # a cluster the shapes have not reached yet (at the first stage
+            # every start is the mean shape) keeps the pooled regressor
+            if len(rows) < MIN_CLUSTER_ROWS or not held[rows].any():
+                stage_regressors.append(pooled)
+                continue
+            r, alpha, score = ridge(x[rows], y[rows], held[rows], stage_nme(rows))
+            stage_regressors.append(r)
+            update[rows] = x[rows] @ r.T
+            report.append(f"cluster {c}: {len(rows)} rows, alpha {alpha:g}, held-out NME {score:.4f}")
+        regressors.append(np.stack(stage_regressors))
         last_x, last_shapes = x, current
-        current = moved(x @ r.T, np.arange(len(current)))
-        print(f"stage {stage}: radius {radius}, alpha {alpha:g}, held-out NME {held_score:.4f}, "
+        current = moved(update, np.arange(len(current)))
+        print(f"stage {stage}: radius {radius}; {'; '.join(report)}; "
               f"train NME {nme(current, target).mean():.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     # quality: predict the error of a fit from the features the last stage
@@ -311,6 +350,8 @@ def run(args) -> int:
         "box_shape": box_shape,
         "stage_radius": np.array(STAGE_RADIUS, np.float32),
         "shape_basis": basis.astype(np.float32),
+        "pose_axis": pose_axis,
+        "pose_edges": pose_edges,
         "regressor": np.stack(regressors).astype(np.float32),
         "quality": quality[0].astype(np.float32),
         "hog": np.array(HOG, np.int32),

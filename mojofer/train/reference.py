@@ -79,13 +79,31 @@ def features(gray: np.ndarray, shape: np.ndarray, mean_shape: np.ndarray, radius
     return np.concatenate(out)
 
 
+def canonical_offset(mean_shape: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """The shape in the mean shape's frame, minus the mean shape, flattened."""
+    a, b, centre = similarity(mean_shape, shape)
+    inverse = np.array([[a, b], [-b, a]]) / (a * a + b * b)
+    return ((shape - centre) @ inverse.T - mean_shape).ravel()
+
+
+def pose_cluster(tensors: dict, shape: np.ndarray) -> int:
+    if "pose_edges" not in tensors:
+        return 0
+    t = tensors["pose_axis"].astype(np.float64) @ canonical_offset(tensors["mean_shape"].astype(np.float64), shape)
+    return int(np.searchsorted(tensors["pose_edges"].astype(np.float64), t, side="right"))
+
+
 def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, float]:
     """Runs the cascade from `shape`; returns (points, quality)."""
     mean_shape = tensors["mean_shape"].astype(np.float64)
     shape = shape.astype(np.float64).copy()
-    for radius, regressor in zip(tensors["stage_radius"], tensors["regressor"]):
+    clusters = len(tensors["pose_edges"]) + 1 if "pose_edges" in tensors else 1
+    basis_size = tensors["shape_basis"].shape[1]
+    stages = tensors["regressor"].reshape(len(tensors["stage_radius"]), clusters, basis_size, -1)
+    for radius, regressors in zip(tensors["stage_radius"], stages):
         x = np.append(features(gray, shape, mean_shape, float(radius)), 1.0)
-        delta = (tensors["shape_basis"].astype(np.float64) @ (regressor.astype(np.float64) @ x)).reshape(-1, 2)
+        regressor = regressors[pose_cluster(tensors, shape)].astype(np.float64)
+        delta = (tensors["shape_basis"].astype(np.float64) @ (regressor @ x)).reshape(-1, 2)
         a, b, _ = similarity(mean_shape, shape)
         shape += delta @ np.array([[a, b], [-b, a]])
     return shape, float(tensors["quality"].astype(np.float64) @ x)
@@ -94,4 +112,12 @@ def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarr
 def fit_box(tensors: dict, frame: np.ndarray, box) -> tuple[np.ndarray, float]:
     x, y, w, h = box
     start = np.asarray(box[:2], np.float64) + tensors["box_shape"].astype(np.float64) * (w, h)
+    return refine(tensors, luma(frame), start)
+
+
+def fit_points(tensors: dict, frame: np.ndarray, initial: np.ndarray) -> tuple[np.ndarray, float]:
+    """Tracking: the mean shape posed like `initial`, then the cascade."""
+    mean_shape = tensors["mean_shape"].astype(np.float64)
+    a, b, centre = similarity(mean_shape, initial.astype(np.float64))
+    start = mean_shape @ np.array([[a, b], [-b, a]]) + centre
     return refine(tensors, luma(frame), start)
