@@ -36,7 +36,7 @@ def test_follows_a_moving_face(tracker, scene, step):
     for i in range(20):
         face = _one_face(tracker.process(scene(step[0] * i, step[1] * i)))
         assert face.tracked is (i > 0)
-        assert face.quality <= tracker.lost_quality
+        assert face.quality <= tracker.max_quality
         assert face.landmarks.shape == (68, 2) and np.isfinite(face.landmarks).all()
         if previous is not None:
             # measured: within 0.5 px of the shift on every frame
@@ -111,8 +111,8 @@ def test_bgr_frames(detector, landmarker, scene):
 
 
 @pytest.mark.parametrize("options", [
-    {"lost_quality": 0}, {"lost_quality": -0.1}, {"lost_quality": float("nan")}, {"detect_every": -1},
-], ids=["lost_quality 0", "lost_quality < 0", "lost_quality NaN", "detect_every -1"])
+    {"max_quality": 0}, {"max_quality": -0.1}, {"max_quality": float("nan")}, {"detect_every": -1},
+], ids=["max_quality 0", "max_quality < 0", "max_quality NaN", "detect_every -1"])
 def test_bad_arguments(detector, landmarker, options):
     with pytest.raises(ValueError, match=next(iter(options))):
         mojofer.FaceTracker(detector=detector, landmarker=landmarker, **options)
