@@ -2,7 +2,7 @@
 PYTHON ?= python3
 CC ?= cc
 PKGS := openblas libwebsockets msgpack
-CFLAGS ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L
+CFLAGS ?= -std=c11 -O3 -fno-math-errno -g -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L
 CORE_SRC := $(wildcard csrc/*.c)
 TEST_SRC := $(wildcard csrc/tests/*.c)
 

@@ -44,7 +44,7 @@ core = Extension(
     "mojofer._core",
     sources=sorted(glob.glob("csrc/*.c")) + ["mojofer/_core.c"],
     include_dirs=["csrc/include", "csrc", numpy.get_include()],
-    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", *cflags],
+    extra_compile_args=["-std=c11", "-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra", *cflags],
     extra_link_args=[*libs, "-lm"],
     define_macros=[("_POSIX_C_SOURCE", "200809L")],
 )

@@ -116,20 +116,19 @@ static inline float sample_inside(const luma_roi *roi, float x, float y)
 /* Orientation in [0, pi) without atan2: an octant fold and the polynomial
  * atan(t) ~ t*pi/4 + 0.273*t*(1-t) on [0, 1] (error < 0.004 rad), cheap and
  * exactly reproducible in the NumPy reference. */
-static float orientation(float dx, float dy)
+static inline float orientation(float dx, float dy)
 {
     const float pi = 3.14159265358979f;
-    if (dy < 0.0f || (dy == 0.0f && dx < 0.0f)) { /* unsigned: fold into the upper half */
-        dx = -dx;
-        dy = -dy;
-    }
-    float ax = fabsf(dx), ay = fabsf(dy);
-    float big = ax > ay ? ax : ay, small = ax > ay ? ay : ax;
-    float t = big > 0.0f ? small / big : 0.0f;
+    /* unsigned: fold the lower half-plane onto the upper (selects, not
+     * branches, so the gradient loop vectorises) */
+    const int flip = dy < 0.0f || (dy == 0.0f && dx < 0.0f);
+    const float sx = flip ? -dx : dx, sy = flip ? -dy : dy;
+    const float ax = fabsf(sx), ay = fabsf(sy);
+    const float big = ax > ay ? ax : ay, small = ax > ay ? ay : ax;
+    const float t = big > 0.0f ? small / big : 0.0f;
     float a = t * (pi / 4.0f) + 0.273f * t * (1.0f - t);
-    if (ay > ax)
-        a = pi / 2.0f - a;
-    return dx < 0.0f ? pi - a : a;
+    a = ay > ax ? pi / 2.0f - a : a;
+    return sx < 0.0f ? pi - a : a;
 }
 
 void mf_similarity(const float *mean_shape, const float *shape, float *a, float *b, float *cx,
@@ -156,6 +155,89 @@ void mf_similarity(const float *mean_shape, const float *shape, float *a, float 
     *cy = (float)my;
 }
 
+enum { PATCH_SIDE = MF_HOG_GRID + 2, PATCH_SAMPLES = PATCH_SIDE * PATCH_SIDE,
+       GRADIENTS = MF_HOG_GRID * MF_HOG_GRID };
+
+/* The patch's luma samples, row by row. The work is split into passes over
+ * small arrays (positions, then loads, then blends) so the compiler can
+ * vectorise all but the loads. */
+static void sample_patch(const luma_roi *roi, const mf_image *im, float ox, float oy, float xx,
+                         float xy, float yx, float yy, float *patch)
+{
+    float x[PATCH_SAMPLES], y[PATCH_SAMPLES];
+    for (int gy = 0; gy < PATCH_SIDE; gy++)
+        for (int gx = 0; gx < PATCH_SIDE; gx++) {
+            x[gy * PATCH_SIDE + gx] = ox + (float)gx * xx + (float)gy * yx;
+            y[gy * PATCH_SIDE + gx] = oy + (float)gx * xy + (float)gy * yy;
+        }
+    /* the grid's corners bound it: inside the frame, no clamping is needed */
+    const float last = PATCH_SIDE - 1;
+    const float cx[4] = {ox, ox + last * xx, ox + last * yx, ox + last * (xx + yx)};
+    const float cy[4] = {oy, oy + last * xy, oy + last * yy, oy + last * (xy + yy)};
+    int inside = 1;
+    for (int c = 0; c < 4; c++)
+        inside &= cx[c] >= 0.0f && cy[c] >= 0.0f && cx[c] < (float)(im->width - 1) &&
+                  cy[c] < (float)(im->height - 1);
+    if (!inside) {
+        for (int k = 0; k < PATCH_SAMPLES; k++)
+            patch[k] = sample(roi, im, x[k], y[k]);
+        return;
+    }
+    int32_t at[PATCH_SAMPLES];
+    float fx[PATCH_SAMPLES], fy[PATCH_SAMPLES];
+    for (int k = 0; k < PATCH_SAMPLES; k++) {
+        const int32_t x0 = (int32_t)x[k], y0 = (int32_t)y[k];
+        fx[k] = x[k] - (float)x0;
+        fy[k] = y[k] - (float)y0;
+        at[k] = (y0 - roi->y0) * roi->width + (x0 - roi->x0);
+    }
+    float p00[PATCH_SAMPLES], p01[PATCH_SAMPLES], p10[PATCH_SAMPLES], p11[PATCH_SAMPLES];
+    for (int k = 0; k < PATCH_SAMPLES; k++) {
+        const uint8_t *p = roi->data + at[k], *q = p + roi->width;
+        p00[k] = p[0];
+        p01[k] = p[1];
+        p10[k] = q[0];
+        p11[k] = q[1];
+    }
+    for (int k = 0; k < PATCH_SAMPLES; k++) {
+        const float top = p00[k] + fx[k] * (p01[k] - p00[k]);
+        const float bottom = p10[k] + fx[k] * (p11[k] - p10[k]);
+        patch[k] = top + fy[k] * (bottom - top);
+    }
+}
+
+/* The normalised orientation histograms of a patch's central gradients. */
+static void describe_patch(const float *patch, float bin_width, float *hist)
+{
+    float mag[GRADIENTS], pos[GRADIENTS];
+    for (int gy = 0; gy < MF_HOG_GRID; gy++) {
+        const float *row = patch + (gy + 1) * PATCH_SIDE + 1;
+        for (int gx = 0; gx < MF_HOG_GRID; gx++) {
+            const float dx = row[gx + 1] - row[gx - 1], dy = row[gx + PATCH_SIDE] - row[gx - PATCH_SIDE];
+            mag[gy * MF_HOG_GRID + gx] = sqrtf(dx * dx + dy * dy);
+            /* pos in [-0.5, BINS - 0.5); shifted by one so truncation floors */
+            pos[gy * MF_HOG_GRID + gx] = orientation(dx, dy) / bin_width + 0.5f;
+        }
+    }
+    memset(hist, 0, sizeof(float) * MF_POINT_FEATURES);
+    for (int k = 0; k < GRADIENTS; k++) {
+        const int lower = (int)pos[k];
+        const float w = pos[k] - (float)lower;
+        const int b0 = lower == 0 ? MF_HOG_BINS - 1 : lower - 1;
+        const int b1 = lower == MF_HOG_BINS ? 0 : lower;
+        const int gy = k / MF_HOG_GRID, gx = k % MF_HOG_GRID;
+        const int cell = (gy / MF_HOG_CELL) * MF_HOG_CELLS + gx / MF_HOG_CELL;
+        hist[cell * MF_HOG_BINS + b0] += mag[k] * (1.0f - w);
+        hist[cell * MF_HOG_BINS + b1] += mag[k] * w;
+    }
+    float energy = MF_HOG_EPSILON;
+    for (int k = 0; k < MF_POINT_FEATURES; k++)
+        energy += hist[k] * hist[k];
+    const float scale = 1.0f / sqrtf(energy);
+    for (int k = 0; k < MF_POINT_FEATURES; k++)
+        hist[k] *= scale;
+}
+
 /* The descriptors, reading the frame through `roi`. */
 static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
                           const float *mean_shape, float radius, float *out)
@@ -179,48 +261,14 @@ static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
     mf_status st = roi_cover(roi, im, x0 - reach, y0 - reach, x1 + reach, y1 + reach, margin);
     if (st != MF_OK)
         return st;
-    float patch[MF_HOG_GRID + 2][MF_HOG_GRID + 2];
     const float first = -(MF_HOG_GRID + 1) / 2.0f * step;
+    const float xx = a * step, xy = b * step, yx = -b * step, yy = a * step;
     for (int i = 0; i < MF_LANDMARKS; i++) {
         /* grid point (gx, gy) sits at origin + gx * along_x + gy * along_y */
         const float ox = shape[2 * i] + (a - b) * first, oy = shape[2 * i + 1] + (b + a) * first;
-        const float xx = a * step, xy = b * step, yx = -b * step, yy = a * step;
-        /* the grid's corners bound it: inside the frame, no clamping is needed */
-        const float last = MF_HOG_GRID + 1;
-        float cx[4] = {ox, ox + last * xx, ox + last * yx, ox + last * (xx + yx)};
-        float cy[4] = {oy, oy + last * xy, oy + last * yy, oy + last * (xy + yy)};
-        int inside = 1;
-        for (int c = 0; c < 4; c++)
-            inside &= cx[c] >= 0.0f && cy[c] >= 0.0f && cx[c] < (float)(im->width - 1) &&
-                      cy[c] < (float)(im->height - 1);
-        for (int gy = 0; gy < MF_HOG_GRID + 2; gy++)
-            for (int gx = 0; gx < MF_HOG_GRID + 2; gx++) {
-                float x = ox + gx * xx + gy * yx, y = oy + gx * xy + gy * yy;
-                patch[gy][gx] = inside ? sample_inside(roi, x, y) : sample(roi, im, x, y);
-            }
-        float *hist = out + (size_t)i * MF_POINT_FEATURES;
-        memset(hist, 0, sizeof(float) * MF_POINT_FEATURES);
-        for (int gy = 1; gy <= MF_HOG_GRID; gy++)
-            for (int gx = 1; gx <= MF_HOG_GRID; gx++) {
-                float dx = patch[gy][gx + 1] - patch[gy][gx - 1];
-                float dy = patch[gy + 1][gx] - patch[gy - 1][gx];
-                float mag = sqrtf(dx * dx + dy * dy);
-                /* pos in [-0.5, BINS - 0.5); shifted by one so truncation floors */
-                float pos = orientation(dx, dy) / bin_width + 0.5f;
-                int lower = (int)pos;
-                float w = pos - (float)lower;
-                int b0 = lower == 0 ? MF_HOG_BINS - 1 : lower - 1;
-                int b1 = lower == MF_HOG_BINS ? 0 : lower;
-                int cell = ((gy - 1) / MF_HOG_CELL) * MF_HOG_CELLS + (gx - 1) / MF_HOG_CELL;
-                hist[cell * MF_HOG_BINS + b0] += mag * (1.0f - w);
-                hist[cell * MF_HOG_BINS + b1] += mag * w;
-            }
-        float energy = MF_HOG_EPSILON;
-        for (int k = 0; k < MF_POINT_FEATURES; k++)
-            energy += hist[k] * hist[k];
-        const float scale = 1.0f / sqrtf(energy);
-        for (int k = 0; k < MF_POINT_FEATURES; k++)
-            hist[k] *= scale;
+        float patch[PATCH_SAMPLES];
+        sample_patch(roi, im, ox, oy, xx, xy, yx, yy, patch);
+        describe_patch(patch, bin_width, out + (size_t)i * MF_POINT_FEATURES);
     }
     return MF_OK;
 }
