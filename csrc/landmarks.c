@@ -1,7 +1,8 @@
 /* 68-point landmark regression: supervised descent (cascaded linear
  * regression) on HOG-like descriptors sampled around each point in the
  * frame of the current shape estimate, so the regressors see faces at one
- * canonical scale and rotation. Each stage is one sgemv.
+ * canonical scale and rotation. Each stage is two sgemv: descriptors to
+ * shape-basis coefficients, coefficients to point moves.
  *
  * Model tensors (kind "landmarks", written by mojofer.train landmarks):
  *   mean_shape   f32 [68, 2]          canonical shape: centred, outer eye corners 1 apart
@@ -335,15 +336,19 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
     if ((st = mf_model_expect(model, "box_shape", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
         return st;
     lm->box_shape = t.data;
-    double norm = 0;
+    double norm = 0, centre_x = 0, centre_y = 0;
     for (int i = 0; i < SHAPE_VALUES; i++) {
         if (!isfinite(lm->mean_shape[i]) || !isfinite(lm->box_shape[i]))
             return MF_E_MODEL_MISSING;
         norm += (double)lm->mean_shape[i] * lm->mean_shape[i];
+        *(i % 2 ? &centre_y : &centre_x) += lm->mean_shape[i];
     }
     for (int s = 0; s < lm->stage_count; s++)
         if (!(lm->stage_radius[s] > 0.0f && lm->stage_radius[s] < 10.0f))
             return MF_E_MODEL_MISSING;
+    /* mf_similarity relies on a centred mean shape */
+    if (fabs(centre_x) + fabs(centre_y) > 1e-3 * MF_LANDMARKS * sqrt(norm / MF_LANDMARKS))
+        return MF_E_MODEL_MISSING;
     if (!(norm > 0))
         return MF_E_MODEL_MISSING;
     const float *weights[] = {lm->shape_basis, lm->regressor, lm->quality, lm->pose_axis};

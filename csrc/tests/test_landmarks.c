@@ -301,6 +301,10 @@ static void test_bad_values(void)
     synthetic_init(&s);
     memset(s.mean_shape, 0, sizeof s.mean_shape); /* no scale to measure a shape against */
     CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    for (int i = 0; i < MF_LANDMARKS; i++)
+        s.mean_shape[2 * i] += 0.5f; /* not centred: the similarity fit would be wrong */
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
 }
 
 static void test_zero_regressor_keeps_the_start(void)
