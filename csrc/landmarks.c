@@ -239,6 +239,28 @@ static void describe_patch(const float *patch, float bin_width, float *hist)
         hist[k] *= scale;
 }
 
+/* The bounding box of a shape's points. */
+static void shape_bounds(const float *shape, float *x0, float *y0, float *x1, float *y1)
+{
+    *x0 = *x1 = shape[0];
+    *y0 = *y1 = shape[1];
+    for (int i = 1; i < MF_LANDMARKS; i++) {
+        *x0 = fminf(*x0, shape[2 * i]);
+        *x1 = fmaxf(*x1, shape[2 * i]);
+        *y0 = fminf(*y0, shape[2 * i + 1]);
+        *y1 = fmaxf(*y1, shape[2 * i + 1]);
+    }
+}
+
+/* A face region to start from: a finite box of at least a pixel a side, at
+ * most four frames wide, overlapping the frame. */
+static int usable_region(const mf_image *im, float x, float y, float w, float h)
+{
+    return isfinite(x) && isfinite(y) && w >= 1.0f && h >= 1.0f && w <= 4.0f * im->width &&
+           h <= 4.0f * im->height && x + w > 0.0f && y + h > 0.0f && x < im->width &&
+           y < im->height;
+}
+
 /* The descriptors, reading the frame through `roi`. */
 static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
                           const float *mean_shape, float radius, float *out)
@@ -249,13 +271,8 @@ static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
     const float bin_width = 3.14159265358979f / MF_HOG_BINS;
     /* a patch reaches (GRID + 1) / 2 steps from its point along both axes */
     const float reach = (MF_HOG_GRID + 1) / 2.0f * step * (fabsf(a) + fabsf(b)) + 1.0f;
-    float x0 = shape[0], x1 = shape[0], y0 = shape[1], y1 = shape[1];
-    for (int i = 1; i < MF_LANDMARKS; i++) {
-        x0 = fminf(x0, shape[2 * i]);
-        x1 = fmaxf(x1, shape[2 * i]);
-        y0 = fminf(y0, shape[2 * i + 1]);
-        y1 = fmaxf(y1, shape[2 * i + 1]);
-    }
+    float x0, y0, x1, y1;
+    shape_bounds(shape, &x0, &y0, &x1, &y1);
     /* the margin lets later stages, whose points move less and whose patches
      * are smaller, reuse the region */
     const float margin = 0.25f * fmaxf(x1 - x0, y1 - y0);
@@ -465,10 +482,7 @@ mf_status mf_landmarks_from_box(mf_landmarker *lm, const mf_image *image, const 
         return MF_E_INVALID_ARGUMENT;
     if ((st = mf_image_check(image, &lm->limits)) != MF_OK)
         return st;
-    if (!(isfinite(box->x) && isfinite(box->y) && box->w >= 1.0f && box->h >= 1.0f &&
-          box->w <= 4.0f * image->width && box->h <= 4.0f * image->height &&
-          box->x + box->w > 0.0f && box->y + box->h > 0.0f && box->x < image->width &&
-          box->y < image->height))
+    if (!usable_region(image, box->x, box->y, box->w, box->h))
         return MF_E_INVALID_ARGUMENT;
     for (int i = 0; i < MF_LANDMARKS; i++) {
         points[2 * i] = box->x + lm->box_shape[2 * i] * box->w;
@@ -487,16 +501,9 @@ mf_status mf_landmarks_from_points(mf_landmarker *lm, const mf_image *image, con
         return st;
     if (!finite_points(initial))
         return MF_E_INVALID_ARGUMENT;
-    /* the initial shape must overlap the frame and have a usable size */
-    float x0 = initial[0], x1 = initial[0], y0 = initial[1], y1 = initial[1];
-    for (int i = 1; i < MF_LANDMARKS; i++) {
-        x0 = fminf(x0, initial[2 * i]);
-        x1 = fmaxf(x1, initial[2 * i]);
-        y0 = fminf(y0, initial[2 * i + 1]);
-        y1 = fmaxf(y1, initial[2 * i + 1]);
-    }
-    if (x1 - x0 < 1.0f || y1 - y0 < 1.0f || x1 < 0.0f || y1 < 0.0f || x0 >= image->width ||
-        y0 >= image->height || x1 - x0 > 4.0f * image->width || y1 - y0 > 4.0f * image->height)
+    float x0, y0, x1, y1;
+    shape_bounds(initial, &x0, &y0, &x1, &y1);
+    if (!usable_region(image, x0, y0, x1 - x0, y1 - y0))
         return MF_E_INVALID_ARGUMENT;
     /* Start from the mean shape posed like `initial`, not from `initial`
      * itself: re-running the cascade on its own output drifts frame after
