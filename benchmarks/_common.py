@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from mojofer.train.detector import iou
+from mojofer.detect import iou
 from mojofer.train.landmarks import read_faces, tight_box
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from . import _core
-from .detect import Box, FaceDetector
+from .detect import Box, FaceDetector, iou
 from .models import model_path
 
 LANDMARKS_MODEL = "landmarks.mfm"
@@ -71,14 +71,6 @@ def points_box(points: np.ndarray, score: float = 0.0) -> Box:
     return Box(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]), score)
 
 
-def _overlap(a: Box, b: Box) -> float:
-    x1, y1 = max(a.x, b.x), max(a.y, b.y)
-    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
-
-
 class FaceTracker:
     """Landmarks over video: each face's previous points initialise the next
     frame, and the detector is skipped while every face is tracked.
@@ -127,7 +119,7 @@ class FaceTracker:
         self._frames_since_detection = 0
         found = []
         for box in self.detector.detect(frame, bgr=bgr, min_size=self.min_size):
-            if any(_overlap(box, k) > 0.3 for k in known):
+            if any(iou(box.as_tuple(), k.as_tuple()) > 0.3 for k in known):
                 continue
             points, quality = self.landmarker.fit(frame, box, bgr=bgr)
             if quality <= self.max_quality:

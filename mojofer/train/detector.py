@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detect import iou
 from ..modelfile import write_model
 
 DEFAULT_CASCADE = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
@@ -65,14 +66,6 @@ def cascade_tensors(xml_path: str | Path) -> dict[str, np.ndarray]:
         "rect": np.array(rects, np.float32),
         "box_calibration": IDENTITY_CALIBRATION,
     }
-
-
-def iou(a, b) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def read_box_annotations(folder: Path) -> dict[str, list[list[float]]]:

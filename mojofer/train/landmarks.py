@@ -22,7 +22,7 @@ from ..detect import FaceDetector
 from ..landmarks import MIRROR
 from ..modelfile import write_model
 from . import reference
-from .detector import iou
+from ..detect import iou
 
 STAGE_RADIUS = (0.45, 0.32, 0.24, 0.18, 0.14, 0.12, 0.10)
 RIDGE_ALPHAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
@@ -131,12 +131,9 @@ def _detect_boxes(detector: FaceDetector, images, shapes):
 
 
 def similarity_matrix(mean_shape, shape):
-    a, b, centre = _similarity(mean_shape, shape)
+    """(A, centre): shape ~ mean_shape @ A.T + centre, by reference.similarity."""
+    a, b, centre = reference.similarity(mean_shape.astype(np.float64), shape.astype(np.float64))
     return np.array([[a, -b], [b, a]]), centre
-
-
-def _similarity(mean_shape, shape):
-    return reference.similarity(mean_shape.astype(np.float64), shape.astype(np.float64))
 
 
 def tracking_start(truth: np.ndarray, mean_shape: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -148,8 +145,7 @@ def tracking_start(truth: np.ndarray, mean_shape: np.ndarray, rng: np.random.Gen
     io = np.linalg.norm(truth[36] - truth[45])
     previous = ((truth - centre) @ rot.T + centre + rng.normal(0, 0.05, 2) * io
                 + rng.normal(0, 0.02, truth.shape) * io)
-    a, b, centre = reference.similarity(mean_shape.astype(np.float64), previous)
-    return mean_shape @ np.array([[a, b], [-b, a]]) + centre
+    return reference.posed_mean_shape(mean_shape.astype(np.float64), previous)
 
 
 def pose_clusters(shapes: np.ndarray, mean_shape: np.ndarray, clusters: int = POSE_CLUSTERS):
@@ -174,12 +170,7 @@ def shape_basis(shapes: np.ndarray, mean_shape: np.ndarray, variance: float = 0.
     rigid = np.stack([np.tile([1.0, 0.0], 68), np.tile([0.0, 1.0], 68), m.ravel(),
                       np.stack([-m[:, 1], m[:, 0]], axis=1).ravel()], axis=1)
     q, _ = np.linalg.qr(rigid)
-    aligned = []
-    for s in shapes:
-        a, b, centre = _similarity(m, s)
-        inv = np.linalg.inv(np.array([[a, -b], [b, a]]))
-        aligned.append(((s - centre) @ inv.T - m).ravel())
-    residual = np.array(aligned)
+    residual = np.array([reference.canonical_offset(m, s) for s in shapes])
     residual -= residual @ q @ q.T
     _, sv, vt = np.linalg.svd(residual - residual.mean(axis=0), full_matrices=False)
     keep = int(np.searchsorted(np.cumsum(sv ** 2) / np.sum(sv ** 2), variance)) + 1

@@ -115,9 +115,13 @@ def fit_box(tensors: dict, frame: np.ndarray, box) -> tuple[np.ndarray, float]:
     return refine(tensors, luma(frame), start)
 
 
+def posed_mean_shape(mean_shape: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The mean shape placed with the position, size and rotation of `points`."""
+    a, b, centre = similarity(mean_shape, points)
+    return mean_shape @ np.array([[a, b], [-b, a]]) + centre
+
+
 def fit_points(tensors: dict, frame: np.ndarray, initial: np.ndarray) -> tuple[np.ndarray, float]:
     """Tracking: the mean shape posed like `initial`, then the cascade."""
-    mean_shape = tensors["mean_shape"].astype(np.float64)
-    a, b, centre = similarity(mean_shape, initial.astype(np.float64))
-    start = mean_shape @ np.array([[a, b], [-b, a]]) + centre
+    start = posed_mean_shape(tensors["mean_shape"].astype(np.float64), initial.astype(np.float64))
     return refine(tensors, luma(frame), start)
