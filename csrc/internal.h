@@ -41,4 +41,15 @@ void mf_similarity(const float *mean_shape, const float *shape, float *a, float 
 mf_status mf_landmark_features(const mf_image *image, const float *shape, const float *mean_shape,
                           float radius, float *out);
 
+/* Landmarks given to an estimator (2 * MF_LANDMARKS floats): MF_OK, or
+ * MF_E_INVALID_ARGUMENT for NULL, a coordinate that is not finite or beyond
+ * +-MF_POINTS_MAX, or a shape that is no face: outer eye corners (36, 45)
+ * closer than MF_POINTS_MIN_EYES, or all points on a line (the points'
+ * spread across their main direction under MF_POINTS_MIN_SPREAD of their
+ * spread along it). */
+#define MF_POINTS_MAX 1e6f
+#define MF_POINTS_MIN_EYES 1e-3f
+#define MF_POINTS_MIN_SPREAD 1e-3
+mf_status mf_points_check(const float *points);
+
 #endif

@@ -3,9 +3,10 @@ from ._core import ModelError
 from ._core import versions
 from .detect import Box, FaceDetector, detect_faces
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
+from .pose import HeadPose, Pose, head_pose
 
 __all__ = [
-    "Box", "Face", "FaceDetector", "FaceTracker", "Landmarker", "ModelError", "detect_faces",
-    "find_landmarks", "versions",
+    "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
+    "detect_faces", "find_landmarks", "head_pose", "versions",
 ]
 __version__ = "0.1.0"

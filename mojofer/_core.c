@@ -570,6 +570,100 @@ static PyTypeObject LandmarkerType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- head pose ---------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    mf_pose_estimator *estimator;
+    PyObject *model;
+    PyThread_type_lock lock;
+} PoseEstimatorObject;
+
+static void PoseEstimator_dealloc(PoseEstimatorObject *self)
+{
+    mf_pose_estimator_free(self->estimator);
+    Py_XDECREF(self->model);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int PoseEstimator_init(PoseEstimatorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"model", NULL};
+    PyObject *model;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!:PoseEstimator", kwlist, &ModelType, &model))
+        return -1;
+    if (self->estimator) {
+        PyErr_SetString(PyExc_RuntimeError, "PoseEstimator is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)model))
+        return -1;
+    const mf_limits limits = mf_limits_default();
+    mf_status st;
+    self->estimator = mf_pose_estimator_new(((ModelObject *)model)->model, &limits, &st);
+    if (!self->estimator) {
+        raise_status(st, "head pose model");
+        return -1;
+    }
+    if (!(self->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(model);
+    self->model = model;
+    return 0;
+}
+
+static PyObject *PoseEstimator_estimate(PoseEstimatorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"points", NULL};
+    PyObject *points_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:estimate", kwlist, &points_obj))
+        return NULL;
+    if (!self->estimator) {
+        PyErr_SetString(PyExc_RuntimeError, "PoseEstimator was not initialised");
+        return NULL;
+    }
+    PyArrayObject *points = shape_array(points_obj, "points");
+    if (!points)
+        return NULL;
+    mf_pose pose;
+    mf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = mf_pose_estimate(self->estimator, PyArray_DATA(points), &pose);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(points);
+    if (st == MF_E_INVALID_ARGUMENT)
+        return PyErr_Format(PyExc_ValueError,
+                            "points must be within +-1e6 and spread like a face: the outer eye "
+                            "corners (points 36 and 45) apart and not all points on one line");
+    if (st != MF_OK)
+        return raise_status(st, "head pose");
+    return Py_BuildValue("(ddd)", (double)pose.yaw, (double)pose.pitch, (double)pose.roll);
+}
+
+static PyMethodDef PoseEstimator_methods[] = {
+    {"estimate", (PyCFunction)(void (*)(void))PoseEstimator_estimate, METH_VARARGS | METH_KEYWORDS,
+     "estimate(points) -> (yaw, pitch, roll) in degrees, from 68 (x, y) landmarks shaped (68, 2)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PoseEstimatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.PoseEstimator",
+    .tp_basicsize = sizeof(PoseEstimatorObject),
+    .tp_dealloc = (destructor)PoseEstimator_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "PoseEstimator(model): the C head-pose fit over a head_pose Model.",
+    .tp_methods = PoseEstimator_methods,
+    .tp_init = (initproc)PoseEstimator_init,
+    .tp_new = PyType_GenericNew,
+};
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -620,7 +714,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
-        PyType_Ready(&LandmarkerType) < 0)
+        PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -633,6 +727,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Model", (PyObject *)&ModelType) < 0 ||
         PyModule_AddObjectRef(m, "Detector", (PyObject *)&DetectorType) < 0 ||
         PyModule_AddObjectRef(m, "Landmarker", (PyObject *)&LandmarkerType) < 0 ||
+        PyModule_AddObjectRef(m, "PoseEstimator", (PyObject *)&PoseEstimatorType) < 0 ||
         PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -202,6 +202,37 @@ MF_API mf_status mf_landmarks_from_points(mf_landmarker *landmarker, const mf_im
                                           const float *initial, float *points, size_t capacity,
                                           float *quality);
 
+/* ---- head pose ---------------------------------------------------------- */
+
+/* The head's rotation relative to the line of sight, in degrees:
+ *   yaw   > 0: the face turns to the subject's left (towards image right)
+ *   pitch > 0: the face turns up
+ *   roll  > 0: the face turns clockwise in the image (its eye line runs
+ *              down towards image right: the atan2 of the eye line)
+ * Mirroring the image negates yaw and roll and keeps pitch. As a matrix,
+ * R = Rz(roll) Ry(yaw) Rx(pitch) takes the face's frame (x to the subject's
+ * left, y down, z away from the camera) to the camera's (x right, y down,
+ * z forward), with Rx(p) = [1 0 0; 0 cos p sin p; 0 -sin p cos p],
+ * Ry(y) = [cos y 0 -sin y; 0 1 0; sin y 0 cos y] and
+ * Rz(r) = [cos r -sin r 0; sin r cos r 0; 0 0 1]. */
+typedef struct {
+    float yaw, pitch, roll;
+} mf_pose;
+
+typedef struct mf_pose_estimator mf_pose_estimator;
+
+/* The model must be of kind "head_pose"; free the estimator first. */
+MF_API mf_pose_estimator *mf_pose_estimator_new(const mf_model *model, const mf_limits *limits,
+                                                mf_status *status);
+MF_API void mf_pose_estimator_free(mf_pose_estimator *estimator);
+
+/* The pose of the face whose 2 * MF_LANDMARKS landmark coordinates (x0, y0,
+ * x1, y1, ... in pixels of any one scale) are `points`. MF_E_INVALID_ARGUMENT
+ * for points that are not finite, lie beyond +-1e6 or do not span a face
+ * (outer eye corners together, all points on a line); *out is written only
+ * on success. */
+MF_API mf_status mf_pose_estimate(mf_pose_estimator *estimator, const float *points, mf_pose *out);
+
 #ifdef __cplusplus
 }
 #endif

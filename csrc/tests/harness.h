@@ -26,5 +26,6 @@ void test_image(void);
 void test_model(void);
 void test_detect(void);
 void test_landmarks(void);
+void test_pose(void);
 
 #endif

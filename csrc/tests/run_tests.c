@@ -33,6 +33,7 @@ int main(void)
     test_model();
     test_detect();
     test_landmarks();
+    test_pose();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

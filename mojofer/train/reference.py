@@ -125,3 +125,124 @@ def fit_points(tensors: dict, frame: np.ndarray, initial: np.ndarray) -> tuple[n
     """Tracking: the mean shape posed like `initial`, then the cascade."""
     start = posed_mean_shape(tensors["mean_shape"].astype(np.float64), initial.astype(np.float64))
     return refine(tensors, luma(frame), start)
+
+
+# ---- head pose (csrc/pose.c) ----------------------------------------------
+
+POSE_PASSES = 3  # refits with the weights of the estimated yaw
+POSE_ITERATIONS = 50  # Levenberg-Marquardt iterations per fit, at most
+POSE_STEP_DONE = 1e-8  # a step this small (radians, relative scale and shift) ends a fit
+POSE_DAMPING = (1e-3, 1e8)  # initial damping; a fit ends when no step below the second helps
+
+
+def pose_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """R = Rz(roll) Ry(yaw) Rx(pitch) (degrees): model points to camera frame
+    (x right, y down, z forward); see csrc/include/mojofer.h for the signs."""
+    y, p, r = np.deg2rad([yaw, pitch, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
+    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def pose_angles(r: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of R = pose_matrix(yaw, pitch, roll)."""
+    yaw = np.arcsin(np.clip(r[2, 0], -1.0, 1.0))
+    return tuple(float(np.rad2deg(a)) for a in (yaw, np.arctan2(-r[2, 1], r[2, 2]), np.arctan2(r[1, 0], r[0, 0])))
+
+
+def pose_weights(tensors: dict, yaw: float) -> np.ndarray:
+    """The per-point weights at `yaw`: linear between the rows of the table,
+    the end rows beyond it."""
+    grid, table = tensors["weight_yaw"].astype(np.float64), tensors["weights"].astype(np.float64)
+    if yaw <= grid[0]:
+        return table[0]
+    if yaw >= grid[-1]:
+        return table[-1]
+    j = int(np.searchsorted(grid, yaw, side="right")) - 1
+    f = (yaw - grid[j]) / (grid[j + 1] - grid[j])
+    return (1 - f) * table[j] + f * table[j + 1]
+
+
+def _rodrigues(v: np.ndarray) -> np.ndarray:
+    angle = np.sqrt(v @ v)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    if angle < 1e-12:
+        return np.eye(3) + k
+    k /= angle
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def pose_project(model: np.ndarray, kappa: float, r: np.ndarray, s: float, t: np.ndarray) -> np.ndarray:
+    """Image points of the model at rotation r, scale s, shift t: s * (RX)_xy /
+    (1 + kappa (RX)_z) + t, perspective from 1/kappa model units away (kappa
+    0: scaled orthographic)."""
+    y = model @ r.T
+    return s * y[:, :2] / (1 + kappa * y[:, 2:]) + t
+
+
+def pose_start(model: np.ndarray, w: np.ndarray, x: np.ndarray):
+    """(R, s, t) of the scaled orthographic camera nearest the weighted
+    least-squares affine map of the model onto the points."""
+    mx, mp = w @ model / w.sum(), w @ x / w.sum()
+    dm, dx = model - mx, x - mp
+    a = (dx.T * w) @ dm @ np.linalg.inv((dm.T * w) @ dm)  # (2, 3)
+    n = a @ a.T
+    root_det = np.sqrt(np.linalg.det(n))
+    trace = np.sqrt(n[0, 0] + n[1, 1] + 2 * root_det)  # = sigma1 + sigma2
+    rows = np.linalg.inv((n + root_det * np.eye(2)) / trace) @ a  # polar factor (AA^T)^-1/2 A
+    r = np.vstack([rows, np.cross(rows[0], rows[1])])
+    s = trace / 2
+    return r, s, mp - s * (r @ mx)[:2]
+
+
+def pose_refine(model, kappa, w, x, r, s, t):
+    """Levenberg-Marquardt on rotation (left increments), scale and shift,
+    minimising sum_i w_i |pose_project(...)_i - x_i|^2."""
+    def cost(r, s, t):
+        return float(w @ ((pose_project(model, kappa, r, s, t) - x) ** 2).sum(axis=1))
+
+    c, damping = cost(r, s, t), POSE_DAMPING[0]
+    for _ in range(POSE_ITERATIONS):
+        y = model @ r.T
+        d = 1 + kappa * y[:, 2]
+        p = y[:, :2] / d[:, None]
+        res = s * p + t - x
+        dy = np.zeros((len(model), 3, 3))  # d(RX)/d(increment) = -[RX]x
+        dy[:, 0, 1], dy[:, 0, 2] = y[:, 2], -y[:, 1]
+        dy[:, 1, 0], dy[:, 1, 2] = -y[:, 2], y[:, 0]
+        dy[:, 2, 0], dy[:, 2, 1] = y[:, 1], -y[:, 0]
+        jac = np.zeros((len(model), 2, 6))
+        jac[:, :, :3] = s * (dy[:, :2] / d[:, None, None] - p[:, :, None] * kappa * dy[:, None, 2] / d[:, None, None])
+        jac[:, :, 3] = p
+        jac[:, 0, 4] = jac[:, 1, 5] = 1
+        h = np.einsum("n,nak,nal->kl", w, jac, jac)
+        g = np.einsum("n,nak,na->k", w, jac, res)
+        while True:
+            step = np.linalg.solve(h + damping * np.diag(np.diag(h)), -g)
+            r2, s2, t2 = _rodrigues(step[:3]) @ r, s + step[3], t + step[4:]
+            c2 = cost(r2, s2, t2) if s2 > 0 else np.inf
+            if c2 < c:
+                r, s, t, c = r2, s2, t2, c2
+                damping = max(damping / 10, 1e-12)
+                break
+            damping *= 10
+            if damping > POSE_DAMPING[1]:
+                return r, s, t
+        if max(np.abs(step[:3]).max(), np.abs(step[3:]).max() / s) < POSE_STEP_DONE:
+            break
+    return r, s, t
+
+
+def head_pose(tensors: dict, points: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of the 68 image points (68, 2)."""
+    model = tensors["points"].astype(np.float64)
+    distance = float(tensors["distance"][0])
+    kappa = 1 / distance if distance > 0 else 0.0
+    x = np.asarray(points, np.float64)
+    w = pose_weights(tensors, 0.0)
+    r, s, t = pose_refine(model, kappa, w, x, *pose_start(model, w, x))
+    for _ in range(POSE_PASSES):
+        w = pose_weights(tensors, pose_angles(r)[0])
+        r, s, t = pose_refine(model, kappa, w, x, r, s, t)
+    return pose_angles(r)
