@@ -2,10 +2,13 @@
 from ._core import ModelError
 from ._core import versions
 from .detect import Box, FaceDetector, detect_faces
+from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifier,
+                          classify_expression)
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 from .pose import HeadPose, Pose, head_pose
 
 __all__ = [
+    "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
     "detect_faces", "find_landmarks", "head_pose", "versions",
 ]

@@ -664,6 +664,195 @@ static PyTypeObject PoseEstimatorType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- expressions -------------------------------------------------------- */
+
+/* A C-contiguous float32 (n, 68, 2) copy-or-view of `obj` (a single (68, 2)
+ * face counts as n = 1); raises naming `arg`. */
+static PyArrayObject *faces_array(PyObject *obj, const char *arg)
+{
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROMANY(obj, NPY_FLOAT32, 2, 3,
+                                                        NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!a) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be an array of faces' 68 (x, y) points, shaped (68, 2) or (n, 68, 2)",
+                     arg);
+        return NULL;
+    }
+    const int nd = PyArray_NDIM(a);
+    if (PyArray_DIM(a, nd - 2) != MF_LANDMARKS || PyArray_DIM(a, nd - 1) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s must be shaped (68, 2) or (n, 68, 2), got (..., %zd, %zd)",
+                     arg, (Py_ssize_t)PyArray_DIM(a, nd - 2), (Py_ssize_t)PyArray_DIM(a, nd - 1));
+        Py_DECREF(a);
+        return NULL;
+    }
+    return a;
+}
+
+typedef struct {
+    PyObject_HEAD
+    mf_expression_classifier *classifier;
+    PyObject *model;
+    PyThread_type_lock lock;
+} ExpressionClassifierObject;
+
+static void ExpressionClassifier_dealloc(ExpressionClassifierObject *self)
+{
+    mf_expression_classifier_free(self->classifier);
+    Py_XDECREF(self->model);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int ExpressionClassifier_init(ExpressionClassifierObject *self, PyObject *args,
+                                     PyObject *kwds)
+{
+    static char *kwlist[] = {"model", NULL};
+    PyObject *model;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!:ExpressionClassifier", kwlist, &ModelType,
+                                     &model))
+        return -1;
+    if (self->classifier) {
+        PyErr_SetString(PyExc_RuntimeError, "ExpressionClassifier is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)model))
+        return -1;
+    const mf_limits limits = mf_limits_default();
+    mf_status st;
+    self->classifier = mf_expression_classifier_new(((ModelObject *)model)->model, &limits, &st);
+    if (!self->classifier) {
+        raise_status(st, "expressions model");
+        return -1;
+    }
+    if (!(self->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(model);
+    self->model = model;
+    return 0;
+}
+
+/* classify(points (n, 68, 2), neutral=None (n, 68, 2)) ->
+ * (emotions (n, 7), social (n, 3): amusement, surprise, confusion,
+ *  action_units (n, 9)), all float32 */
+static PyObject *ExpressionClassifier_classify(ExpressionClassifierObject *self, PyObject *args,
+                                               PyObject *kwds)
+{
+    static char *kwlist[] = {"points", "neutral", NULL};
+    PyObject *points_obj, *neutral_obj = Py_None, *result = NULL;
+    PyArrayObject *points = NULL, *neutral = NULL, *emotions = NULL, *social = NULL, *units = NULL;
+    mf_expression *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:classify", kwlist, &points_obj, &neutral_obj))
+        return NULL;
+    if (!self->classifier) {
+        PyErr_SetString(PyExc_RuntimeError, "ExpressionClassifier was not initialised");
+        return NULL;
+    }
+    if (!(points = faces_array(points_obj, "points")))
+        goto done;
+    const npy_intp n = PyArray_NDIM(points) == 3 ? PyArray_DIM(points, 0) : 1;
+    if (neutral_obj != Py_None) {
+        if (!(neutral = faces_array(neutral_obj, "neutral")))
+            goto done;
+        const npy_intp m = PyArray_NDIM(neutral) == 3 ? PyArray_DIM(neutral, 0) : 1;
+        if (m != n) {
+            PyErr_Format(PyExc_ValueError, "neutral must hold one face per face of points (%zd), got %zd",
+                         (Py_ssize_t)n, (Py_ssize_t)m);
+            goto done;
+        }
+    }
+    npy_intp d_emotions[2] = {n, MF_EMOTIONS}, d_social[2] = {n, 3}, d_units[2] = {n, MF_ACTION_UNITS};
+    emotions = (PyArrayObject *)PyArray_SimpleNew(2, d_emotions, NPY_FLOAT32);
+    social = (PyArrayObject *)PyArray_SimpleNew(2, d_social, NPY_FLOAT32);
+    units = (PyArrayObject *)PyArray_SimpleNew(2, d_units, NPY_FLOAT32);
+    out = PyMem_RawMalloc(sizeof *out * (size_t)(n ? n : 1));
+    if (!emotions || !social || !units || !out) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    mf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = mf_expressions(self->classifier, PyArray_DATA(points),
+                        neutral ? PyArray_DATA(neutral) : NULL, (size_t)n, out);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (st == MF_E_INVALID_ARGUMENT) {
+        PyErr_SetString(PyExc_ValueError,
+                        "points (and neutral) must be finite, within ±1e6, and outline a face "
+                        "(outer eye corners apart)");
+        goto done;
+    }
+    if (st != MF_OK) {
+        raise_status(st, "expressions");
+        goto done;
+    }
+    for (npy_intp i = 0; i < n; i++) {
+        float *e = (float *)PyArray_GETPTR2(emotions, i, 0), *s = (float *)PyArray_GETPTR2(social, i, 0);
+        memcpy(e, out[i].emotions, sizeof out[i].emotions);
+        memcpy(PyArray_GETPTR2(units, i, 0), out[i].action_units, sizeof out[i].action_units);
+        s[0] = out[i].amusement, s[1] = out[i].surprise, s[2] = out[i].confusion;
+    }
+    result = Py_BuildValue("(OOO)", emotions, social, units);
+done:
+    PyMem_RawFree(out);
+    Py_XDECREF(points);
+    Py_XDECREF(neutral);
+    Py_XDECREF(emotions);
+    Py_XDECREF(social);
+    Py_XDECREF(units);
+    return result;
+}
+
+static PyMethodDef ExpressionClassifier_methods[] = {
+    {"classify", (PyCFunction)(void (*)(void))ExpressionClassifier_classify,
+     METH_VARARGS | METH_KEYWORDS,
+     "classify(points, neutral=None) -> (emotions, social, action_units) for (n, 68, 2) faces"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ExpressionClassifierType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.ExpressionClassifier",
+    .tp_basicsize = sizeof(ExpressionClassifierObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Expression MLP of an 'expressions' model (one thread at a time).",
+    .tp_methods = ExpressionClassifier_methods,
+    .tp_dealloc = (destructor)ExpressionClassifier_dealloc,
+    .tp_init = (initproc)ExpressionClassifier_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* Names of the emotions and action units, in the C core's order. */
+static PyObject *core_expression_names(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    PyObject *emotions = PyTuple_New(MF_EMOTIONS), *units = PyTuple_New(MF_ACTION_UNITS);
+    if (!emotions || !units)
+        goto fail;
+    for (int i = 0; i < MF_EMOTIONS; i++) {
+        PyObject *s = PyUnicode_FromString(mf_emotion_name(i));
+        if (!s)
+            goto fail;
+        PyTuple_SET_ITEM(emotions, i, s);
+    }
+    for (int i = 0; i < MF_ACTION_UNITS; i++) {
+        PyObject *s = PyUnicode_FromString(mf_action_unit_name(i));
+        if (!s)
+            goto fail;
+        PyTuple_SET_ITEM(units, i, s);
+    }
+    return Py_BuildValue("(NN)", emotions, units);
+fail:
+    Py_XDECREF(emotions);
+    Py_XDECREF(units);
+    return NULL;
+}
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -702,6 +891,8 @@ static PyMethodDef core_methods[] = {
      "input features (for training and tests)"},
     {"detect_defaults", core_detect_defaults, METH_NOARGS, "the core's default detection parameters"},
     {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
+    {"expression_names", core_expression_names, METH_NOARGS,
+     "(emotion names, action-unit names) in the core's order"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -714,7 +905,8 @@ PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
-        PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0)
+        PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
+        PyType_Ready(&ExpressionClassifierType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -728,6 +920,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Detector", (PyObject *)&DetectorType) < 0 ||
         PyModule_AddObjectRef(m, "Landmarker", (PyObject *)&LandmarkerType) < 0 ||
         PyModule_AddObjectRef(m, "PoseEstimator", (PyObject *)&PoseEstimatorType) < 0 ||
+        PyModule_AddObjectRef(m, "ExpressionClassifier", (PyObject *)&ExpressionClassifierType) < 0 ||
         PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;

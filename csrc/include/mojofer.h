@@ -233,6 +233,46 @@ MF_API void mf_pose_estimator_free(mf_pose_estimator *estimator);
  * on success. */
 MF_API mf_status mf_pose_estimate(mf_pose_estimator *estimator, const float *points, mf_pose *out);
 
+/* ---- expressions -------------------------------------------------------- */
+
+#define MF_EMOTIONS 7     /* neutral, happiness, sadness, surprise, fear, disgust, anger */
+#define MF_ACTION_UNITS 9 /* see mf_action_unit_name */
+
+typedef struct {
+    float emotions[MF_EMOTIONS]; /* probabilities in mf_emotion_name order; they sum to 1 */
+    /* Social emotions, 0..1. amusement = P(happiness) and surprise =
+     * P(surprise) of the learned model; confusion is a geometric rule (no
+     * labelled data exists): brow lowering ramped from 0.02 to 0.08
+     * inter-ocular units, x (0.6 + 0.4 x eye narrowing ramped 0..0.3),
+     * x (1 - P(happiness)). */
+    float amusement, surprise, confusion;
+    /* Geometric action-unit proxies against a neutral face, in units of the
+     * outer-eye-corner distance (0 = as neutral, > 0 = the action shows);
+     * eye_closure is the fraction of the neutral eye opening that is gone. */
+    float action_units[MF_ACTION_UNITS];
+} mf_expression;
+
+typedef struct mf_expression_classifier mf_expression_classifier;
+
+/* Names: "neutral", ... and "brow_raise_inner", ...; NULL out of range. */
+MF_API const char *mf_emotion_name(int32_t index);
+MF_API const char *mf_action_unit_name(int32_t index);
+
+/* The model must be of kind "expressions"; free the classifier first. */
+MF_API mf_expression_classifier *mf_expression_classifier_new(const mf_model *model,
+                                                              const mf_limits *limits,
+                                                              mf_status *status);
+MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
+
+/* Classifies `count` faces: `points` holds count x 2 x MF_LANDMARKS floats
+ * (frame pixels, any position, scale and in-plane rotation). `neutral` is
+ * NULL or as many points of each person's neutral face: the action units
+ * and confusion are then measured against it instead of the model's mean
+ * neutral face. Non-finite, out-of-range (|v| > 1e6) or degenerate points
+ * give MF_E_INVALID_ARGUMENT and leave `out` unset. */
+MF_API mf_status mf_expressions(mf_expression_classifier *classifier, const float *points,
+                                const float *neutral, size_t count, mf_expression *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,5 +27,6 @@ void test_model(void);
 void test_detect(void);
 void test_landmarks(void);
 void test_pose(void);
+void test_expressions(void);
 
 #endif

@@ -34,6 +34,7 @@ int main(void)
     test_detect();
     test_landmarks();
     test_pose();
+    test_expressions();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

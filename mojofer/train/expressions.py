@@ -32,6 +32,7 @@ class Settings:
     label_smoothing: float = 0.1
     dropout: float = 0.2
     seed: int = 0
+    balance: str = "source_class"  # equal weight per class, or per (source, class) cell
 
 
 @dataclass
@@ -68,23 +69,35 @@ def fit(data: ExpressionSet, settings: Settings = Settings(), log=None) -> Expre
     neutral = ref.measures(aligned[data.labels == CLASSES.index("neutral")]).mean(axis=0)
     shapes = np.concatenate([data.points, ref.mirror(data.points)])
     labels = np.concatenate([data.labels, data.labels])
+    weights = np.tile(sample_weights(data, settings.balance), 2)
     x = ref.features(shapes, reference, neutral)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    layers = train_mlp((x - mean) / std, labels, settings, log)
+    layers = train_mlp((x - mean) / std, labels, weights, settings, log)
     return ExpressionModel(reference, neutral.astype(np.float32), mean.astype(np.float32),
                            std.astype(np.float32), layers)
 
 
-def train_mlp(x: np.ndarray, labels: np.ndarray, s: Settings, log=None) -> list:
-    """Adam on class-balanced, label-smoothed softmax cross entropy with
-    dropout on the hidden layers and decoupled weight decay."""
+def sample_weights(data: ExpressionSet, balance: str) -> np.ndarray:
+    """Weights that give every class the same total, or (balance =
+    "source_class") every class the same total and, within a class, every
+    source the same share: the 1,500 web faces of muxspace's neutral class
+    must not drown the 78 posed neutrals of the Taiwanese set."""
+    cells = data.labels if balance == "class" else np.char.add(data.sources, data.labels.astype(str))
+    _, cell, cell_count = np.unique(cells, return_inverse=True, return_counts=True)
+    weights = 1.0 / cell_count[cell]
+    class_total = np.bincount(data.labels, weights, minlength=len(CLASSES))
+    weights /= class_total[data.labels]
+    return weights * len(weights) / weights.sum()
+
+
+def train_mlp(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, s: Settings, log=None) -> list:
+    """Adam on weighted, label-smoothed softmax cross entropy with dropout
+    on the hidden layers and decoupled weight decay."""
     rng = np.random.default_rng(s.seed)
     sizes = (x.shape[1], *s.hidden, len(CLASSES))
     layers = [[rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in)), np.zeros(n_out)]
               for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     moments = [[np.zeros_like(p) for p in layer + layer] for layer in layers]
-    counts = np.bincount(labels, minlength=len(CLASSES)).astype(np.float64)
-    class_weight = np.where(counts > 0, counts.sum() / (len(CLASSES) * np.maximum(counts, 1)), 0)
     target = np.full((len(labels), len(CLASSES)), s.label_smoothing / len(CLASSES))
     target[np.arange(len(labels)), labels] += 1 - s.label_smoothing
     step = 0
@@ -94,7 +107,7 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, s: Settings, log=None) -> list:
         for start in range(0, len(order), s.batch):
             rows = order[start:start + s.batch]
             step += 1
-            grads, loss = _gradients(layers, x[rows], target[rows], class_weight[labels[rows]],
+            grads, loss = _gradients(layers, x[rows], target[rows], weights[rows],
                                      s.dropout, rng)
             total += loss * len(rows)
             for layer, grad, moment in zip(layers, grads, moments):

@@ -1,0 +1,292 @@
+/* Expressions from 68 points: the shape is aligned to a reference face on
+ * the points expressions barely move (eye corners, nose), described by its
+ * offsets from the reference plus geometric action-unit proxies, and
+ * classified by a small MLP (mlp.c). Each face is classified together with
+ * its mirror image and the two softmaxes are averaged, so a mirrored face
+ * scores exactly the same.
+ *
+ * Model tensors (kind "expressions", written by mojofer.train expressions):
+ *   reference         f32 [68, 2]   mirror-symmetric mean face, outer eye corners 1 apart
+ *   neutral_measures  f32 [9]       measures() of the mean neutral training face
+ *   feature_mean      f32 [145]     standardisation of the features
+ *   feature_std       f32 [145]     (all > 0)
+ *   layer<i>.weight/.bias           the MLP, 145 inputs -> MF_EMOTIONS logits (mlp.c)
+ * mojofer/train/expression_reference.py is the NumPy reference; the tests
+ * keep the two equal.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum {
+    SHAPE_VALUES = 2 * MF_LANDMARKS,
+    FEATURES = SHAPE_VALUES + MF_ACTION_UNITS,
+    BATCH_FACES = 16, /* faces per MLP batch; each is run with its mirror image */
+    BATCH_ROWS = 2 * BATCH_FACES,
+    EYE_CLOSURE = 8 /* the action unit given as a fraction of the neutral opening */
+};
+
+/* The confusion rule (no labelled data exists for it): brows drawn down and
+ * together (brow_lowerer, inter-ocular units) between these bounds ramp
+ * confusion from 0 to 1; narrowed lids raise it; a smile vetoes it. */
+#define CONFUSION_BROW_LO 0.02f
+#define CONFUSION_BROW_HI 0.08f
+#define CONFUSION_LIDS_HI 0.3f
+
+static const int STABLE[] = {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45};
+enum { STABLE_COUNT = sizeof STABLE / sizeof STABLE[0] };
+
+static const int MIRROR[MF_LANDMARKS] = {
+    16, 15, 14, 13, 12, 11, 10, 9,  8,  7,  6,  5,  4,  3,  2,  1,  0,  26, 25, 24, 23, 22, 21,
+    20, 19, 18, 17, 27, 28, 29, 30, 35, 34, 33, 32, 31, 45, 44, 43, 42, 47, 46, 39, 38, 37, 36,
+    41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65};
+
+static const char *const EMOTION_NAMES[MF_EMOTIONS] = {
+    "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"};
+
+static const char *const ACTION_UNIT_NAMES[MF_ACTION_UNITS] = {
+    "brow_raise_inner", "brow_raise_outer",   "brow_lowerer", "cheek_raise", "lip_corner_pull",
+    "lip_corner_depress", "lips_part", "jaw_drop",     "eye_closure"};
+
+struct mf_expression_classifier {
+    const float *reference, *neutral_measures, *feature_mean, *feature_std;
+    mf_mlp mlp;
+    float features[BATCH_ROWS * FEATURES];
+    float logits[BATCH_ROWS * MF_EMOTIONS];
+    float scratch[2 * BATCH_ROWS * MF_MLP_MAX_WIDTH];
+};
+
+const char *mf_emotion_name(int32_t index)
+{
+    return index >= 0 && index < MF_EMOTIONS ? EMOTION_NAMES[index] : NULL;
+}
+
+const char *mf_action_unit_name(int32_t index)
+{
+    return index >= 0 && index < MF_ACTION_UNITS ? ACTION_UNIT_NAMES[index] : NULL;
+}
+
+static int all_finite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+static mf_status load_expressions(mf_expression_classifier *ec, const mf_model *model)
+{
+    mf_tensor t;
+    mf_status st;
+    if (strcmp(mf_model_kind(model), "expressions") != 0)
+        return MF_E_MODEL_KIND;
+    if ((st = mf_model_expect(model, "reference", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
+        return st;
+    ec->reference = t.data;
+    if ((st = mf_model_expect(model, "neutral_measures", MF_DTYPE_F32, MF_ACTION_UNITS, &t)) !=
+        MF_OK)
+        return st;
+    ec->neutral_measures = t.data;
+    if ((st = mf_model_expect(model, "feature_mean", MF_DTYPE_F32, FEATURES, &t)) != MF_OK)
+        return st;
+    ec->feature_mean = t.data;
+    if ((st = mf_model_expect(model, "feature_std", MF_DTYPE_F32, FEATURES, &t)) != MF_OK)
+        return st;
+    ec->feature_std = t.data;
+    if (!all_finite(ec->reference, SHAPE_VALUES) ||
+        !all_finite(ec->neutral_measures, MF_ACTION_UNITS) ||
+        !all_finite(ec->feature_mean, FEATURES) || !all_finite(ec->feature_std, FEATURES) ||
+        !(ec->neutral_measures[EYE_CLOSURE] < 0.0f))
+        return MF_E_MODEL_CORRUPT;
+    for (int i = 0; i < FEATURES; i++)
+        if (!(ec->feature_std[i] > 0.0f))
+            return MF_E_MODEL_CORRUPT;
+    return mf_mlp_load(&ec->mlp, model, FEATURES, MF_EMOTIONS);
+}
+
+mf_expression_classifier *mf_expression_classifier_new(const mf_model *model,
+                                                       const mf_limits *limits, mf_status *status)
+{
+    mf_status st = MF_OK;
+    mf_expression_classifier *ec = NULL;
+    if (!model || !limits) {
+        st = MF_E_INVALID_ARGUMENT;
+        goto done;
+    }
+    ec = calloc(1, sizeof *ec);
+    if (!ec) {
+        st = MF_E_NO_MEMORY;
+        goto done;
+    }
+    st = load_expressions(ec, model);
+done:
+    if (st != MF_OK) {
+        mf_expression_classifier_free(ec);
+        ec = NULL;
+    }
+    if (status)
+        *status = st;
+    return ec;
+}
+
+void mf_expression_classifier_free(mf_expression_classifier *ec) { free(ec); }
+
+/* `points` mapped onto the reference by the least-squares similarity of
+ * their STABLE points; mirrored (x negated, points renumbered) if asked. */
+static void align(const float *reference, const float *points, int mirrored, double *q)
+{
+    double p[SHAPE_VALUES];
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const int src = mirrored ? MIRROR[i] : i;
+        p[2 * i] = mirrored ? -(double)points[2 * src] : points[2 * src];
+        p[2 * i + 1] = points[2 * src + 1];
+    }
+    double pcx = 0, pcy = 0, rcx = 0, rcy = 0;
+    for (int k = 0; k < STABLE_COUNT; k++) {
+        pcx += p[2 * STABLE[k]];
+        pcy += p[2 * STABLE[k] + 1];
+        rcx += reference[2 * STABLE[k]];
+        rcy += reference[2 * STABLE[k] + 1];
+    }
+    pcx /= STABLE_COUNT, pcy /= STABLE_COUNT, rcx /= STABLE_COUNT, rcy /= STABLE_COUNT;
+    double dot = 0, cross = 0, norm = 0;
+    for (int k = 0; k < STABLE_COUNT; k++) {
+        const double px = p[2 * STABLE[k]] - pcx, py = p[2 * STABLE[k] + 1] - pcy;
+        const double rx = reference[2 * STABLE[k]] - rcx, ry = reference[2 * STABLE[k] + 1] - rcy;
+        dot += px * rx + py * ry;
+        cross += px * ry - py * rx;
+        norm += px * px + py * py;
+    }
+    const double a = dot / norm, b = cross / norm;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const double cx = p[2 * i] - pcx, cy = p[2 * i + 1] - pcy;
+        q[2 * i] = a * cx - b * cy + rcx;
+        q[2 * i + 1] = b * cx + a * cy + rcy;
+    }
+}
+
+/* The raw measures behind the action units (see ACTION_UNIT_NAMES) of an
+ * aligned shape; y grows downwards. */
+static void measures(const double *q, double *m)
+{
+#define X(i) q[2 * (i)]
+#define Y(i) q[2 * (i) + 1]
+    const double eye_y = (Y(36) + Y(39) + Y(42) + Y(45)) / 4;
+    const double inner_brow = eye_y - (Y(21) + Y(22)) / 2, brow_gap = X(22) - X(21);
+    const double lower_lid = (Y(40) + Y(41) + Y(46) + Y(47)) / 4 - eye_y;
+    const double opening =
+        ((Y(41) - Y(37)) + (Y(40) - Y(38)) + (Y(47) - Y(43)) + (Y(46) - Y(44))) / 4;
+    const double corner_y = (Y(48) + Y(54)) / 2, mouth_width = X(54) - X(48);
+    m[0] = inner_brow;
+    m[1] = eye_y - (Y(17) + Y(26)) / 2;
+    m[2] = -(inner_brow + brow_gap) / 2;
+    m[3] = -lower_lid;
+    m[4] = (Y(33) - corner_y) + mouth_width / 2;
+    m[5] = corner_y - (Y(62) + Y(66)) / 2;
+    m[6] = Y(66) - Y(62);
+    m[7] = Y(8) - Y(33);
+    m[8] = -opening;
+#undef X
+#undef Y
+}
+
+/* Measures minus the neutral's; eye closure as the fraction of the eye
+ * opening `opening` (> 0) that is gone. */
+static void action_units(const double *m, const float *neutral, float opening, float *au)
+{
+    for (int k = 0; k < MF_ACTION_UNITS; k++)
+        au[k] = (float)(m[k] - neutral[k]);
+    au[EYE_CLOSURE] = (float)((m[EYE_CLOSURE] - neutral[EYE_CLOSURE]) / opening);
+}
+
+/* Standardised MLP inputs of one face (mirrored or not). */
+static void face_features(const mf_expression_classifier *ec, const float *points, int mirrored,
+                          float *f)
+{
+    double q[SHAPE_VALUES], m[MF_ACTION_UNITS];
+    align(ec->reference, points, mirrored, q);
+    measures(q, m);
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        f[i] = (float)(q[i] - ec->reference[i]);
+    action_units(m, ec->neutral_measures, -ec->neutral_measures[EYE_CLOSURE], f + SHAPE_VALUES);
+    for (int i = 0; i < FEATURES; i++)
+        f[i] = (f[i] - ec->feature_mean[i]) / ec->feature_std[i];
+}
+
+static float ramp(float v, float lo, float hi)
+{
+    const float t = (v - lo) / (hi - lo);
+    return t <= 0.0f ? 0.0f : t >= 1.0f ? 1.0f : t;
+}
+
+static void softmax_into(const float *logits, float weight, float *out)
+{
+    float top = logits[0], sum = 0.0f, e[MF_EMOTIONS];
+    for (int k = 1; k < MF_EMOTIONS; k++)
+        top = logits[k] > top ? logits[k] : top;
+    for (int k = 0; k < MF_EMOTIONS; k++)
+        sum += e[k] = expf(logits[k] - top);
+    for (int k = 0; k < MF_EMOTIONS; k++)
+        out[k] += weight * e[k] / sum;
+}
+
+/* Everything but the MLP's probabilities: action units against the
+ * person's neutral (or the population's) and the social emotions. */
+static void describe(const mf_expression_classifier *ec, const float *points,
+                     const float *neutral_points, mf_expression *out)
+{
+    double q[SHAPE_VALUES], m[MF_ACTION_UNITS], nm[MF_ACTION_UNITS];
+    float neutral[MF_ACTION_UNITS];
+    const float *base = ec->neutral_measures;
+    float opening = -ec->neutral_measures[EYE_CLOSURE];
+    if (neutral_points) {
+        align(ec->reference, neutral_points, 0, q);
+        measures(q, nm);
+        for (int k = 0; k < MF_ACTION_UNITS; k++)
+            neutral[k] = (float)nm[k];
+        base = neutral;
+        if (neutral[EYE_CLOSURE] < 0.0f) /* else its eyes are shut: keep the model's opening */
+            opening = -neutral[EYE_CLOSURE];
+    }
+    align(ec->reference, points, 0, q);
+    measures(q, m);
+    action_units(m, base, opening, out->action_units);
+    out->amusement = out->emotions[1];
+    out->surprise = out->emotions[3];
+    const float lids = ramp(out->action_units[EYE_CLOSURE], 0.0f, CONFUSION_LIDS_HI);
+    out->confusion = ramp(out->action_units[2], CONFUSION_BROW_LO, CONFUSION_BROW_HI) *
+                     (0.6f + 0.4f * lids) * (1.0f - out->emotions[1]);
+}
+
+mf_status mf_expressions(mf_expression_classifier *ec, const float *points,
+                         const float *neutral_points, size_t count, mf_expression *out)
+{
+    if (!ec || !out || (count && !points))
+        return MF_E_INVALID_ARGUMENT;
+    for (size_t i = 0; i < count; i++) {
+        mf_status st = mf_points_check(points + i * SHAPE_VALUES);
+        if (st == MF_OK && neutral_points)
+            st = mf_points_check(neutral_points + i * SHAPE_VALUES);
+        if (st != MF_OK)
+            return st;
+    }
+    for (size_t first = 0; first < count; first += BATCH_FACES) {
+        const size_t n = count - first < BATCH_FACES ? count - first : BATCH_FACES;
+        for (size_t i = 0; i < n; i++)
+            for (int mirrored = 0; mirrored < 2; mirrored++)
+                face_features(ec, points + (first + i) * SHAPE_VALUES, mirrored,
+                              ec->features + (2 * i + mirrored) * FEATURES);
+        mf_mlp_forward(&ec->mlp, ec->features, (int32_t)(2 * n), ec->scratch, ec->logits);
+        for (size_t i = 0; i < n; i++) {
+            mf_expression *e = out + first + i;
+            memset(e, 0, sizeof *e);
+            softmax_into(ec->logits + 2 * i * MF_EMOTIONS, 0.5f, e->emotions);
+            softmax_into(ec->logits + (2 * i + 1) * MF_EMOTIONS, 0.5f, e->emotions);
+            describe(ec, points + (first + i) * SHAPE_VALUES,
+                     neutral_points ? neutral_points + (first + i) * SHAPE_VALUES : NULL, e);
+        }
+    }
+    return MF_OK;
+}

@@ -1,0 +1,261 @@
+/* The expression classifier on synthetic models: a face-like reference of
+ * 68 points on an ellipse, small MLPs with known weights. */
+#include <math.h>
+#include <string.h>
+
+#include "fixtures.h"
+#include "harness.h"
+#include "internal.h"
+
+enum {
+    VALUES = 2 * MF_LANDMARKS,
+    FEATURES = VALUES + MF_ACTION_UNITS,
+    HIDDEN = 5,
+    TENSORS = 8,
+    FACES = 20 /* more than one internal batch */
+};
+
+typedef struct {
+    float reference[VALUES], neutral[MF_ACTION_UNITS], mean[FEATURES], std[FEATURES];
+    float w0[HIDDEN * FEATURES], b0[HIDDEN], w1[MF_EMOTIONS * HIDDEN], b1[MF_EMOTIONS];
+    fx_tensor tensors[TENSORS];
+    size_t count;
+} synthetic;
+
+/* A two-layer MLP with small deterministic weights. */
+static void synthetic_init(synthetic *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const double t = 2.0 * 3.14159265358979 * i / MF_LANDMARKS;
+        s->reference[2 * i] = (float)(0.8 * cos(t));
+        s->reference[2 * i + 1] = (float)(0.9 * sin(t));
+    }
+    for (int k = 0; k < MF_ACTION_UNITS; k++)
+        s->neutral[k] = -0.1f;
+    for (int i = 0; i < FEATURES; i++)
+        s->std[i] = 0.5f;
+    for (int i = 0; i < HIDDEN * FEATURES; i++)
+        s->w0[i] = (float)sin(0.37 * i);
+    for (int i = 0; i < MF_EMOTIONS * HIDDEN; i++)
+        s->w1[i] = (float)cos(0.71 * i);
+    for (int i = 0; i < HIDDEN; i++)
+        s->b0[i] = 0.1f * (float)i;
+    for (int i = 0; i < MF_EMOTIONS; i++)
+        s->b1[i] = 0.2f * (float)i;
+    const fx_tensor all[TENSORS] = {
+        {"reference", MF_DTYPE_F32, 2, {MF_LANDMARKS, 2}, s->reference},
+        {"neutral_measures", MF_DTYPE_F32, 1, {MF_ACTION_UNITS}, s->neutral},
+        {"feature_mean", MF_DTYPE_F32, 1, {FEATURES}, s->mean},
+        {"feature_std", MF_DTYPE_F32, 1, {FEATURES}, s->std},
+        {"layer0.weight", MF_DTYPE_F32, 2, {HIDDEN, FEATURES}, s->w0},
+        {"layer0.bias", MF_DTYPE_F32, 1, {HIDDEN}, s->b0},
+        {"layer1.weight", MF_DTYPE_F32, 2, {MF_EMOTIONS, HIDDEN}, s->w1},
+        {"layer1.bias", MF_DTYPE_F32, 1, {MF_EMOTIONS}, s->b1},
+    };
+    memcpy(s->tensors, all, sizeof all);
+    s->count = TENSORS;
+}
+
+typedef struct {
+    mf_model *model;
+    mf_expression_classifier *classifier;
+} rig;
+
+static mf_status rig_open_kind(rig *r, const synthetic *s, const char *kind)
+{
+    const mf_limits limits = mf_limits_default();
+    mf_status status;
+    fx_file file = fx_model_file(kind, s->tensors, s->count);
+    r->classifier = NULL;
+    r->model = mf_model_from_memory(file.bytes, file.size, &limits, &status);
+    fx_file_free(&file);
+    if (r->model)
+        r->classifier = mf_expression_classifier_new(r->model, &limits, &status);
+    CHECKF((r->classifier != NULL) == (status == MF_OK), "classifier and status %d disagree",
+           (int)status);
+    return status;
+}
+
+static void rig_close(rig *r)
+{
+    mf_expression_classifier_free(r->classifier);
+    mf_model_free(r->model);
+}
+
+static mf_status open_status(const synthetic *s)
+{
+    rig r;
+    mf_status st = rig_open_kind(&r, s, "expressions");
+    rig_close(&r);
+    return st;
+}
+
+/* Face i of a batch: the reference scaled, rotated, moved, and deformed. */
+static void make_face(const synthetic *s, int i, float *points)
+{
+    const double scale = 50.0 + 7.0 * i, angle = 0.05 * i - 0.4;
+    const double c = scale * cos(angle), sn = scale * sin(angle);
+    for (int p = 0; p < MF_LANDMARKS; p++) {
+        const double x = s->reference[2 * p] + 0.03 * sin(1.3 * p + i);
+        const double y = s->reference[2 * p + 1] + 0.03 * cos(0.7 * p * i);
+        points[2 * p] = (float)(c * x - sn * y + 100.0 + i);
+        points[2 * p + 1] = (float)(sn * x + c * y + 120.0 - i);
+    }
+}
+
+static int32_t mirror_of(int32_t p)
+{
+    static const int32_t MIRROR[MF_LANDMARKS] = {
+        16, 15, 14, 13, 12, 11, 10, 9,  8,  7,  6,  5,  4,  3,  2,  1,  0,  26, 25, 24, 23, 22, 21,
+        20, 19, 18, 17, 27, 28, 29, 30, 35, 34, 33, 32, 31, 45, 44, 43, 42, 47, 46, 39, 38, 37, 36,
+        41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65};
+    return MIRROR[p];
+}
+
+static void test_model_checks(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    CHECK_STATUS(open_status(&s), MF_OK);
+    rig r;
+    CHECK_STATUS(rig_open_kind(&r, &s, "landmarks"), MF_E_MODEL_KIND);
+    rig_close(&r);
+
+    const char *names[] = {"reference", "neutral_measures", "feature_mean", "feature_std",
+                           "layer0.weight", "layer0.bias", "layer1.bias"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        synthetic t;
+        synthetic_init(&t);
+        for (size_t i = 0; i < t.count; i++)
+            if (strcmp(t.tensors[i].name, names[k]) == 0) {
+                memmove(&t.tensors[i], &t.tensors[i + 1], (t.count - i - 1) * sizeof t.tensors[0]);
+                t.count--;
+                break;
+            }
+        CHECKF(open_status(&t) == MF_E_MODEL_MISSING || open_status(&t) == MF_E_MODEL_CORRUPT,
+               "without %s: %s", names[k], mf_status_str(open_status(&t)));
+    }
+    /* dropping layer1.weight leaves a one-layer MLP with HIDDEN outputs, not 7 */
+    synthetic t;
+    synthetic_init(&t);
+    t.tensors[6] = t.tensors[7];
+    t.count--;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+
+    synthetic_init(&t);
+    t.w0[3] = NAN;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.b1[2] = INFINITY;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.std[10] = 0.0f;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.reference[5] = NAN;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.neutral[MF_ACTION_UNITS - 1] = 0.1f; /* eye closure needs an open neutral eye */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.tensors[4].dims[1] = FEATURES - 1; /* the first layer must take every feature */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+
+    mf_status st;
+    const mf_limits limits = mf_limits_default();
+    CHECK(mf_expression_classifier_new(NULL, &limits, &st) == NULL);
+    CHECK_STATUS(st, MF_E_INVALID_ARGUMENT);
+    mf_expression_classifier_free(NULL);
+}
+
+static void test_outputs(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    rig r;
+    if (rig_open_kind(&r, &s, "expressions") != MF_OK)
+        return;
+    static float faces[FACES * VALUES], mirrored[FACES * VALUES];
+    static mf_expression batch[FACES], single, flipped;
+    for (int i = 0; i < FACES; i++) {
+        make_face(&s, i, faces + i * VALUES);
+        for (int p = 0; p < MF_LANDMARKS; p++) {
+            mirrored[i * VALUES + 2 * p] = -faces[i * VALUES + 2 * mirror_of(p)];
+            mirrored[i * VALUES + 2 * p + 1] = faces[i * VALUES + 2 * mirror_of(p) + 1];
+        }
+    }
+    CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, FACES, batch), MF_OK);
+    double worst_batch = 0, worst_mirror = 0, worst_sum = 0;
+    for (int i = 0; i < FACES; i++) {
+        CHECK_STATUS(mf_expressions(r.classifier, faces + i * VALUES, NULL, 1, &single), MF_OK);
+        CHECK_STATUS(mf_expressions(r.classifier, mirrored + i * VALUES, NULL, 1, &flipped), MF_OK);
+        double sum = 0;
+        for (int k = 0; k < MF_EMOTIONS; k++) {
+            sum += batch[i].emotions[k];
+            worst_batch = fmax(worst_batch, fabs(batch[i].emotions[k] - single.emotions[k]));
+            worst_mirror = fmax(worst_mirror, fabs(flipped.emotions[k] - single.emotions[k]));
+        }
+        worst_sum = fmax(worst_sum, fabs(sum - 1.0));
+        CHECK(batch[i].amusement == batch[i].emotions[1]);
+        CHECK(batch[i].surprise == batch[i].emotions[3]);
+        CHECK(batch[i].confusion >= 0.0f && batch[i].confusion <= 1.0f);
+    }
+    CHECKF(worst_batch < 1e-6, "a face in a batch differs from the same face alone by %g", worst_batch);
+    CHECKF(worst_mirror < 1e-5, "a mirrored face's emotions differ by %g", worst_mirror);
+    CHECKF(worst_sum < 1e-5, "emotions sum to 1 within %g", worst_sum);
+
+    /* measured against itself as the neutral, a face shows no action unit */
+    CHECK_STATUS(mf_expressions(r.classifier, faces, faces, 1, &single), MF_OK);
+    for (int k = 0; k < MF_ACTION_UNITS; k++)
+        CHECKF(fabsf(single.action_units[k]) < 1e-5f, "action unit %s is %g against itself",
+               mf_action_unit_name(k), single.action_units[k]);
+    CHECK(single.confusion == 0.0f);
+    CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, 0, batch), MF_OK);
+    rig_close(&r);
+}
+
+static void test_bad_points(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    rig r;
+    if (rig_open_kind(&r, &s, "expressions") != MF_OK)
+        return;
+    float face[VALUES], neutral[VALUES];
+    mf_expression out;
+    make_face(&s, 0, face);
+    memcpy(neutral, face, sizeof face);
+    const float bad[] = {NAN, INFINITY, -INFINITY, 2e6f};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        face[17] = bad[k];
+        CHECK_STATUS(mf_expressions(r.classifier, face, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
+        neutral[17] = bad[k];
+        make_face(&s, 0, face);
+        CHECK_STATUS(mf_expressions(r.classifier, face, neutral, 1, &out), MF_E_INVALID_ARGUMENT);
+        make_face(&s, 0, neutral);
+    }
+    float flat[VALUES] = {0};
+    CHECK_STATUS(mf_expressions(r.classifier, flat, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expressions(NULL, face, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expressions(r.classifier, NULL, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expressions(r.classifier, face, NULL, 1, NULL), MF_E_INVALID_ARGUMENT);
+    rig_close(&r);
+}
+
+static void test_names(void)
+{
+    CHECK(strcmp(mf_emotion_name(0), "neutral") == 0);
+    CHECK(strcmp(mf_emotion_name(MF_EMOTIONS - 1), "anger") == 0);
+    CHECK(mf_emotion_name(MF_EMOTIONS) == NULL && mf_emotion_name(-1) == NULL);
+    CHECK(strcmp(mf_action_unit_name(MF_ACTION_UNITS - 1), "eye_closure") == 0);
+    CHECK(mf_action_unit_name(MF_ACTION_UNITS) == NULL);
+}
+
+void test_expressions(void)
+{
+    test_model_checks();
+    test_outputs();
+    test_bad_points();
+    test_names();
+}

@@ -1,0 +1,237 @@
+"""The expression classifier: C against the NumPy reference, probabilities,
+mirror symmetry, a neutral face, action units, bad input, and the trainer."""
+import threading
+
+import numpy as np
+import pytest
+
+import mojofer
+from mojofer.landmarks import MIRROR
+from mojofer.modelfile import read_model, write_model
+from mojofer.models import model_path
+from mojofer.train import expression_reference as ref
+from mojofer.train import expressions as training
+from mojofer.train.expression_data import CLASSES, ExpressionSet
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return mojofer.ExpressionClassifier()
+
+
+@pytest.fixture(scope="module")
+def tensors():
+    kind, tensors = read_model(model_path("expressions.mfm"))
+    assert kind == "expressions"
+    return tensors
+
+
+def reference_probabilities(tensors, points):
+    layers, i = [], 0
+    while f"layer{i}.weight" in tensors:
+        layers.append((tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]))
+        i += 1
+    return ref.probabilities(points.astype(np.float64), tensors["reference"],
+                             tensors["neutral_measures"], tensors["feature_mean"],
+                             tensors["feature_std"], layers)
+
+
+def posed(shape, scale, angle, shift):
+    c, s = np.cos(angle), np.sin(angle)
+    return (scale * shape @ np.array([[c, s], [-s, c]]) + shift).astype(np.float32)
+
+
+def mirrored(points, width=640.0):
+    out = points[MIRROR].copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces(tensors):
+    """Plausible faces: the reference face, deformed a little, at random
+    positions, sizes and in-plane rotations (seeded)."""
+    rng = np.random.default_rng(1)
+    out = []
+    for _ in range(40):
+        shape = tensors["reference"] + rng.normal(0, 0.03, (68, 2))
+        out.append(posed(shape, rng.uniform(40, 300), rng.uniform(-0.5, 0.5),
+                         rng.uniform(100, 500, 2)))
+    return np.array(out)
+
+
+def test_c_mlp_equals_numpy_reference(classifier, tensors, faces):
+    emotions, _, _ = classifier.classify_many(faces)
+    np.testing.assert_allclose(emotions, reference_probabilities(tensors, faces), atol=1e-5)
+
+
+def test_action_units_equal_reference(classifier, tensors, faces):
+    _, _, units = classifier.classify_many(faces)
+    aligned = ref.align(faces.astype(np.float64), tensors["reference"])
+    expected = ref.action_units(aligned, tensors["neutral_measures"])
+    np.testing.assert_allclose(units, expected, atol=1e-5)
+
+
+def test_probabilities_sum_to_one_and_social_emotions_in_range(classifier, faces):
+    emotions, social, _ = classifier.classify_many(faces)
+    assert emotions.shape == (40, 7) and social.shape == (40, 3)
+    np.testing.assert_allclose(emotions.sum(axis=1), 1, atol=1e-5)
+    assert (emotions >= 0).all() and (social >= 0).all() and (social <= 1).all()
+    np.testing.assert_array_equal(social[:, 0], emotions[:, CLASSES.index("happiness")])
+    np.testing.assert_array_equal(social[:, 1], emotions[:, CLASSES.index("surprise")])
+
+
+def test_batch_equals_one_at_a_time(classifier, faces):
+    emotions, social, units = classifier.classify_many(faces)
+    for i in (0, 15, 16, 39):  # either side of the core's 16-face batches
+        one = classifier.classify(faces[i])
+        np.testing.assert_allclose(list(one.emotions.values()), emotions[i], atol=1e-6)
+        np.testing.assert_allclose(list(one.action_units.values()), units[i], atol=1e-6)
+        assert one.confusion == pytest.approx(float(social[i, 2]), abs=1e-6)
+
+
+def test_mirrored_face_scores_the_same(classifier, faces):
+    emotions, social, units = classifier.classify_many(faces)
+    flipped = np.array([mirrored(f) for f in faces])
+    e2, s2, u2 = classifier.classify_many(flipped)
+    np.testing.assert_allclose(e2, emotions, atol=1e-5)
+    np.testing.assert_allclose(s2, social, atol=1e-5)
+    np.testing.assert_allclose(u2, units, atol=1e-4)
+
+
+def test_position_size_and_rotation_do_not_matter(classifier, tensors):
+    shape = tensors["reference"] + 0.02 * np.sin(np.arange(136)).reshape(68, 2)
+    a = classifier.classify(posed(shape, 80, 0.0, (200, 150)))
+    b = classifier.classify(posed(shape, 250, 0.4, (900, 700)))
+    np.testing.assert_allclose(list(a.emotions.values()), list(b.emotions.values()), atol=1e-4)
+    np.testing.assert_allclose(list(a.action_units.values()), list(b.action_units.values()),
+                               atol=1e-4)
+
+
+def neutral_image_points(data_root, count=12):
+    """Points our pipeline finds on Taiwanese-set images labelled neutral."""
+    import csv
+
+    from PIL import Image
+
+    folder = data_root / "expressions"
+    with open(folder / "labels.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["source"] == "taiwanese" and r["label"] == "neutral"]
+    points = []
+    for row in rows[:count]:
+        faces = mojofer.find_landmarks(np.asarray(Image.open(folder / row["image"]).convert("RGB")))
+        if faces:
+            points.append(max(faces, key=lambda f: f.box.w * f.box.h).landmarks)
+    return np.array(points)
+
+
+def test_neutral_faces_score_neutral(classifier, data_root):
+    """Real neutral faces through the full pipeline (performers of the
+    Taiwanese set; the model was trained on them, so this checks the
+    plumbing end to end, not generalisation: see benchmarks/expressions.py)."""
+    points = neutral_image_points(data_root)
+    assert len(points) >= 10
+    emotions, _, _ = classifier.classify_many(points)
+    top = emotions.argmax(axis=1)
+    assert (top == CLASSES.index("neutral")).mean() >= 0.7, [CLASSES[t] for t in top]
+
+
+def test_action_units_against_own_neutral_are_zero(classifier, faces):
+    out = classifier.classify(faces[3], neutral=faces[3])
+    assert all(abs(v) < 1e-5 for v in out.action_units.values())
+    assert out.confusion == 0.0
+
+
+def test_action_units_follow_the_geometry(classifier, tensors):
+    neutral = posed(tensors["reference"], 120, 0.0, (300, 300))
+    open_mouth = neutral.copy()
+    open_mouth[[56, 57, 58, 65, 66, 67, 5, 6, 7, 8, 9, 10, 11], 1] += 0.15 * 120
+    units = classifier.classify(open_mouth, neutral=neutral).action_units
+    assert units["lips_part"] == pytest.approx(0.15, abs=1e-3)
+    assert units["jaw_drop"] == pytest.approx(0.15, abs=1e-3)
+    assert abs(units["brow_lowerer"]) < 1e-4
+    frown = neutral.copy()
+    frown[[19, 20, 21, 22, 23, 24], 1] += 0.1 * 120  # brows down
+    frown[[21], 0] += 0.03 * 120  # and together
+    frown[[22], 0] -= 0.03 * 120
+    out = classifier.classify(frown, neutral=neutral)
+    assert out.action_units["brow_lowerer"] == pytest.approx((0.1 + 0.06) / 2, abs=1e-3)
+    assert out.confusion > 0.5
+    closed = neutral.copy()
+    closed[[37, 38, 43, 44], 1] = neutral[[41, 40, 47, 46], 1]  # upper lids onto lower
+    assert classifier.classify(closed, neutral=neutral).action_units["eye_closure"] == \
+        pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((68, 2), np.nan), "finite"),
+    (np.full((68, 2), np.inf), "finite"),
+    (np.full((68, 2), 1e9), "1e6"),
+    (np.zeros((68, 2)), "outline a face"),
+])
+def test_bad_points_rejected(classifier, bad, message):
+    with pytest.raises(ValueError, match=message):
+        classifier.classify(bad)
+
+
+def test_one_bad_face_in_a_batch_is_rejected(classifier, faces):
+    batch = faces.copy()
+    batch[7, 30, 0] = np.nan
+    with pytest.raises(ValueError, match="points"):
+        classifier.classify_many(batch)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((68, 3)), np.zeros((67, 2)), np.zeros(136),
+                                 np.zeros((2, 2, 68, 2))])
+def test_bad_shapes_rejected(classifier, bad):
+    with pytest.raises((ValueError, TypeError), match="points"):
+        classifier.classify_many(bad)
+
+
+def test_wrong_types_and_neutral_count(classifier, faces):
+    with pytest.raises(TypeError, match="points"):
+        classifier.classify_many("not points")
+    with pytest.raises(ValueError, match="neutral"):
+        classifier.classify_many(faces[:3], neutral=faces[:2])
+
+
+def test_wrong_model_kind(tmp_path):
+    with pytest.raises(mojofer.ModelError):
+        mojofer.ExpressionClassifier(model_path("landmarks.mfm"))
+
+
+def test_threads_share_nothing_but_agree(classifier, faces):
+    expected, _, _ = classifier.classify_many(faces)
+    results = []
+
+    def work():
+        results.append(classifier.classify_many(faces)[0])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
+def test_trainer_is_seeded_and_writes_a_loadable_model(tmp_path, tensors):
+    """A small synthetic problem: the class shows in the mouth opening."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 30)
+    points = []
+    for label in labels:
+        shape = tensors["reference"] + rng.normal(0, 0.01, (68, 2))
+        shape[[56, 57, 58, 65, 66, 67], 1] += 0.04 * label
+        points.append(posed(shape, 100, rng.uniform(-0.2, 0.2), (300, 300)))
+    data = ExpressionSet([None] * len(labels), np.array(["x"] * len(labels)),
+                         np.array([""] * len(labels)), labels, np.array(points, np.float32))
+    settings = training.Settings(epochs=40, hidden=(32,))
+    first, second = training.fit(data, settings), training.fit(data, settings)
+    for (w1, b1), (w2, b2) in zip(first.layers, second.layers):
+        np.testing.assert_array_equal(w1, w2)
+    path = write_model(tmp_path / "e.mfm", "expressions", first.tensors())
+    emotions, _, _ = mojofer.ExpressionClassifier(path).classify_many(data.points)
+    np.testing.assert_allclose(emotions, first.probabilities(data.points), atol=1e-5)
+    assert (emotions.argmax(axis=1) == labels).mean() > 0.8
