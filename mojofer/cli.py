@@ -9,7 +9,9 @@ import numpy as np
 
 from . import _core
 from .detect import FaceDetector
+from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
+from .pose import HeadPose
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.png"
 
@@ -51,11 +53,14 @@ def output_path(out: Path, image: Path, count: int) -> Path:
 
 
 def cmd_analyze(args) -> int:
-    """Faces, and with --landmarks (the default for `analyze`) their 68 points."""
+    """Faces, and with --landmarks (the default for `analyze`) their 68
+    points, head pose and expression."""
     from PIL import Image
 
     detector = FaceDetector(args.detector_model)
     landmarker = Landmarker(args.landmarks_model) if args.landmarks else None
+    pose = HeadPose(args.pose_model) if args.landmarks else None
+    classifier = ExpressionClassifier(args.expressions_model) if args.landmarks else None
     images = args.images or [SAMPLE]
     for path in images:
         frame = load_rgb(path)
@@ -69,6 +74,14 @@ def cmd_analyze(args) -> int:
                 (rx, ry), (lx, ly) = points[36], points[45]
                 print(f"    68 landmarks, fit quality {quality:.3f} (lower is better); "
                       f"outer eye corners ({rx:.1f}, {ry:.1f}) and ({lx:.1f}, {ly:.1f})")
+                yaw, pitch, roll = pose.estimate(points).as_tuple()
+                print(f"    head pose: yaw {yaw:+.1f}°, pitch {pitch:+.1f}°, roll {roll:+.1f}°")
+                e = classifier.classify(points)
+                ranked = sorted(e.emotions.items(), key=lambda kv: -kv[1])[:3]
+                print("    emotions: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+                      + f"; amusement {e.amusement:.2f}, surprise {e.surprise:.2f}, "
+                      f"confusion {e.confusion:.2f} (geometric rule)")
+                print("    action units: " + ", ".join(f"{k} {v:+.3f}" for k, v in e.action_units.items()))
                 draw_points(annotated, points)
         if args.out:
             out = output_path(args.out, Path(path), len(images))
@@ -87,7 +100,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mojofer", description="Facial expression and social-cue recognition.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, landmarks, summary in (
-            ("analyze", True, "faces and their 68 landmarks (default: the bundled sample)"),
+            ("analyze", True, "faces, 68 landmarks, head pose and expression (default: the bundled sample)"),
             ("detect", False, "faces only (default: the bundled sample)")):
         command = commands.add_parser(name, help=summary)
         command.set_defaults(landmarks=landmarks)
@@ -97,6 +110,9 @@ def main(argv=None) -> int:
                              help="smallest face side in pixels")
         command.add_argument("--detector-model", type=Path, help="face_detector model file (default: bundled)")
         command.add_argument("--landmarks-model", type=Path, help="landmarks model file (default: bundled)")
+        command.add_argument("--pose-model", type=Path, help="head_pose model file (default: bundled)")
+        command.add_argument("--expressions-model", type=Path,
+                             help="expressions model file (default: bundled)")
     commands.add_parser("version", help="versions of mojofer and its system libraries")
     args = parser.parse_args(argv)
     try:

@@ -16,6 +16,14 @@ def test_analyze_bundled_sample_prints_and_draws(tmp_path, capsys):
     x, y, w, h = map(float, box.groups())
     assert abs(x - 183) < 10 and abs(y - 88) < 10 and 60 < w < 100 and 60 < h < 100
     assert "68 landmarks" in printed
+    yaw, pitch, roll = map(float, re.search(
+        r"yaw ([-+\d.]+)°, pitch ([-+\d.]+)°, roll ([-+\d.]+)°", printed).groups())
+    assert max(abs(yaw), abs(pitch), abs(roll)) < 15  # a frontal portrait
+    # she smiles broadly: happiness first, and so amusement
+    top, probability = re.search(r"emotions: (\w+) ([\d.]+)", printed).groups()
+    assert top == "happiness" and float(probability) > 0.5
+    assert float(re.search(r"amusement ([\d.]+)", printed).group(1)) > 0.5
+    assert float(re.search(r"lip_corner_pull ([-+\d.]+)", printed).group(1)) > 0.05
     drawn = np.asarray(Image.open(out))
     assert drawn.shape == (512, 512, 3)
     assert (drawn == (255, 40, 40)).all(axis=-1).sum() > 200  # the box outline
@@ -25,7 +33,7 @@ def test_analyze_bundled_sample_prints_and_draws(tmp_path, capsys):
 def test_detect_prints_boxes_only(capsys):
     assert main(["detect"]) == 0
     printed = capsys.readouterr().out
-    assert "1 face(s)" in printed and "landmarks" not in printed
+    assert "1 face(s)" in printed and "landmarks" not in printed and "emotions" not in printed
 
 
 def test_unreadable_image_is_a_clear_error(tmp_path, capsys):
