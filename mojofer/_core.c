@@ -853,6 +853,284 @@ fail:
     return NULL;
 }
 
+/* ---- social cues -------------------------------------------------------- */
+
+/* The fields of mf_cues_params, by name, in declaration order. */
+#define CUES_PARAM_COUNT 10
+static const struct {
+    const char *name;
+    size_t offset;
+} CUES_PARAMS[CUES_PARAM_COUNT] = {
+    {"target_yaw", offsetof(mf_cues_params, target_yaw)},
+    {"target_pitch", offsetof(mf_cues_params, target_pitch)},
+    {"attention_full_deg", offsetof(mf_cues_params, attention_full_deg)},
+    {"attention_zero_deg", offsetof(mf_cues_params, attention_zero_deg)},
+    {"attention_tau", offsetof(mf_cues_params, attention_tau)},
+    {"attention_low", offsetof(mf_cues_params, attention_low)},
+    {"attention_high", offsetof(mf_cues_params, attention_high)},
+    {"engage_after", offsetof(mf_cues_params, engage_after)},
+    {"short_interruption_end", offsetof(mf_cues_params, short_interruption_end)},
+    {"long_interruption_end", offsetof(mf_cues_params, long_interruption_end)},
+};
+
+typedef struct {
+    PyObject_HEAD
+    mf_cues *cues;
+    mf_cues_params params;
+    int updated;   /* since creation or reset, for the error messages */
+    double last;   /* the last update's timestamp */
+    PyThread_type_lock lock;
+} CuesObject;
+
+/* Raises ValueError with `format`, whose %s are filled with t and then u
+ * written as Python writes floats; returns NULL. */
+static PyObject *raise_time(double t, const char *format, double u)
+{
+    char *a = PyOS_double_to_string(t, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    char *b = PyOS_double_to_string(u, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (a && b)
+        PyErr_Format(PyExc_ValueError, format, a, b);
+    else
+        PyErr_NoMemory();
+    PyMem_Free(a);
+    PyMem_Free(b);
+    return NULL;
+}
+
+static void Cues_dealloc(CuesObject *self)
+{
+    mf_cues_free(self->cues);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Cues(**params): keyword arguments only, each a field of mf_cues_params;
+ * the others keep their defaults (cues_defaults()). */
+static int Cues_init(CuesObject *self, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Cues takes keyword arguments only (see cues_defaults())");
+        return -1;
+    }
+    if (self->cues) {
+        PyErr_SetString(PyExc_RuntimeError, "Cues is already initialised");
+        return -1;
+    }
+    mf_cues_params params = mf_cues_params_default();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (kwds && PyDict_Next(kwds, &pos, &key, &value)) {
+        int k = 0;
+        while (k < CUES_PARAM_COUNT && (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, CUES_PARAMS[k].name) != 0))
+            k++;
+        if (k == CUES_PARAM_COUNT) {
+            PyErr_Format(PyExc_TypeError, "Cues got an unknown parameter %R (see cues_defaults())", key);
+            return -1;
+        }
+        const double v = PyFloat_AsDouble(value);
+        if (v == -1.0 && PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "Cues parameter %s must be a number, got %R",
+                         CUES_PARAMS[k].name, value);
+            return -1;
+        }
+        memcpy((char *)&params + CUES_PARAMS[k].offset, &v, sizeof v);
+    }
+    const char *problem;
+    if (mf_cues_params_check(&params, &problem) != MF_OK) {
+        PyErr_Format(PyExc_ValueError, "invalid cue parameters: %s", problem);
+        return -1;
+    }
+    mf_status st;
+    if (!(self->cues = mf_cues_new(&params, &st))) {
+        raise_status(st, "cues");
+        return -1;
+    }
+    if (!(self->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->params = params;
+    return 0;
+}
+
+static int cues_ready(CuesObject *self)
+{
+    if (!self->cues)
+        PyErr_SetString(PyExc_RuntimeError, "Cues was not initialised");
+    return self->cues != NULL;
+}
+
+/* update(timestamp, pose=None) -> ((attention, raw_attention, engagement,
+ * status, engagement_time, status_time), [(timestamp, kind, from, to)]) */
+static PyObject *Cues_update(CuesObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"timestamp", "pose", NULL};
+    double t;
+    PyObject *pose_obj = Py_None, *events = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "d|O:update", kwlist, &t, &pose_obj))
+        return NULL;
+    if (!cues_ready(self))
+        return NULL;
+    if (!isfinite(t))
+        return raise_time(t, "timestamp must be finite, got %s", 0.0);
+    mf_pose pose, *pose_arg = NULL;
+    if (pose_obj != Py_None) {
+        double v[3];
+        PyObject *seq = PySequence_Fast(pose_obj, "");
+        const int ok = seq && PySequence_Fast_GET_SIZE(seq) == 3;
+        for (Py_ssize_t i = 0; ok && i < 3; i++)
+            if ((v[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i))) == -1.0 && PyErr_Occurred())
+                break;
+        Py_XDECREF(seq);
+        if (!ok || PyErr_Occurred()) {
+            PyErr_Clear();
+            return PyErr_Format(PyExc_TypeError,
+                                "pose must be None (face not seen) or (yaw, pitch, roll) in degrees, got %R",
+                                pose_obj);
+        }
+        if (!isfinite(v[0]) || !isfinite(v[1]) || !isfinite(v[2]))
+            return PyErr_Format(PyExc_ValueError, "pose must be finite, got %R", pose_obj);
+        pose = (mf_pose){(float)v[0], (float)v[1], (float)v[2]};
+        if (!isfinite(pose.yaw) || !isfinite(pose.pitch) || !isfinite(pose.roll))
+            return PyErr_Format(PyExc_ValueError, "pose is beyond float32's range, got %R", pose_obj);
+        pose_arg = &pose;
+    }
+    mf_cues_state s;
+    mf_cue_event ev[MF_CUES_MAX_EVENTS];
+    size_t count = 0;
+    mf_status st;
+    int went_back;
+    double previous;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    previous = self->last;
+    went_back = self->updated && t < previous;
+    st = mf_cues_update(self->cues, t, pose_arg, &s, ev, MF_CUES_MAX_EVENTS, &count);
+    if (st == MF_OK)
+        self->updated = 1, self->last = t;
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (went_back)
+        return raise_time(t, "timestamp %s is before the previous %s: timestamps must be non-decreasing",
+                          previous);
+    if (st != MF_OK)
+        return raise_status(st, "cues update");
+    if (!(events = PyList_New((Py_ssize_t)count)))
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        const mf_cue_event *e = &ev[i];
+        const char *from = e->kind == MF_CUE_ENGAGEMENT ? mf_engagement_name(e->from) : mf_interaction_name(e->from);
+        const char *to = e->kind == MF_CUE_ENGAGEMENT ? mf_engagement_name(e->to) : mf_interaction_name(e->to);
+        PyObject *item = Py_BuildValue("(dsss)", e->timestamp, mf_cue_kind_name(e->kind), from, to);
+        if (!item) {
+            Py_DECREF(events);
+            return NULL;
+        }
+        PyList_SET_ITEM(events, (Py_ssize_t)i, item);
+    }
+    return Py_BuildValue("((ddssdd)N)", s.attention, s.raw_attention, mf_engagement_name(s.engagement),
+                         mf_interaction_name(s.status), s.engagement_time, s.status_time, events);
+}
+
+static PyObject *Cues_reset(CuesObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!cues_ready(self))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    mf_cues_reset(self->cues);
+    self->updated = 0;
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* The parameters as a dict of floats, in mf_cues_params order. */
+static PyObject *cues_params_dict(const mf_cues_params *params)
+{
+    PyObject *d = PyDict_New();
+    for (int k = 0; d && k < CUES_PARAM_COUNT; k++) {
+        double v;
+        memcpy(&v, (const char *)params + CUES_PARAMS[k].offset, sizeof v);
+        PyObject *f = PyFloat_FromDouble(v);
+        if (!f || PyDict_SetItemString(d, CUES_PARAMS[k].name, f) < 0) {
+            Py_XDECREF(f);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(f);
+    }
+    return d;
+}
+
+static PyObject *Cues_params(CuesObject *self, void *closure)
+{
+    (void)closure;
+    return cues_ready(self) ? cues_params_dict(&self->params) : NULL;
+}
+
+static PyMethodDef Cues_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))Cues_update, METH_VARARGS | METH_KEYWORDS,
+     "update(timestamp, pose=None) -> ((attention, raw_attention, engagement, status, "
+     "engagement_time, status_time), [(timestamp, kind, from, to), ...]); pose is (yaw, pitch, "
+     "roll) in degrees or None when the face was not seen; timestamps in seconds, non-decreasing"},
+    {"reset", (PyCFunction)Cues_reset, METH_NOARGS, "reset(): back to idle, forgetting the time"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Cues_getset[] = {
+    {"params", (getter)Cues_params, NULL, "the parameters, a dict (see cues_defaults())", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CuesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Cues",
+    .tp_basicsize = sizeof(CuesObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Cues(**params): attention, engagement and interaction status of one face over time.",
+    .tp_methods = Cues_methods,
+    .tp_getset = Cues_getset,
+    .tp_dealloc = (destructor)Cues_dealloc,
+    .tp_init = (initproc)Cues_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *core_cues_defaults(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    const mf_cues_params p = mf_cues_params_default();
+    return cues_params_dict(&p);
+}
+
+/* (engagement phases, interaction statuses), each a tuple of names in the core's order. */
+static PyObject *core_cue_names(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    PyObject *phases = PyTuple_New(MF_ENGAGEMENT_PHASES), *statuses = PyTuple_New(MF_INTERACTION_STATUSES);
+    if (!phases || !statuses)
+        goto fail;
+    for (int i = 0; i < MF_ENGAGEMENT_PHASES; i++) {
+        PyObject *s = PyUnicode_FromString(mf_engagement_name(i));
+        if (!s)
+            goto fail;
+        PyTuple_SET_ITEM(phases, i, s);
+    }
+    for (int i = 0; i < MF_INTERACTION_STATUSES; i++) {
+        PyObject *s = PyUnicode_FromString(mf_interaction_name(i));
+        if (!s)
+            goto fail;
+        PyTuple_SET_ITEM(statuses, i, s);
+    }
+    return Py_BuildValue("(NN)", phases, statuses);
+fail:
+    Py_XDECREF(phases);
+    Py_XDECREF(statuses);
+    return NULL;
+}
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -893,6 +1171,9 @@ static PyMethodDef core_methods[] = {
     {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
     {"expression_names", core_expression_names, METH_NOARGS,
      "(emotion names, action-unit names) in the core's order"},
+    {"cues_defaults", core_cues_defaults, METH_NOARGS, "the default cue parameters, a dict"},
+    {"cue_names", core_cue_names, METH_NOARGS,
+     "(engagement phases, interaction statuses) in the core's order"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -906,7 +1187,7 @@ PyMODINIT_FUNC PyInit__core(void)
     import_array();
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
         PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
-        PyType_Ready(&ExpressionClassifierType) < 0)
+        PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -921,6 +1202,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Landmarker", (PyObject *)&LandmarkerType) < 0 ||
         PyModule_AddObjectRef(m, "PoseEstimator", (PyObject *)&PoseEstimatorType) < 0 ||
         PyModule_AddObjectRef(m, "ExpressionClassifier", (PyObject *)&ExpressionClassifierType) < 0 ||
+        PyModule_AddObjectRef(m, "Cues", (PyObject *)&CuesType) < 0 ||
         PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;

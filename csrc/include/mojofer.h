@@ -273,6 +273,115 @@ MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
 MF_API mf_status mf_expressions(mf_expression_classifier *classifier, const float *points,
                                 const float *neutral, size_t count, mf_expression *out);
 
+/* ---- social cues -------------------------------------------------------- */
+
+/* Attention, engagement phase and interaction status of one face over time,
+ * driven by timestamps (seconds), not frame counts; docs/cues.md draws the
+ * state diagram. One mf_cues per tracked face.
+ *
+ * Attention: the head's offset from the target direction,
+ * sqrt((yaw - target_yaw)^2 + (pitch - target_pitch)^2) degrees, gives raw
+ * attention 1 up to attention_full_deg, falling linearly to 0 at
+ * attention_zero_deg (a face not seen: 0). It is smoothed by an EMA over
+ * time, a += (1 - exp(-dt / attention_tau)) (raw - a), so frame rate does
+ * not matter; the first update after creation or reset starts at raw.
+ *
+ * The one state machine runs over the interaction status; the engagement
+ * phase follows from it (idle: idle, possible: engaging, ready: engaged,
+ * either interruption: disengaging). "high" is attention >= attention_high,
+ * "low" is attention < attention_low (hysteresis: between the two nothing
+ * changes); timers count from the start of the current engagement phase.
+ *
+ *   idle                  -> possible               high
+ *   possible              -> idle                   low
+ *   possible              -> ready                  engage_after in engaging
+ *   ready                 -> in_short_interruption  low
+ *   in_short_interruption -> ready                  high
+ *   in_short_interruption -> in_long_interruption   short_interruption_end in disengaging
+ *   in_long_interruption  -> ready                  high
+ *   in_long_interruption  -> idle                   long_interruption_end in disengaging
+ *
+ * An update at time t first fires the timers due at or before t, each
+ * stamped with the exact time it fell due, then applies the attention
+ * measured at t, stamped t. Every status change is an event; one that also
+ * changes the engagement phase is preceded by an engagement event. */
+typedef enum {
+    MF_ENGAGEMENT_IDLE = 0,
+    MF_ENGAGEMENT_ENGAGING = 1,
+    MF_ENGAGEMENT_ENGAGED = 2,
+    MF_ENGAGEMENT_DISENGAGING = 3
+} mf_engagement;
+
+typedef enum {
+    MF_INTERACTION_IDLE = 0,
+    MF_INTERACTION_POSSIBLE = 1,
+    MF_INTERACTION_READY = 2,
+    MF_INTERACTION_SHORT_INTERRUPTION = 3,
+    MF_INTERACTION_LONG_INTERRUPTION = 4
+} mf_interaction;
+
+typedef enum { MF_CUE_ENGAGEMENT = 0, MF_CUE_INTERACTION = 1 } mf_cue_kind;
+
+#define MF_ENGAGEMENT_PHASES 4
+#define MF_INTERACTION_STATUSES 5
+/* The most events one update emits (it emits at most 5); the capacity of
+ * the events buffer must be at least this. */
+#define MF_CUES_MAX_EVENTS 8
+
+typedef struct {
+    double target_yaw, target_pitch;                   /* degrees, |.| <= 90; default 0, 0 */
+    double attention_full_deg, attention_zero_deg;     /* 0 <= full < zero <= 180; default 10, 40 */
+    double attention_tau;                              /* seconds, >= 0 (0: no smoothing); 0.3 */
+    double attention_low, attention_high;              /* 0 <= low < high <= 1; default 0.4, 0.6 */
+    double engage_after;                               /* seconds, > 0; default 1 */
+    double short_interruption_end, long_interruption_end; /* 0 < short < long; default 3, 8 */
+} mf_cues_params;
+
+typedef struct {
+    double attention, raw_attention; /* 0..1: smoothed, and this update's */
+    int32_t engagement;              /* mf_engagement */
+    int32_t status;                  /* mf_interaction */
+    double engagement_time, status_time; /* seconds since each began */
+} mf_cues_state;
+
+typedef struct {
+    double timestamp; /* when it happened: the update's, or the timer's due time */
+    int32_t kind;     /* mf_cue_kind */
+    int32_t from, to; /* mf_engagement or mf_interaction values, by kind */
+} mf_cue_event;
+
+typedef struct mf_cues mf_cues;
+
+/* Names: "idle", "engaging", ...; "idle", "possible", "ready",
+ * "in_short_interruption", "in_long_interruption"; "engagement", "status".
+ * NULL out of range. */
+MF_API const char *mf_engagement_name(int32_t phase);
+MF_API const char *mf_interaction_name(int32_t status);
+MF_API const char *mf_cue_kind_name(int32_t kind);
+
+MF_API mf_cues_params mf_cues_params_default(void);
+
+/* MF_OK or MF_E_INVALID_ARGUMENT; for the latter, *problem (if `problem` is
+ * not NULL) is set to a static sentence naming the first rule broken. */
+MF_API mf_status mf_cues_params_check(const mf_cues_params *params, const char **problem);
+
+/* A face's cues in state idle, before its first update. */
+MF_API mf_cues *mf_cues_new(const mf_cues_params *params, mf_status *status);
+MF_API void mf_cues_free(mf_cues *cues);
+/* Back to the state of mf_cues_new; the next timestamp may be any. */
+MF_API void mf_cues_reset(mf_cues *cues);
+
+/* Advances to `timestamp` (finite, not before the previous update's; equal
+ * is allowed and then smooths nothing) with the head's pose, or NULL when
+ * the face was not seen. Writes the state after the update and the events
+ * in time order: *count of them, capacity >= MF_CUES_MAX_EVENTS.
+ * MF_E_INVALID_ARGUMENT (state untouched, nothing written) for a NULL
+ * pointer, a small capacity, a timestamp that is not finite or goes back,
+ * or a yaw or pitch that is not finite. */
+MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *pose,
+                                mf_cues_state *out, mf_cue_event *events, size_t capacity,
+                                size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

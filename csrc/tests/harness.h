@@ -28,5 +28,6 @@ void test_detect(void);
 void test_landmarks(void);
 void test_pose(void);
 void test_expressions(void);
+void test_cues(void);
 
 #endif

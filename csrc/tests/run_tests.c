@@ -35,6 +35,7 @@ int main(void)
     test_landmarks();
     test_pose();
     test_expressions();
+    test_cues();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
