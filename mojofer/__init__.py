@@ -7,11 +7,12 @@ from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifi
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 from .pose import HeadPose, Pose, head_pose
 from .cues import CueEvent, CueParams, Cues, CueState
+from .analyzer import Analyzer, FaceResult, FrameResult
 
 __all__ = [
     "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
     "detect_faces", "find_landmarks", "head_pose", "versions",
-    "CueEvent", "CueParams", "CueState", "Cues",
+    "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
 ]
 __version__ = "0.1.0"

@@ -57,12 +57,14 @@ class Landmarker:
 @dataclass(frozen=True)
 class Face:
     """A face with its landmarks. `tracked` tells whether the points came
-    from the previous frame's (True) or from a fresh detection (False)."""
+    from the previous frame's (True) or from a fresh detection (False);
+    `id` numbers the faces a FaceTracker follows (None for still images)."""
 
     box: Box
     landmarks: np.ndarray
     quality: float
     tracked: bool
+    id: Optional[int] = None
 
 
 def points_box(points: np.ndarray, score: float = 0.0) -> Box:
@@ -79,7 +81,9 @@ class FaceTracker:
     inter-ocular units) is dropped, and so is a detection that fits no better;
     the detector runs on a frame where a face was dropped.
     `detect_every` (frames, 0 = never) also runs it on a schedule, to pick up
-    faces that enter while others are tracked.
+    faces that enter while others are tracked. Each face keeps its `id`
+    while it is tracked; a face found again after it was lost gets a new one.
+    Two tracked faces that converge onto one are merged into the better fit.
     """
 
     def __init__(self, *, detector: Optional[FaceDetector] = None,
@@ -98,20 +102,24 @@ class FaceTracker:
 
     def reset(self) -> None:
         self._points: list[np.ndarray] = []
+        self._ids: list[int] = []
+        self._next_id = 0
         self._frames_since_detection = 0
         self.detections = 0  # detector runs so far, for tuning and tests
 
     def process(self, frame: np.ndarray, *, bgr: bool = False) -> list[Face]:
         faces = []
-        for points in self._points:
+        for points, face_id in zip(self._points, self._ids):
             fitted, quality = self.landmarker.track(frame, points, bgr=bgr)
             if quality <= self.max_quality:
-                faces.append(Face(points_box(fitted), fitted, quality, True))
+                faces.append(Face(points_box(fitted), fitted, quality, True, face_id))
+        faces = _merge_duplicates(faces)
         self._frames_since_detection += 1
         scheduled = self.detect_every and self._frames_since_detection >= self.detect_every
         if len(faces) < len(self._points) or not faces or scheduled:
             faces += self._detect(frame, bgr, [f.box for f in faces])
         self._points = [f.landmarks for f in faces]
+        self._ids = [f.id for f in faces]
         return faces
 
     def _detect(self, frame, bgr, known: list[Box]) -> list[Face]:
@@ -123,9 +131,20 @@ class FaceTracker:
                 continue
             points, quality = self.landmarker.fit(frame, box, bgr=bgr)
             if quality <= self.max_quality:
-                found.append(Face(box, points, quality, False))
+                found.append(Face(box, points, quality, False, self._next_id))
+                self._next_id += 1
                 known = known + [box]
         return found
+
+
+def _merge_duplicates(faces: list[Face], overlap: float = 0.5) -> list[Face]:
+    """Faces whose boxes overlap by more than `overlap` (IoU) are one face
+    that two tracks converged on: the better fit (lower quality value) stays."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: f.quality):
+        if all(iou(face.box.as_tuple(), k.box.as_tuple()) <= overlap for k in kept):
+            kept.append(face)
+    return sorted(kept, key=lambda f: f.id)
 
 
 def find_landmarks(frame: np.ndarray, *, bgr: bool = False, min_size: int = 24,
