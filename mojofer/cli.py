@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _core
+from .analyzer import Analyzer
 from .detect import FaceDetector
 from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
@@ -53,41 +54,84 @@ def output_path(out: Path, image: Path, count: int) -> Path:
 
 
 def cmd_analyze(args) -> int:
-    """Faces, and with --landmarks (the default for `analyze`) their 68
-    points, head pose and expression."""
+    """Faces; for `analyze` also their landmarks, head pose, expression and
+    social cues (each image is one frame at time 0 of a fresh Analyzer)."""
     from PIL import Image
 
     detector = FaceDetector(args.detector_model)
-    landmarker = Landmarker(args.landmarks_model) if args.landmarks else None
-    pose = HeadPose(args.pose_model) if args.landmarks else None
-    classifier = ExpressionClassifier(args.expressions_model) if args.landmarks else None
+    if args.landmarks:
+        models = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
+                      pose=HeadPose(args.pose_model),
+                      expressions=ExpressionClassifier(args.expressions_model))
     images = args.images or [SAMPLE]
     for path in images:
+        if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:
+            analyze_video(Path(path), Analyzer(min_size=args.min_size, **models))
+            continue
         frame = load_rgb(path)
-        boxes = detector.detect(frame, min_size=args.min_size)
+        if args.landmarks:
+            faces = Analyzer(min_size=args.min_size, **models).process(frame, 0.0).faces
+            boxes = [f.box for f in faces]
+        else:
+            faces, boxes = [], detector.detect(frame, min_size=args.min_size)
         print(f"{path}: {len(boxes)} face(s)")
         annotated = draw_boxes(frame, boxes)
         for i, b in enumerate(boxes):
             print(f"  face {i}: box x={b.x:.1f} y={b.y:.1f} w={b.w:.1f} h={b.h:.1f} score={b.score:.0f}")
-            if landmarker:
-                points, quality = landmarker.fit(frame, b)
-                (rx, ry), (lx, ly) = points[36], points[45]
-                print(f"    68 landmarks, fit quality {quality:.3f} (lower is better); "
-                      f"outer eye corners ({rx:.1f}, {ry:.1f}) and ({lx:.1f}, {ly:.1f})")
-                yaw, pitch, roll = pose.estimate(points).as_tuple()
-                print(f"    head pose: yaw {yaw:+.1f}°, pitch {pitch:+.1f}°, roll {roll:+.1f}°")
-                e = classifier.classify(points)
-                ranked = sorted(e.emotions.items(), key=lambda kv: -kv[1])[:3]
-                print("    emotions: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
-                      + f"; amusement {e.amusement:.2f}, surprise {e.surprise:.2f}, "
-                      f"confusion {e.confusion:.2f} (geometric rule)")
-                print("    action units: " + ", ".join(f"{k} {v:+.3f}" for k, v in e.action_units.items()))
-                draw_points(annotated, points)
+        for f in faces:
+            (rx, ry), (lx, ly) = f.landmarks[36], f.landmarks[45]
+            print(f"    face id {f.id}: 68 landmarks, fit quality {f.quality:.3f} (lower is better); "
+                  f"outer eye corners ({rx:.1f}, {ry:.1f}) and ({lx:.1f}, {ly:.1f})")
+            print(f"    head pose: yaw {f.pose.yaw:+.1f}°, pitch {f.pose.pitch:+.1f}°, roll {f.pose.roll:+.1f}°")
+            ranked = sorted(f.emotions.items(), key=lambda kv: -kv[1])[:3]
+            print("    emotions: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+                  + f"; amusement {f.amusement:.2f}, surprise {f.surprise:.2f}, "
+                  f"confusion {f.confusion:.2f} (geometric rule)")
+            print("    action units: " + ", ".join(f"{k} {v:+.3f}" for k, v in f.action_units.items()))
+            print(f"    attention {f.attention:.2f}, engagement {f.engagement}, status {f.status} "
+                  "(one frame: engaged needs 1 s of attention)")
+            draw_points(annotated, f.landmarks)
         if args.out:
             out = output_path(args.out, Path(path), len(images))
             Image.fromarray(annotated).save(out)
             print(f"  annotated image: {out}")
     return 0
+
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+
+
+def analyze_video(path: Path, analyzer) -> None:
+    """Streams a video file through the analyzer (timestamps from the
+    file's frame times) and prints every event and each face once a second."""
+    try:
+        import cv2
+    except ImportError:
+        raise OSError("reading video needs OpenCV: pip install opencv-python-headless") from None
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise OSError(f"cannot open video {path}")
+
+    def frames():
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield frame, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+
+    stamped = list(frames())  # (frame, seconds); decoding order is presentation order here
+    capture.release()
+    print(f"{path}: {len(stamped)} frames")
+    next_report = 0.0
+    for r in analyzer.stream((f for f, _ in stamped), timestamps=[t for _, t in stamped], bgr=True):
+        for e in r.events:
+            print(f"  {e.timestamp:7.3f} s  face {e.face_id}: {e.kind} {e.from_state} -> {e.to_state}")
+        if r.timestamp >= next_report:
+            next_report += 1.0
+            for f in r.faces:
+                print(f"  {r.timestamp:7.3f} s  face {f.id}{'' if f.visible else ' (lost)'}: "
+                      f"yaw {f.pose.yaw:+.0f}°, {f.top_emotion}, attention {f.attention:.2f}, "
+                      f"{f.engagement} / {f.status}")
 
 
 def cmd_version(args) -> int:
@@ -100,11 +144,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mojofer", description="Facial expression and social-cue recognition.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, landmarks, summary in (
-            ("analyze", True, "faces, 68 landmarks, head pose and expression (default: the bundled sample)"),
+            ("analyze", True, "faces, landmarks, head pose, expression and social cues (default: the bundled sample)"),
             ("detect", False, "faces only (default: the bundled sample)")):
         command = commands.add_parser(name, help=summary)
         command.set_defaults(landmarks=landmarks)
-        command.add_argument("images", nargs="*", type=Path, help="image files; none = bundled astronaut portrait")
+        command.add_argument("images", nargs="*", type=Path,
+                             help="image files (analyze: also video files, .mp4 .avi .mov .mkv .webm); "
+                                  "none = bundled astronaut portrait")
         command.add_argument("--out", type=Path, help="write the image with the results drawn to this PNG")
         command.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
                              help="smallest face side in pixels")

@@ -47,3 +47,12 @@ def test_version_names_the_system_libraries(capsys):
     assert main(["version"]) == 0
     printed = capsys.readouterr().out
     assert "openblas: OpenBLAS" in printed and "libwebsockets:" in printed and "msgpack:" in printed
+
+
+def test_analyze_video_prints_events(data_root, capsys):
+    assert main(["analyze", str(data_root / "video" / "hamilton_short.mp4")]) == 0
+    printed = capsys.readouterr().out
+    assert "275 frames" in printed
+    assert re.search(r"face \d+: face absent -> visible", printed)
+    assert re.search(r"face \d+: status possible -> ready", printed)
+    assert re.search(r"face \d+: status ready -> in_short_interruption", printed)
