@@ -37,7 +37,7 @@ static const char *const ENGAGEMENT_NAMES[MF_ENGAGEMENT_PHASES] = {"idle", "enga
                                                                    "disengaging"};
 static const char *const INTERACTION_NAMES[MF_INTERACTION_STATUSES] = {
     "idle", "possible", "ready", "in_short_interruption", "in_long_interruption"};
-static const char *const KIND_NAMES[] = {"engagement", "status"};
+static const char *const KIND_NAMES[] = {"engagement", "status", "face"};
 
 struct mf_cues {
     mf_cues_params params;
@@ -60,7 +60,7 @@ const char *mf_interaction_name(int32_t status)
 
 const char *mf_cue_kind_name(int32_t kind)
 {
-    return kind >= 0 && kind <= MF_CUE_INTERACTION ? KIND_NAMES[kind] : NULL;
+    return kind >= 0 && kind <= MF_CUE_FACE ? KIND_NAMES[kind] : NULL;
 }
 
 mf_cues_params mf_cues_params_default(void)

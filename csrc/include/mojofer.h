@@ -64,7 +64,8 @@ typedef enum {
     MF_E_MODEL_CORRUPT = -8,
     MF_E_MODEL_MISSING = -9,
     MF_E_MODEL_KIND = -10,
-    MF_E_TOO_LARGE = -11
+    MF_E_TOO_LARGE = -11,
+    MF_E_NETWORK = -12 /* a socket could not be bound, or TLS set up */
 } mf_status;
 
 /* A static string naming the status; never NULL. */
@@ -320,7 +321,8 @@ typedef enum {
     MF_INTERACTION_LONG_INTERRUPTION = 4
 } mf_interaction;
 
-typedef enum { MF_CUE_ENGAGEMENT = 0, MF_CUE_INTERACTION = 1 } mf_cue_kind;
+/* MF_CUE_FACE events come from the estimator only (mf_face_state values). */
+typedef enum { MF_CUE_ENGAGEMENT = 0, MF_CUE_INTERACTION = 1, MF_CUE_FACE = 2 } mf_cue_kind;
 
 #define MF_ENGAGEMENT_PHASES 4
 #define MF_INTERACTION_STATUSES 5
@@ -381,6 +383,252 @@ MF_API void mf_cues_reset(mf_cues *cues);
 MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *pose,
                                 mf_cues_state *out, mf_cue_event *events, size_t capacity,
                                 size_t *count);
+
+/* ---- streaming server (WebSocket + msgpack; docs/protocol.md) ----------- */
+
+#define MF_WS_SUBPROTOCOL "mojofer.v1"
+
+/* Close codes, and the codes of error messages (docs/protocol.md). */
+typedef enum {
+    MF_CLOSE_BAD_CREDENTIALS = 4001,
+    MF_CLOSE_SESSION_LIMIT = 4002,
+    MF_CLOSE_FRAME_RATE = 4003,
+    MF_CLOSE_SESSION_TOO_LONG = 4004,
+    MF_CLOSE_IDLE = 4005,
+    MF_CLOSE_TOO_LARGE = 4006,
+    MF_CLOSE_MALFORMED = 4007,
+    MF_CLOSE_VERSION = 4008
+} mf_close_code;
+
+/* A key pair and its plan. */
+typedef struct {
+    const char *id;                   /* names the key in logs, never the secrets */
+    const char *api_key, *socket_key; /* non-empty */
+    int32_t max_sessions;             /* simultaneous sessions, >= 1 */
+    double max_fps;                   /* frames per second, > 0; bursts of 1 s allowed */
+    double max_session_seconds;       /* > 0 */
+} mf_server_key;
+
+/* One structured log entry; strings live for the call only. */
+typedef struct {
+    const char *event;  /* "session_start", "session_end", "refused" */
+    const char *key_id; /* NULL if no key matched */
+    const char *peer;   /* the client's address */
+    int64_t session;    /* server-unique, from 1; 0 for a refusal */
+    int32_t code;       /* close code; 0 for a session start or a client's close */
+    const char *reason; /* "" when none */
+    int64_t frames, errors; /* messages answered, of which error messages */
+    double seconds;         /* session length */
+} mf_server_log;
+
+typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
+
+typedef struct {
+    const char *host;              /* address to bind; loopback by default */
+    int32_t port;                  /* 0: any free port, see mf_server_port */
+    const mf_server_key *keys;     /* copied by mf_server_new */
+    size_t key_count;
+    double idle_timeout;           /* seconds without a message end a session */
+    size_t max_message_bytes;      /* a larger message closes with 4006 */
+    int32_t allow_remote_plain;    /* plain ws:// on a host that is not loopback */
+    const char *tls_cert, *tls_key; /* PEM files: both (wss://) or neither */
+    mf_server_log_fn log;          /* may be NULL; called on the service thread */
+    void *log_user;
+} mf_server_config;
+
+typedef struct mf_server mf_server;
+
+MF_API mf_server_config mf_server_config_default(void);
+/* Checks the config and binds the port (MF_E_NETWORK if it cannot);
+ * serves nothing until mf_server_start. */
+MF_API mf_server *mf_server_new(const mf_server_config *config, mf_status *status);
+/* The bound port. */
+MF_API int32_t mf_server_port(const mf_server *server);
+/* Serves on a thread of its own until mf_server_stop. */
+MF_API mf_status mf_server_start(mf_server *server);
+/* Closes every session (code 1001) and joins the thread; may be called twice. */
+MF_API mf_status mf_server_stop(mf_server *server);
+/* Stops the server if running; NULL-safe. */
+MF_API void mf_server_free(mf_server *server);
+
+/* ---- estimator: keypoints in, estimates out ----------------------------- */
+
+/* The estimate side of the privacy boundary, one per stream (the local
+ * Analyzer's, or a server session's): per frame, the landmarks of the faces
+ * seen, each under an id the caller assigns; out, per face: head pose,
+ * expression (smoothed), and social cues. It never sees a pixel.
+ *
+ * Per frame at time t (seconds, finite, non-decreasing):
+ *   - each face given: pose (mf_pose_estimate, unless given), expression
+ *     (mf_expressions, all faces in one batch), emotions, social emotions
+ *     and action units smoothed by an EMA over time,
+ *     v += (1 - exp(-dt / smoothing)) (x - v), dt since the face was last
+ *     seen (smoothing 0 or a face's first frame: v = x), and its mf_cues
+ *     updated with the pose;
+ *   - a face not given is lost: its cues are updated with pose NULL and it
+ *     is reported with visible 0 (last pose, last smoothed expression) until
+ *     t - lost_at >= grace, when it is retired (event stamped lost_at +
+ *     grace) and its id forgotten; given again before that, it resumes.
+ *   - at most max_faces faces are kept, visible and lost together: a new
+ *     face when all are taken retires the face lost longest ago (event
+ *     stamped t).
+ * Estimates: the faces given, in input order, then the lost ones, oldest
+ * first. Events (cue transitions and MF_CUE_FACE changes: absent -> visible,
+ * visible -> lost, lost -> visible, lost -> retired), ordered by timestamp
+ * then face id.
+ *
+ * The estimator uses the pose estimator and expression classifier it is
+ * given without owning them (free it first): estimators that share them,
+ * e.g. a server's sessions, must be used from one thread at a time. */
+typedef enum {
+    MF_FACE_ABSENT = 0,
+    MF_FACE_VISIBLE = 1,
+    MF_FACE_LOST = 2,
+    MF_FACE_RETIRED = 3
+} mf_face_state;
+
+#define MF_FACE_STATES 4
+/* The most events one face yields per update; events_capacity must be at
+ * least this times max_faces. */
+#define MF_ESTIMATE_EVENTS_PER_FACE 8
+#define MF_ESTIMATOR_MAX_FACES 1024
+
+typedef struct {
+    double smoothing;     /* seconds, >= 0, EMA time constant of emotions, social, action units; 0.2 */
+    double grace;         /* seconds, >= 0, a lost face keeps its id and state; cues.long_interruption_end */
+    mf_cues_params cues;  /* of every face; mf_cues_params_default() */
+    int32_t max_faces;    /* faces kept, 1..MF_ESTIMATOR_MAX_FACES; 16 */
+} mf_estimator_params;
+
+typedef struct {
+    int32_t face_id;
+    float landmarks[2 * MF_LANDMARKS]; /* x0, y0, x1, y1, ... (any one scale, e.g. frame pixels) */
+    int32_t has_pose;                  /* 0: the pose is estimated from the landmarks */
+    mf_pose pose;                      /* finite, |angle| <= 180, when has_pose */
+} mf_keypoints;
+
+typedef struct {
+    int32_t face_id;
+    int32_t visible;          /* 1: given this frame; 0: lost, within its grace period */
+    mf_pose pose;             /* this frame's, or the last seen */
+    mf_expression expression; /* smoothed; a lost face keeps its last */
+    mf_cues_state cues;
+} mf_estimate;
+
+typedef struct {
+    double timestamp; /* when it happened */
+    int32_t face_id;
+    int32_t kind;     /* mf_cue_kind */
+    int32_t from, to; /* mf_engagement, mf_interaction or mf_face_state values, by kind */
+} mf_estimate_event;
+
+typedef struct mf_estimator mf_estimator;
+
+/* "absent", "visible", "lost", "retired"; NULL out of range. */
+MF_API const char *mf_face_state_name(int32_t state);
+
+MF_API mf_estimator_params mf_estimator_params_default(void);
+/* MF_OK or MF_E_INVALID_ARGUMENT, with *problem (if not NULL) a static
+ * sentence naming the first rule broken. */
+MF_API mf_status mf_estimator_params_check(const mf_estimator_params *params, const char **problem);
+
+MF_API mf_estimator *mf_estimator_new(mf_pose_estimator *pose, mf_expression_classifier *expressions,
+                                      const mf_estimator_params *params, mf_status *status);
+MF_API void mf_estimator_free(mf_estimator *estimator);
+/* Forgets every face and the time; the next timestamp may be any. */
+MF_API void mf_estimator_reset(mf_estimator *estimator);
+
+/* One frame: `count` faces at `timestamp`. Writes *out_count estimates
+ * (out_capacity >= max_faces) and *events_count events (events_capacity >=
+ * MF_ESTIMATE_EVENTS_PER_FACE * max_faces). MF_E_TOO_LARGE for more than
+ * max_faces faces; MF_E_INVALID_ARGUMENT for NULL pointers, small
+ * capacities, a timestamp that is not finite or goes back, a face id given
+ * twice, landmarks that mf_points_check refuses or a given pose out of
+ * range. On any error the state is untouched and the counts are 0. */
+MF_API mf_status mf_estimator_update(mf_estimator *estimator, double timestamp,
+                                     const mf_keypoints *faces, size_t count, mf_estimate *out,
+                                     size_t out_capacity, size_t *out_count,
+                                     mf_estimate_event *events, size_t events_capacity,
+                                     size_t *events_count);
+
+/* The ids of the lost faces still in their grace period, oldest first:
+ * writes at most `capacity` and returns how many there are. */
+MF_API size_t mf_estimator_lost(const mf_estimator *estimator, int32_t *ids, size_t capacity);
+
+/* ---- wire: the streaming protocol's messages (docs/protocol.md) --------- */
+
+/* msgpack maps, one per WebSocket binary message, under the subprotocol
+ * MF_WIRE_PROTOCOL. Decoding reads the bytes in place with a bounds check
+ * at every step and allocates nothing; it is strict: a key missing,
+ * unknown or repeated, a value of the wrong type, or bytes after the map
+ * refuse the message. A refusal gives MF_E_INVALID_ARGUMENT (MF_E_TOO_LARGE
+ * for more faces or events than the buffers hold) and fills *error with a
+ * protocol error code and a static reason, ready for mf_wire_encode_error;
+ * the caller's buffers may then hold partial data. */
+#define MF_WIRE_PROTOCOL "mojofer.v1"
+#define MF_WIRE_MAX_REASON 256 /* bytes of an error's reason */
+
+typedef enum {
+    MF_WIRE_FRAME = 1,    /* client -> server: keypoints */
+    MF_WIRE_ESTIMATE = 2, /* server -> client: estimates of one frame */
+    MF_WIRE_ERROR = 3     /* server -> client: a frame or message refused */
+} mf_wire_type;
+
+/* Error codes of the protocol's error messages (1..99; the transport's
+ * codes are in docs/protocol.md). */
+typedef enum {
+    MF_WIRE_E_MALFORMED = 1,   /* not one msgpack map, truncated, or bytes after it */
+    MF_WIRE_E_SCHEMA = 2,      /* a key missing, unknown or repeated, or a value of the wrong type */
+    MF_WIRE_E_TYPE = 3,        /* "t" names no message this end accepts */
+    MF_WIRE_E_TOO_MANY = 4,    /* more faces (or events) than allowed */
+    MF_WIRE_E_INVALID = 5,     /* values refused: landmarks, pose, duplicate ids, timestamp */
+    MF_WIRE_E_INTERNAL = 6     /* the server failed to estimate (out of memory) */
+} mf_wire_code;
+
+typedef struct {
+    int32_t code;       /* mf_wire_code; 0 when nothing was refused */
+    const char *reason; /* a static sentence */
+    int32_t has_seq;    /* 1 when the refused message's seq could be read */
+    uint64_t seq;
+} mf_wire_error;
+
+/* The type of a message (the value of its "t"), without checking the rest. */
+MF_API mf_status mf_wire_peek(const uint8_t *data, size_t size, mf_wire_type *type,
+                              mf_wire_error *error);
+
+/* {"t": "frame", "seq": uint, "ts": float64 seconds, "faces": [{"id": int32,
+ *  "lm": bin of 136 little-endian float32 or array of 136 numbers,
+ *  "pose": [yaw, pitch, roll] (optional)}]} */
+MF_API mf_status mf_wire_encode_frame(uint64_t seq, double timestamp, const mf_keypoints *faces,
+                                      size_t count, uint8_t *buf, size_t capacity, size_t *written);
+MF_API mf_status mf_wire_decode_frame(const uint8_t *data, size_t size, uint64_t *seq,
+                                      double *timestamp, mf_keypoints *faces, size_t capacity,
+                                      size_t *count, mf_wire_error *error);
+
+/* {"t": "estimate", "seq", "ts", "faces": [{"id", "visible": bool, "pose": [3],
+ *  "emotions": [7], "social": [3], "au": [9], "attention", "engagement": str,
+ *  "status": str}], "events": [[ts, id, kind, from, to] with names as strings]}.
+ * Decoding fills what the message carries: of mf_cues_state, attention,
+ * engagement and status (the rest 0). */
+MF_API mf_status mf_wire_encode_estimate(uint64_t seq, double timestamp, const mf_estimate *faces,
+                                         size_t count, const mf_estimate_event *events,
+                                         size_t events_count, uint8_t *buf, size_t capacity,
+                                         size_t *written);
+MF_API mf_status mf_wire_decode_estimate(const uint8_t *data, size_t size, uint64_t *seq,
+                                         double *timestamp, mf_estimate *faces, size_t capacity,
+                                         size_t *count, mf_estimate_event *events,
+                                         size_t events_capacity, size_t *events_count,
+                                         mf_wire_error *error);
+
+/* {"t": "error", "seq": uint or nil, "code": int, "reason": str}. A longer
+ * reason is cut at MF_WIRE_MAX_REASON bytes (on a UTF-8 boundary). Decoding
+ * copies the reason, NUL-terminated, into `reason` (capacity >=
+ * MF_WIRE_MAX_REASON + 1). */
+MF_API mf_status mf_wire_encode_error(const mf_wire_error *error, uint8_t *buf, size_t capacity,
+                                      size_t *written);
+MF_API mf_status mf_wire_decode_error(const uint8_t *data, size_t size, int32_t *has_seq,
+                                      uint64_t *seq, int32_t *code, char *reason,
+                                      size_t reason_capacity, mf_wire_error *error);
 
 #ifdef __cplusplus
 }

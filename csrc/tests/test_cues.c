@@ -73,7 +73,7 @@ static void test_names_and_params(void)
     CHECK(strcmp(mf_interaction_name(MF_INTERACTION_POSSIBLE), "possible") == 0);
     CHECK(strcmp(mf_cue_kind_name(MF_CUE_INTERACTION), "status") == 0);
     CHECK(mf_engagement_name(MF_ENGAGEMENT_PHASES) == NULL && mf_engagement_name(-1) == NULL);
-    CHECK(mf_interaction_name(MF_INTERACTION_STATUSES) == NULL && mf_cue_kind_name(2) == NULL);
+    CHECK(mf_interaction_name(MF_INTERACTION_STATUSES) == NULL && mf_cue_kind_name(3) == NULL);
 
     const mf_cues_params d = mf_cues_params_default();
     CHECK(d.attention_low == 0.4 && d.attention_high == 0.6 && d.engage_after == 1.0);
