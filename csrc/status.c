@@ -15,6 +15,7 @@ const char *mf_status_str(mf_status status)
     case MF_E_MODEL_MISSING: return "model lacks a required tensor or has one of the wrong shape";
     case MF_E_MODEL_KIND: return "model is of the wrong kind for this use";
     case MF_E_TOO_LARGE: return "input larger than the configured limit";
+    case MF_E_NETWORK: return "network error: a socket could not be bound, or TLS set up";
     }
     return "unknown status";
 }

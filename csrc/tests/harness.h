@@ -29,5 +29,6 @@ void test_landmarks(void);
 void test_pose(void);
 void test_expressions(void);
 void test_cues(void);
+void test_ws_server(void);
 
 #endif

@@ -1,0 +1,353 @@
+/* The server's transport over loopback, with a stand-in message layer that
+ * echoes, and a bare-socket WebSocket client so every byte is in the
+ * test's hands (fragments, oversize messages, silence). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ws.h"
+
+/* ---- the stand-in message layer: echo; 0xc1 (never used in msgpack) is
+ * malformed; errors are "E" and the code as text ---------------------- */
+
+static int sessions_made, sessions_freed;
+
+static void *echo_new(void *user, mf_status *status)
+{
+    (void)user;
+    sessions_made++;
+    *status = MF_OK;
+    return &sessions_made;
+}
+
+static void echo_free(void *session)
+{
+    (void)session;
+    sessions_freed++;
+}
+
+static mf_status echo_error(void *user, const uint8_t *data, size_t size, int32_t code,
+                            const char *reason, mf_ws_buffer *reply)
+{
+    (void)user, (void)data, (void)size, (void)reason;
+    if (mf_ws_buffer_reserve(reply, 16) != MF_OK)
+        return MF_E_NO_MEMORY;
+    reply->size = (size_t)snprintf((char *)reply->data, 16, "E%d", (int)code);
+    return MF_OK;
+}
+
+static int32_t echo_message(void *user, void *session, const uint8_t *data, size_t size,
+                            mf_ws_buffer *reply)
+{
+    (void)session;
+    if (size > 0 && data[0] == 0xc1) {
+        echo_error(user, data, size, MF_CLOSE_MALFORMED, "malformed", reply);
+        return MF_CLOSE_MALFORMED;
+    }
+    if (mf_ws_buffer_reserve(reply, size) != MF_OK)
+        return MF_CLOSE_MALFORMED;
+    memcpy(reply->data, data, size);
+    reply->size = size;
+    return 0;
+}
+
+static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error};
+
+typedef struct {
+    int starts, ends, refusals, last_code;
+    char last_key[32];
+} log_counts;
+
+static void count_log(void *user, const mf_server_log *e)
+{
+    log_counts *c = user;
+    c->starts += strcmp(e->event, "session_start") == 0;
+    c->ends += strcmp(e->event, "session_end") == 0;
+    c->refusals += strcmp(e->event, "refused") == 0;
+    c->last_code = e->code;
+    snprintf(c->last_key, sizeof c->last_key, "%s", e->key_id ? e->key_id : "-");
+}
+
+/* ---- a bare WebSocket client -------------------------------------------- */
+
+/* Connects and upgrades with `query` and extra header lines; the socket or -1. */
+static int ws_connect(int port, const char *query, const char *headers)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mojofer.v1\r\n%s\r\n",
+                     query, headers);
+    if (write(fd, req, (size_t)n) != n)
+        goto fail;
+    char resp[2048];
+    size_t got = 0;
+    while (got < sizeof resp - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 2000) != 1 || read(fd, resp + got, 1) != 1)
+            goto fail;
+        got++;
+        if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    resp[got] = '\0';
+    if (strncmp(resp, "HTTP/1.1 101", 12) != 0)
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+static int send_frame(int fd, int opcode, int fin, const void *data, size_t size)
+{
+    uint8_t head[14];
+    size_t h = 0;
+    head[h++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (size < 126) {
+        head[h++] = (uint8_t)(0x80 | size);
+    } else if (size < 65536) {
+        head[h++] = 0x80 | 126;
+        head[h++] = (uint8_t)(size >> 8);
+        head[h++] = (uint8_t)size;
+    } else {
+        head[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            head[h++] = (uint8_t)((uint64_t)size >> (8 * i));
+    }
+    memset(head + h, 0, 4); /* a zero mask: the payload goes as it is */
+    h += 4;
+    if (write(fd, head, h) != (ssize_t)h)
+        return -1;
+    return size == 0 || write(fd, data, size) == (ssize_t)size ? 0 : -1;
+}
+
+static int read_exact(int fd, uint8_t *buf, size_t n, int timeout_ms)
+{
+    for (size_t got = 0; got < n;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, timeout_ms) != 1)
+            return -1;
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The next frame's payload size (its opcode in *opcode), or -1. */
+static long recv_frame(int fd, int *opcode, uint8_t *buf, size_t capacity, int timeout_ms)
+{
+    uint8_t h[8];
+    if (read_exact(fd, h, 2, timeout_ms) != 0)
+        return -1;
+    *opcode = h[0] & 0x0f;
+    uint64_t size = h[1] & 0x7f;
+    if (size == 126 || size == 127) {
+        const size_t n = size == 126 ? 2 : 8;
+        if (read_exact(fd, h, n, timeout_ms) != 0)
+            return -1;
+        size = 0;
+        for (size_t i = 0; i < n; i++)
+            size = size << 8 | h[i];
+    }
+    if (size > capacity || read_exact(fd, buf, (size_t)size, timeout_ms) != 0)
+        return -1;
+    return (long)size;
+}
+
+/* The close code the server ends with, skipping data frames; -1 if none. */
+static int close_code(int fd, int timeout_ms)
+{
+    uint8_t buf[256];
+    int opcode;
+    long n;
+    while ((n = recv_frame(fd, &opcode, buf, sizeof buf, timeout_ms)) >= 0)
+        if (opcode == 8)
+            return n >= 2 ? buf[0] << 8 | buf[1] : 0;
+    return -1;
+}
+
+/* Sends `text` and reads the reply as a string into buf. */
+static int round_trip(int fd, const char *text, char *buf, size_t capacity)
+{
+    int opcode;
+    if (send_frame(fd, 2, 1, text, strlen(text)) != 0)
+        return -1;
+    long n = recv_frame(fd, &opcode, (uint8_t *)buf, capacity - 1, 2000);
+    if (n < 0 || opcode != 2)
+        return -1;
+    buf[n] = '\0';
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static const mf_server_key KEYS[] = {
+    {"alpha", "api-alpha", "sock-alpha", 1, 1000.0, 60.0},
+    {"slow", "api-slow", "sock-slow", 4, 4.0, 60.0},
+    {"brief", "api-brief", "sock-brief", 4, 1000.0, 0.3},
+};
+
+static mf_server_config test_config(log_counts *counts)
+{
+    mf_server_config c = mf_server_config_default();
+    c.keys = KEYS;
+    c.key_count = sizeof KEYS / sizeof KEYS[0];
+    c.idle_timeout = 0.4;
+    c.max_message_bytes = 1000;
+    c.log = count_log;
+    c.log_user = counts;
+    return c;
+}
+
+static void test_config_checks(void)
+{
+    mf_status st;
+    mf_server_config c = test_config(NULL);
+    c.key_count = 0;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    c = test_config(NULL);
+    c.host = "0.0.0.0";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT,
+           "plain ws:// beyond loopback needs allow_remote_plain");
+    c = test_config(NULL);
+    c.tls_cert = "cert.pem";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "cert without key");
+    mf_server_key bad = KEYS[0];
+    bad.socket_key = "";
+    c = test_config(NULL);
+    c.keys = &bad;
+    c.key_count = 1;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    mf_server_free(NULL);
+}
+
+static void test_equal(void)
+{
+    CHECK(mf_ws_equal("secret", "secret"));
+    CHECK(!mf_ws_equal("secreT", "secret"));
+    CHECK(!mf_ws_equal("secret2", "secret"));
+    CHECK(!mf_ws_equal("secre", "secret"));
+    CHECK(!mf_ws_equal("", "secret"));
+}
+
+static void test_sessions(void)
+{
+    log_counts counts = {0, 0, 0, 0, ""};
+    mf_server_config c = test_config(&counts);
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    CHECK_STATUS(st, MF_OK);
+    if (!server)
+        return;
+    const int port = mf_server_port(server);
+    CHECKF(port > 0, "an ephemeral port is bound: %d", port);
+    CHECK_STATUS(mf_server_start(server), MF_OK);
+    char buf[2048];
+
+    int fd = ws_connect(port, "?api_key=api-alpha&socket_key=wrong", "");
+    CHECKF(fd >= 0 && close_code(fd, 2000) == MF_CLOSE_BAD_CREDENTIALS, "wrong socket key: 4001");
+    if (fd >= 0)
+        close(fd);
+    fd = ws_connect(port, "", "");
+    CHECKF(fd >= 0 && close_code(fd, 2000) == MF_CLOSE_BAD_CREDENTIALS, "no keys: 4001");
+    if (fd >= 0)
+        close(fd);
+    CHECKF(sessions_made == 0, "no session state for refused credentials");
+
+    int a = ws_connect(port, "?api_key=api-alpha&socket_key=sock-alpha", "");
+    CHECK(a >= 0 && round_trip(a, "hello", buf, sizeof buf) == 0 && strcmp(buf, "hello") == 0);
+    int b = ws_connect(port, "", "X-Api-Key: api-alpha\r\nX-Socket-Key: sock-alpha\r\n");
+    CHECKF(b >= 0 && close_code(b, 2000) == MF_CLOSE_SESSION_LIMIT,
+           "a second session over a limit of 1 (keys in headers): 4002");
+    if (b >= 0)
+        close(b);
+    CHECK(a >= 0 && round_trip(a, "\xc1", buf, sizeof buf) == 0 && strcmp(buf, "E4007") == 0);
+    CHECKF(a >= 0 && round_trip(a, "still here", buf, sizeof buf) == 0 &&
+               strcmp(buf, "still here") == 0,
+           "the session goes on after a malformed message");
+    /* A message in three fragments is one message. */
+    int opcode;
+    CHECK(a >= 0 && send_frame(a, 2, 0, "ab", 2) == 0 && send_frame(a, 0, 0, "cd", 2) == 0 &&
+          send_frame(a, 0, 1, "ef", 2) == 0 &&
+          recv_frame(a, &opcode, (uint8_t *)buf, sizeof buf, 2000) == 6 &&
+          memcmp(buf, "abcdef", 6) == 0);
+    static uint8_t big[1001];
+    memset(big, 'x', sizeof big);
+    CHECKF(a >= 0 && send_frame(a, 2, 1, big, sizeof big) == 0 &&
+               close_code(a, 2000) == MF_CLOSE_TOO_LARGE,
+           "a message over max_message_bytes: 4006");
+    if (a >= 0)
+        close(a);
+    sleep_ms(100);
+
+    /* The slot is free again; silence ends it. */
+    a = ws_connect(port, "?api_key=api-alpha&socket_key=sock-alpha", "");
+    CHECK(a >= 0 && round_trip(a, "again", buf, sizeof buf) == 0);
+    CHECKF(a >= 0 && close_code(a, 3000) == MF_CLOSE_IDLE, "idle timeout: 4005");
+    if (a >= 0)
+        close(a);
+
+    /* 4 frames/s with a burst of 4: the fifth at once is refused, with an
+     * error message, and the session goes on. */
+    int s = ws_connect(port, "?api_key=api-slow&socket_key=sock-slow", "");
+    for (int i = 0; i < 4; i++)
+        CHECK(s >= 0 && round_trip(s, "ok", buf, sizeof buf) == 0 && strcmp(buf, "ok") == 0);
+    CHECKF(s >= 0 && round_trip(s, "5", buf, sizeof buf) == 0 && strcmp(buf, "E4003") == 0,
+           "frame rate exceeded: an error message, got %s", buf);
+    sleep_ms(300);
+    CHECK(s >= 0 && round_trip(s, "6", buf, sizeof buf) == 0 && strcmp(buf, "6") == 0);
+
+    int brief = ws_connect(port, "?api_key=api-brief&socket_key=sock-brief", "");
+    CHECK(brief >= 0 && round_trip(brief, "x", buf, sizeof buf) == 0);
+    CHECKF(brief >= 0 && close_code(brief, 2000) == MF_CLOSE_SESSION_TOO_LONG,
+           "max_session_seconds: 4004");
+    if (brief >= 0)
+        close(brief);
+
+    /* Stop closes the live session with 1001 and joins. */
+    CHECK_STATUS(mf_server_stop(server), MF_OK);
+    CHECKF(s >= 0 && close_code(s, 2000) == 1001, "stop: 1001");
+    if (s >= 0)
+        close(s);
+    CHECK_STATUS(mf_server_stop(server), MF_OK);
+    mf_server_free(server);
+    CHECKF(counts.refusals == 3 && counts.starts == 4 && counts.ends == 4,
+           "log: %d refusals, %d starts, %d ends", counts.refusals, counts.starts, counts.ends);
+    CHECKF(sessions_made == sessions_freed, "every session state freed: %d made, %d freed",
+           sessions_made, sessions_freed);
+}
+
+void test_ws_server(void)
+{
+    test_config_checks();
+    test_equal();
+    test_sessions();
+}

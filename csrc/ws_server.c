@@ -1,0 +1,578 @@
+/* The streaming server: libwebsockets on a thread of its own, one session
+ * per connection, the protocol's limits (docs/protocol.md, "Transport").
+ *
+ * Everything but mf_server_start/stop runs on the service thread: the
+ * callbacks, the message layer and the log callback. Credentials are
+ * checked at the upgrade (LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION), before
+ * the session is counted or any state of it is made; a refused connection
+ * is upgraded only to carry its close code and reason, which browsers and
+ * other WebSocket clients can read, where an HTTP status they cannot. */
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ws.h"
+
+/* Replies waiting for the socket past this many stop reading the session's
+ * socket until they drain: a client that does not read cannot grow them. */
+#define MF_WS_PENDING_MAX 8
+#define MF_WS_SECRET_MAX 256
+#define MF_WS_STOP_GRACE 1.0 /* seconds given to close frames at stop */
+
+typedef struct reply {
+    struct reply *next;
+    size_t size;
+    uint8_t bytes[]; /* LWS_PRE of room, then the message */
+} reply;
+
+typedef struct session {
+    mf_server *server;
+    struct lws *wsi;
+    struct session *prev, *next; /* the server's live sessions */
+    int32_t key;                 /* -1 until the credentials match */
+    int32_t refuse;              /* close code to send at once, or 0 */
+    const char *refuse_reason;
+    int established;             /* counted against the key's plan */
+    int64_t id;
+    void *state;                 /* the message layer's, from the first message */
+    uint8_t *rx;                 /* a message arriving in fragments */
+    size_t rx_size, rx_capacity;
+    reply *head, *tail;
+    int pending, throttled;
+    double start, last_message, tokens, tokens_at;
+    int32_t closing;             /* close code once decided, or 0 */
+    const char *closing_reason;
+    int64_t frames, errors;
+    char peer[64];
+} session;
+
+typedef struct {
+    char *id, *api_key, *socket_key;
+    int32_t max_sessions;
+    double max_fps, max_session_seconds;
+    int32_t active;
+} server_key;
+
+struct mf_server {
+    mf_server_config config; /* strings and keys below are our copies */
+    server_key *keys;
+    size_t key_count;
+    mf_ws_handler handler;
+    struct lws_context *context;
+    struct lws_vhost *vhost;
+    struct lws_protocols protocols[2];
+    int32_t port;
+    pthread_t thread;
+    int started, stopped;
+    atomic_int stop;
+    session *sessions;
+    int64_t next_id;
+    mf_ws_buffer scratch; /* the reply being written */
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+mf_status mf_ws_buffer_reserve(mf_ws_buffer *buffer, size_t capacity)
+{
+    if (capacity <= buffer->capacity)
+        return MF_OK;
+    size_t grown = buffer->capacity ? buffer->capacity : 256;
+    while (grown < capacity)
+        grown *= 2;
+    uint8_t *data = realloc(buffer->data, grown);
+    if (!data)
+        return MF_E_NO_MEMORY;
+    buffer->data = data;
+    buffer->capacity = grown;
+    return MF_OK;
+}
+
+int mf_ws_equal(const char *given, const char *secret)
+{
+    const size_t n = strlen(secret), m = strlen(given);
+    volatile unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(secret[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static char *copy_string(const char *s)
+{
+    if (!s)
+        return NULL;
+    const size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c)
+        memcpy(c, s, n);
+    return c;
+}
+
+static void log_entry(session *s, const char *event, int32_t code, const char *reason)
+{
+    mf_server *server = s->server;
+    if (!server->config.log)
+        return;
+    mf_server_log e;
+    e.event = event;
+    e.key_id = s->key >= 0 ? server->keys[s->key].id : NULL;
+    e.peer = s->peer;
+    e.session = s->id;
+    e.code = code;
+    e.reason = reason ? reason : "";
+    e.frames = s->frames;
+    e.errors = s->errors;
+    e.seconds = s->start > 0 ? now_seconds() - s->start : 0.0;
+    server->config.log(server->config.log_user, &e);
+}
+
+/* One credential from the query or else a header; "" if neither. */
+static const char *credential(struct lws *wsi, const char *arg, const char *header, char *buf,
+                              size_t size)
+{
+    const char *v = lws_get_urlarg_by_name(wsi, arg, buf, (int)size);
+    if (v)
+        return v;
+    if (lws_hdr_custom_copy(wsi, buf, (int)size, header, (int)strlen(header)) < 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+/* The credentials from the query (?api_key=..&socket_key=..) or the
+ * X-Api-Key / X-Socket-Key headers; the key index, or -1. Every key is
+ * compared, matched or not, so the time taken does not tell which
+ * prefix of which key was right. */
+static int32_t find_key(mf_server *server, struct lws *wsi)
+{
+    char api_buf[MF_WS_SECRET_MAX + 16], sock_buf[MF_WS_SECRET_MAX + 16];
+    const char *api = credential(wsi, "api_key=", "x-api-key:", api_buf, sizeof api_buf);
+    const char *sock = credential(wsi, "socket_key=", "x-socket-key:", sock_buf, sizeof sock_buf);
+    int32_t found = -1;
+    for (size_t k = 0; k < server->key_count; k++) {
+        const int a = mf_ws_equal(api, server->keys[k].api_key);
+        const int b = mf_ws_equal(sock, server->keys[k].socket_key);
+        if (a & b & (found < 0))
+            found = (int32_t)k;
+    }
+    return api[0] && sock[0] ? found : -1;
+}
+
+static void close_with(session *s, int32_t code, const char *reason)
+{
+    if (s->closing)
+        return;
+    s->closing = code;
+    s->closing_reason = reason;
+    lws_callback_on_writable(s->wsi);
+}
+
+/* Queues the scratch buffer as the next reply. */
+static int queue_reply(session *s, const mf_ws_buffer *message)
+{
+    reply *r = malloc(sizeof *r + LWS_PRE + message->size);
+    if (!r)
+        return -1;
+    r->next = NULL;
+    r->size = message->size;
+    memcpy(r->bytes + LWS_PRE, message->data, message->size);
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    if (++s->pending >= MF_WS_PENDING_MAX && !s->throttled) {
+        s->throttled = 1;
+        lws_rx_flow_control(s->wsi, 0);
+    }
+    lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/* One whole message in: the rate, the message layer, a reply queued. */
+static void on_message(session *s, const uint8_t *data, size_t size)
+{
+    mf_server *server = s->server;
+    const server_key *key = &server->keys[s->key];
+    const double now = now_seconds();
+    mf_ws_buffer *out = &server->scratch;
+    out->size = 0;
+    s->last_message = now;
+    if (!s->state) {
+        mf_status st;
+        if (!(s->state = server->handler.session_new(server->handler.user, &st))) {
+            close_with(s, 1011, "the server could not make the session's estimator");
+            return;
+        }
+    }
+    s->tokens += (now - s->tokens_at) * key->max_fps;
+    if (s->tokens > key->max_fps)
+        s->tokens = key->max_fps;
+    s->tokens_at = now;
+    int32_t code;
+    if (s->tokens < 1.0) {
+        code = MF_CLOSE_FRAME_RATE;
+        if (server->handler.error(server->handler.user, data, size, code, "frame rate exceeded",
+                                  out) != MF_OK)
+            out->size = 0;
+    } else {
+        s->tokens -= 1.0;
+        code = server->handler.message(server->handler.user, s->state, data, size, out);
+    }
+    s->frames++;
+    s->errors += code != 0;
+    if (out->size == 0 || queue_reply(s, out) != 0)
+        close_with(s, 1011, "the server could not answer a message");
+}
+
+static void on_receive(session *s, const uint8_t *in, size_t len)
+{
+    mf_server *server = s->server;
+    if (s->refuse || s->closing)
+        return;
+    const int complete = lws_is_final_fragment(s->wsi) && lws_remaining_packet_payload(s->wsi) == 0;
+    if (s->rx_size + len > server->config.max_message_bytes) {
+        s->rx_size = 0;
+        close_with(s, MF_CLOSE_TOO_LARGE, "message larger than the server's limit");
+        return;
+    }
+    if (complete && s->rx_size == 0) {
+        on_message(s, in, len);
+        return;
+    }
+    if (s->rx_size + len > s->rx_capacity) {
+        uint8_t *grown = realloc(s->rx, s->rx_size + len);
+        if (!grown) {
+            close_with(s, 1011, "the server ran out of memory");
+            return;
+        }
+        s->rx = grown;
+        s->rx_capacity = s->rx_size + len;
+    }
+    memcpy(s->rx + s->rx_size, in, len);
+    s->rx_size += len;
+    if (complete) {
+        on_message(s, s->rx, s->rx_size);
+        s->rx_size = 0;
+    }
+}
+
+static int on_writeable(session *s)
+{
+    if (s->refuse) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->refuse,
+                         (unsigned char *)s->refuse_reason, strlen(s->refuse_reason));
+        return -1;
+    }
+    reply *r = s->head;
+    if (r) {
+        if (lws_write(s->wsi, r->bytes + LWS_PRE, r->size, LWS_WRITE_BINARY) < (int)r->size)
+            return -1;
+        s->head = r->next;
+        if (!s->head)
+            s->tail = NULL;
+        free(r);
+        if (--s->pending < MF_WS_PENDING_MAX / 2 && s->throttled) {
+            s->throttled = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
+        if (s->head || s->closing)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->closing) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->closing,
+                         (unsigned char *)s->closing_reason, strlen(s->closing_reason));
+        return -1;
+    }
+    return 0;
+}
+
+/* The idle timeout and the session's length, checked when the earlier of
+ * the two falls due. */
+static void on_timer(session *s)
+{
+    const server_key *key = &s->server->keys[s->key];
+    const double now = now_seconds();
+    const double idle_at = s->last_message + s->server->config.idle_timeout;
+    const double end_at = s->start + key->max_session_seconds;
+    if (now >= end_at) {
+        close_with(s, MF_CLOSE_SESSION_TOO_LONG, "session longer than the plan allows");
+        return;
+    }
+    if (now >= idle_at) {
+        close_with(s, MF_CLOSE_IDLE, "no message within the idle timeout");
+        return;
+    }
+    const double due = (idle_at < end_at ? idle_at : end_at) - now;
+    lws_set_timer_usecs(s->wsi, (lws_usec_t)(due * 1e6) + 1000);
+}
+
+static void on_established(session *s, struct lws *wsi)
+{
+    mf_server *server = s->server;
+    s->wsi = wsi;
+    lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+    if (!s->refuse && server->keys[s->key].active >= server->keys[s->key].max_sessions) {
+        s->refuse = MF_CLOSE_SESSION_LIMIT;
+        s->refuse_reason = "session limit of this key reached";
+    }
+    if (s->refuse) {
+        log_entry(s, "refused", s->refuse, s->refuse_reason);
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    server->keys[s->key].active++;
+    s->established = 1;
+    s->id = ++server->next_id;
+    s->start = s->last_message = s->tokens_at = now_seconds();
+    s->tokens = server->keys[s->key].max_fps;
+    s->next = server->sessions;
+    if (s->next)
+        s->next->prev = s;
+    server->sessions = s;
+    log_entry(s, "session_start", 0, NULL);
+    on_timer(s);
+}
+
+static void on_closed(session *s)
+{
+    mf_server *server = s->server;
+    if (s->established) {
+        server->keys[s->key].active--;
+        log_entry(s, "session_end", s->closing, s->closing ? s->closing_reason : "client closed");
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            server->sessions = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->established = 0;
+    }
+    if (s->state)
+        server->handler.session_free(s->state);
+    s->state = NULL;
+    while (s->head) {
+        reply *r = s->head;
+        s->head = r->next;
+        free(r);
+    }
+    s->tail = NULL;
+    free(s->rx);
+    s->rx = NULL;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    mf_server *server = lws_context_user(lws_get_context(wsi));
+    session *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        memset(s, 0, sizeof *s);
+        s->server = server;
+        s->key = find_key(server, wsi);
+        if (s->key < 0) {
+            s->refuse = MF_CLOSE_BAD_CREDENTIALS;
+            s->refuse_reason = "api_key and socket_key do not match a key";
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(s, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        on_receive(s, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(s);
+    case LWS_CALLBACK_TIMER:
+        if (s->established)
+            on_timer(s);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        on_closed(s);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (atomic_load(&server->stop))
+            for (session *t = server->sessions; t; t = t->next)
+                close_with(t, 1001, "server stopping");
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+mf_server_config mf_server_config_default(void)
+{
+    mf_server_config c;
+    memset(&c, 0, sizeof c);
+    c.host = "127.0.0.1";
+    c.idle_timeout = 30.0;
+    c.max_message_bytes = 64 * 1024;
+    return c;
+}
+
+static int is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+           strncmp(host, "127.", 4) == 0;
+}
+
+static mf_status check_config(const mf_server_config *c)
+{
+    if (!c || !c->host || c->port < 0 || c->port > 65535 || !(c->idle_timeout > 0) ||
+        c->max_message_bytes < 16 || c->key_count == 0 || !c->keys ||
+        !c->tls_cert != !c->tls_key)
+        return MF_E_INVALID_ARGUMENT;
+    if (!c->tls_cert && !c->allow_remote_plain && !is_loopback(c->host))
+        return MF_E_INVALID_ARGUMENT;
+    for (size_t k = 0; k < c->key_count; k++) {
+        const mf_server_key *key = &c->keys[k];
+        if (!key->id || !key->api_key || !key->socket_key || !key->api_key[0] ||
+            !key->socket_key[0] || strlen(key->api_key) >= MF_WS_SECRET_MAX ||
+            strlen(key->socket_key) >= MF_WS_SECRET_MAX || key->max_sessions < 1 ||
+            !(key->max_fps > 0) || !(key->max_session_seconds > 0))
+            return MF_E_INVALID_ARGUMENT;
+    }
+    return MF_OK;
+}
+
+mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
+                            mf_status *status)
+{
+    mf_status st = check_config(config);
+    mf_server *server = NULL;
+    if (st != MF_OK || !handler)
+        goto fail;
+    st = MF_E_NO_MEMORY;
+    if (!(server = calloc(1, sizeof *server)))
+        goto fail;
+    server->config = *config;
+    server->handler = *handler;
+    server->config.keys = NULL;
+    server->config.host = copy_string(config->host);
+    server->config.tls_cert = copy_string(config->tls_cert);
+    server->config.tls_key = copy_string(config->tls_key);
+    if (!(server->keys = calloc(config->key_count, sizeof *server->keys)) || !server->config.host ||
+        (config->tls_cert && (!server->config.tls_cert || !server->config.tls_key)))
+        goto fail;
+    server->key_count = config->key_count;
+    for (size_t k = 0; k < config->key_count; k++) {
+        const mf_server_key *from = &config->keys[k];
+        server_key *to = &server->keys[k];
+        to->id = copy_string(from->id);
+        to->api_key = copy_string(from->api_key);
+        to->socket_key = copy_string(from->socket_key);
+        if (!to->id || !to->api_key || !to->socket_key)
+            goto fail;
+        to->max_sessions = from->max_sessions;
+        to->max_fps = from->max_fps;
+        to->max_session_seconds = from->max_session_seconds;
+    }
+    server->protocols[0].name = MF_WS_SUBPROTOCOL;
+    server->protocols[0].callback = callback;
+    server->protocols[0].per_session_data_size = sizeof(session);
+    server->protocols[0].rx_buffer_size = 4096;
+    atomic_init(&server->stop, 0);
+
+    /* lws logs to stderr by default: the core prints nothing. */
+    lws_set_log_level(0, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = config->port;
+    info.iface = strcmp(server->config.host, "localhost") == 0 ? "127.0.0.1" : server->config.host;
+    info.protocols = server->protocols;
+    info.user = server;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (server->config.tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = server->config.tls_cert;
+        info.ssl_private_key_filepath = server->config.tls_key;
+    }
+    st = MF_E_NETWORK;
+    if (!(server->context = lws_create_context(&info)))
+        goto fail;
+    if (!(server->vhost = lws_get_vhost_by_name(server->context, "default")))
+        goto fail;
+    server->port = lws_get_vhost_listen_port(server->vhost);
+    if (server->port <= 0)
+        goto fail;
+    *status = MF_OK;
+    return server;
+fail:
+    mf_server_free(server);
+    *status = st;
+    return NULL;
+}
+
+int32_t mf_server_port(const mf_server *server)
+{
+    return server ? server->port : 0;
+}
+
+static void *service(void *arg)
+{
+    mf_server *server = arg;
+    double stop_at = 0;
+    while (1) {
+        if (atomic_load(&server->stop)) {
+            const double now = now_seconds();
+            if (stop_at == 0)
+                stop_at = now + MF_WS_STOP_GRACE;
+            if (!server->sessions || now >= stop_at)
+                break;
+        }
+        lws_service(server->context, 0);
+    }
+    return NULL;
+}
+
+mf_status mf_server_start(mf_server *server)
+{
+    if (!server || server->started)
+        return MF_E_INVALID_ARGUMENT;
+    if (pthread_create(&server->thread, NULL, service, server) != 0)
+        return MF_E_NO_MEMORY;
+    server->started = 1;
+    return MF_OK;
+}
+
+mf_status mf_server_stop(mf_server *server)
+{
+    if (!server)
+        return MF_E_INVALID_ARGUMENT;
+    if (server->started && !server->stopped) {
+        atomic_store(&server->stop, 1);
+        lws_cancel_service(server->context);
+        pthread_join(server->thread, NULL);
+        server->stopped = 1;
+    }
+    /* Destroying the context closes what is left, each through on_closed. */
+    lws_context_destroy(server->context);
+    server->context = NULL;
+    return MF_OK;
+}
+
+void mf_server_free(mf_server *server)
+{
+    if (!server)
+        return;
+    mf_server_stop(server);
+    for (size_t k = 0; server->keys && k < server->key_count; k++) {
+        free(server->keys[k].id);
+        free(server->keys[k].api_key);
+        free(server->keys[k].socket_key);
+    }
+    free(server->keys);
+    free((char *)server->config.host);
+    free((char *)server->config.tls_cert);
+    free((char *)server->config.tls_key);
+    free(server->scratch.data);
+    free(server);
+}
