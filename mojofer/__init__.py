@@ -7,6 +7,7 @@ from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifi
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 from .pose import HeadPose, Pose, head_pose
 from .cues import CueEvent, CueParams, Cues, CueState
+from .estimator import Estimate, Estimator
 from .analyzer import Analyzer, FaceResult, FrameResult
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
     "detect_faces", "find_landmarks", "head_pose", "versions",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
+    "Estimate", "Estimator",
 ]
 __version__ = "0.1.0"

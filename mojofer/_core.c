@@ -1131,6 +1131,334 @@ fail:
     return NULL;
 }
 
+/* ---- estimator ---------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    mf_estimator *estimator;
+    mf_pose_estimator *pose;
+    mf_expression_classifier *expressions;
+    PyObject *models; /* (pose model, expression model), kept alive for the engines */
+    int32_t max_faces;
+    int updated;      /* since creation or reset, for the error messages */
+    double last;      /* the last update's timestamp */
+    mf_keypoints *faces;
+    mf_estimate *out;
+    mf_estimate_event *events;
+    PyThread_type_lock lock;
+} EstimatorObject;
+
+static void Estimator_dealloc(EstimatorObject *self)
+{
+    mf_estimator_free(self->estimator);
+    mf_expression_classifier_free(self->expressions);
+    mf_pose_estimator_free(self->pose);
+    Py_XDECREF(self->models);
+    PyMem_Free(self->faces);
+    PyMem_Free(self->out);
+    PyMem_Free(self->events);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues):
+ * cues a dict of mf_cues_params fields (see cues_defaults()). */
+static int Estimator_init(EstimatorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"pose_model", "expression_model", "smoothing", "grace", "max_faces",
+                             "cues", NULL};
+    PyObject *pose_model, *expression_model, *cues;
+    mf_estimator_params params = mf_estimator_params_default();
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!ddiO!:Estimator", kwlist, &ModelType,
+                                     &pose_model, &ModelType, &expression_model, &params.smoothing,
+                                     &params.grace, &params.max_faces, &PyDict_Type, &cues))
+        return -1;
+    if (self->estimator) {
+        PyErr_SetString(PyExc_RuntimeError, "Estimator is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)pose_model) || !model_ready((ModelObject *)expression_model))
+        return -1;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(cues, &pos, &key, &value)) {
+        int k = 0;
+        while (k < CUES_PARAM_COUNT && (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, CUES_PARAMS[k].name) != 0))
+            k++;
+        if (k == CUES_PARAM_COUNT) {
+            PyErr_Format(PyExc_TypeError, "Estimator got an unknown cue parameter %R", key);
+            return -1;
+        }
+        const double v = PyFloat_AsDouble(value);
+        if (v == -1.0 && PyErr_Occurred())
+            return -1;
+        memcpy((char *)&params.cues + CUES_PARAMS[k].offset, &v, sizeof v);
+    }
+    const char *problem;
+    if (mf_estimator_params_check(&params, &problem) != MF_OK) {
+        PyErr_Format(PyExc_ValueError, "invalid estimator parameters: %s", problem);
+        return -1;
+    }
+    const mf_limits limits = mf_limits_default();
+    const size_t n = (size_t)params.max_faces;
+    mf_status st;
+    if (!(self->pose = mf_pose_estimator_new(((ModelObject *)pose_model)->model, &limits, &st))) {
+        raise_status(st, "head pose model");
+        return -1;
+    }
+    if (!(self->expressions = mf_expression_classifier_new(((ModelObject *)expression_model)->model,
+                                                           &limits, &st))) {
+        raise_status(st, "expressions model");
+        return -1;
+    }
+    if (!(self->estimator = mf_estimator_new(self->pose, self->expressions, &params, &st))) {
+        raise_status(st, "estimator");
+        return -1;
+    }
+    self->faces = PyMem_Calloc(n, sizeof *self->faces);
+    self->out = PyMem_Calloc(n, sizeof *self->out);
+    self->events = PyMem_Calloc(n * MF_ESTIMATE_EVENTS_PER_FACE, sizeof *self->events);
+    if (!self->faces || !self->out || !self->events || !(self->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->max_faces = params.max_faces;
+    self->models = PyTuple_Pack(2, pose_model, expression_model);
+    return self->models ? 0 : -1;
+}
+
+static int estimator_ready(EstimatorObject *self)
+{
+    if (!self->estimator || !self->lock)
+        PyErr_SetString(PyExc_RuntimeError, "Estimator was not initialised");
+    return self->estimator && self->lock;
+}
+
+/* The name of an event's from/to value, by kind. */
+static const char *estimate_state_name(int32_t kind, int32_t value)
+{
+    return kind == MF_CUE_ENGAGEMENT    ? mf_engagement_name(value)
+           : kind == MF_CUE_INTERACTION ? mf_interaction_name(value)
+                                        : mf_face_state_name(value);
+}
+
+static PyObject *float_tuple(const float *v, int n)
+{
+    PyObject *t = PyTuple_New(n);
+    for (int i = 0; t && i < n; i++) {
+        PyObject *f = PyFloat_FromDouble((double)v[i]);
+        if (!f) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, f);
+    }
+    return t;
+}
+
+/* (id, visible, (yaw, pitch, roll), emotions (7), (amusement, surprise,
+ * confusion), action units (9), attention, raw_attention, engagement,
+ * status, engagement_time, status_time) */
+static PyObject *estimate_tuple(const mf_estimate *e)
+{
+    const mf_expression *x = &e->expression;
+    const float social[3] = {x->amusement, x->surprise, x->confusion};
+    return Py_BuildValue("(iO(ddd)NNNddssdd)", e->face_id, e->visible ? Py_True : Py_False,
+                         (double)e->pose.yaw, (double)e->pose.pitch, (double)e->pose.roll,
+                         float_tuple(x->emotions, MF_EMOTIONS), float_tuple(social, 3),
+                         float_tuple(x->action_units, MF_ACTION_UNITS), e->cues.attention,
+                         e->cues.raw_attention, mf_engagement_name(e->cues.engagement),
+                         mf_interaction_name(e->cues.status), e->cues.engagement_time,
+                         e->cues.status_time);
+}
+
+static PyObject *event_tuple(const mf_estimate_event *e)
+{
+    return Py_BuildValue("(dsssi)", e->timestamp, mf_cue_kind_name(e->kind),
+                         estimate_state_name(e->kind, e->from), estimate_state_name(e->kind, e->to),
+                         e->face_id);
+}
+
+/* update(timestamp, ids (n,) int32, points (n, 68, 2) float32, poses (n, 3)
+ * float32, has_pose (n,) bool) -> ([estimate tuples], [(timestamp, kind,
+ * from, to, face_id)]) */
+static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"timestamp", "ids", "points", "poses", "has_pose", NULL};
+    double t;
+    PyObject *ids_obj, *points_obj, *poses_obj, *has_obj, *result = NULL;
+    PyArrayObject *ids = NULL, *points = NULL, *poses = NULL, *has = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "dOOOO:update", kwlist, &t, &ids_obj, &points_obj,
+                                     &poses_obj, &has_obj))
+        return NULL;
+    if (!estimator_ready(self))
+        return NULL;
+    if (!isfinite(t))
+        return raise_time(t, "timestamp must be finite, got %s", 0.0);
+    ids = (PyArrayObject *)PyArray_FROMANY(ids_obj, NPY_INT32, 1, 1, NPY_ARRAY_IN_ARRAY);
+    points = (PyArrayObject *)PyArray_FROMANY(points_obj, NPY_FLOAT32, 3, 3, NPY_ARRAY_IN_ARRAY);
+    poses = (PyArrayObject *)PyArray_FROMANY(poses_obj, NPY_FLOAT32, 2, 2, NPY_ARRAY_IN_ARRAY);
+    has = (PyArrayObject *)PyArray_FROMANY(has_obj, NPY_BOOL, 1, 1, NPY_ARRAY_IN_ARRAY);
+    if (!ids || !points || !poses || !has)
+        goto done;
+    const npy_intp n = PyArray_DIM(ids, 0);
+    if (PyArray_DIM(points, 0) != n || PyArray_DIM(points, 1) != MF_LANDMARKS ||
+        PyArray_DIM(points, 2) != 2 || PyArray_DIM(poses, 0) != n || PyArray_DIM(poses, 1) != 3 ||
+        PyArray_DIM(has, 0) != n) {
+        PyErr_SetString(PyExc_ValueError, "update needs ids (n,), points (n, 68, 2), poses (n, 3) "
+                                          "and has_pose (n,) for the same n faces");
+        goto done;
+    }
+    if (n > self->max_faces) {
+        PyErr_Format(PyExc_ValueError, "%zd faces in one frame, more than max_faces = %d",
+                     (Py_ssize_t)n, (int)self->max_faces);
+        goto done;
+    }
+    size_t count = 0, events_count = 0;
+    mf_status st;
+    int went_back;
+    double previous;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    for (npy_intp i = 0; i < n; i++) {
+        mf_keypoints *k = &self->faces[i];
+        k->face_id = ((const int32_t *)PyArray_DATA(ids))[i];
+        memcpy(k->landmarks, (const float *)PyArray_DATA(points) + i * 2 * MF_LANDMARKS,
+               sizeof k->landmarks);
+        k->has_pose = ((const npy_bool *)PyArray_DATA(has))[i] != 0;
+        const float *p = (const float *)PyArray_DATA(poses) + 3 * i;
+        k->pose = (mf_pose){p[0], p[1], p[2]};
+    }
+    previous = self->last;
+    went_back = self->updated && t < previous;
+    st = mf_estimator_update(self->estimator, t, self->faces, (size_t)n, self->out,
+                             (size_t)self->max_faces, &count, self->events,
+                             (size_t)self->max_faces * MF_ESTIMATE_EVENTS_PER_FACE, &events_count);
+    if (st == MF_OK)
+        self->updated = 1, self->last = t;
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (went_back) {
+        raise_time(t, "timestamp %s is before the previous %s: timestamps must be non-decreasing",
+                   previous);
+        goto done;
+    }
+    if (st == MF_E_INVALID_ARGUMENT) {
+        PyErr_SetString(PyExc_ValueError,
+                        "faces refused: each id once, landmarks finite, within +-1e6 and spread "
+                        "like a face, a given pose finite and within +-180 degrees");
+        goto done;
+    }
+    if (st != MF_OK) {
+        raise_status(st, "estimator update");
+        goto done;
+    }
+    PyObject *estimates = PyList_New((Py_ssize_t)count), *events = PyList_New((Py_ssize_t)events_count);
+    if (!estimates || !events) {
+        Py_XDECREF(estimates);
+        Py_XDECREF(events);
+        goto done;
+    }
+    /* the buffers are read under the GIL only: a concurrent update waits for it */
+    for (size_t i = 0; i < count; i++) {
+        PyObject *item = estimate_tuple(&self->out[i]);
+        if (!item)
+            break;
+        PyList_SET_ITEM(estimates, (Py_ssize_t)i, item);
+    }
+    for (size_t i = 0; !PyErr_Occurred() && i < events_count; i++) {
+        PyObject *item = event_tuple(&self->events[i]);
+        if (!item)
+            break;
+        PyList_SET_ITEM(events, (Py_ssize_t)i, item);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(estimates);
+        Py_DECREF(events);
+        goto done;
+    }
+    result = Py_BuildValue("(NN)", estimates, events);
+done:
+    if (!result && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "update needs ids, points, poses and has_pose arrays");
+    Py_XDECREF(ids);
+    Py_XDECREF(points);
+    Py_XDECREF(poses);
+    Py_XDECREF(has);
+    return result;
+}
+
+static PyObject *Estimator_reset(EstimatorObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!estimator_ready(self))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    mf_estimator_reset(self->estimator);
+    self->updated = 0;
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *Estimator_lost(EstimatorObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!estimator_ready(self))
+        return NULL;
+    int32_t ids[MF_ESTIMATOR_MAX_FACES];
+    size_t n;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    n = mf_estimator_lost(self->estimator, ids, MF_ESTIMATOR_MAX_FACES);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *id = PyLong_FromLong(ids[i]);
+        if (!id) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, id);
+    }
+    return list;
+}
+
+static PyMethodDef Estimator_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))Estimator_update, METH_VARARGS | METH_KEYWORDS,
+     "update(timestamp, ids, points, poses, has_pose) -> ([(id, visible, pose, emotions, social, "
+     "action_units, attention, raw_attention, engagement, status, engagement_time, status_time)], "
+     "[(timestamp, kind, from, to, face_id)])"},
+    {"reset", (PyCFunction)Estimator_reset, METH_NOARGS, "reset(): forget every face and the time"},
+    {"lost", (PyCFunction)Estimator_lost, METH_NOARGS,
+     "lost() -> ids of the lost faces still in their grace period"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EstimatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Estimator",
+    .tp_basicsize = sizeof(EstimatorObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues): "
+              "keypoints in, estimates out (csrc/estimator.c).",
+    .tp_methods = Estimator_methods,
+    .tp_dealloc = (destructor)Estimator_dealloc,
+    .tp_init = (initproc)Estimator_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *core_estimator_defaults(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    const mf_estimator_params p = mf_estimator_params_default();
+    return Py_BuildValue("{s:d,s:d,s:i}", "smoothing", p.smoothing, "grace", p.grace, "max_faces",
+                         p.max_faces);
+}
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -1174,6 +1502,8 @@ static PyMethodDef core_methods[] = {
     {"cues_defaults", core_cues_defaults, METH_NOARGS, "the default cue parameters, a dict"},
     {"cue_names", core_cue_names, METH_NOARGS,
      "(engagement phases, interaction statuses) in the core's order"},
+    {"estimator_defaults", core_estimator_defaults, METH_NOARGS,
+     "the default estimator parameters (smoothing, grace, max_faces), a dict"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1187,7 +1517,8 @@ PyMODINIT_FUNC PyInit__core(void)
     import_array();
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
         PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
-        PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0)
+        PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0 ||
+        PyType_Ready(&EstimatorType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -1203,6 +1534,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "PoseEstimator", (PyObject *)&PoseEstimatorType) < 0 ||
         PyModule_AddObjectRef(m, "ExpressionClassifier", (PyObject *)&ExpressionClassifierType) < 0 ||
         PyModule_AddObjectRef(m, "Cues", (PyObject *)&CuesType) < 0 ||
+        PyModule_AddObjectRef(m, "Estimator", (PyObject *)&EstimatorType) < 0 ||
         PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -7,7 +7,6 @@ expressions and the social-cue state machines, per frame.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -15,9 +14,10 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .cues import CueEvent, CueParams, Cues
+from .cues import CueEvent, CueParams
 from .detect import Box, FaceDetector
-from .expressions import ACTION_UNITS, EMOTIONS, ExpressionClassifier
+from .estimator import Estimator
+from .expressions import ExpressionClassifier
 from .landmarks import DEFAULT_MAX_QUALITY, FaceTracker, Landmarker
 from .pose import HeadPose, Pose
 
@@ -64,17 +64,18 @@ class FrameResult:
 
 @dataclass
 class _Track:
-    """What the analyzer keeps per face id."""
-    cues: Cues
-    face: Optional[FaceResult] = None
+    """What the analyzer keeps per face id: the anonymize side's view of it
+    (the estimator keeps the rest)."""
+    face: object  # the tracker's Face when last seen: box, landmarks, quality
     tracker_id: Optional[int] = None  # the FaceTracker's id while visible
-    lost_at: Optional[float] = None
-    smoothed: Optional[np.ndarray] = None  # emotions, social, action units in one vector
-    smoothed_at: float = 0.0
 
 
 class Analyzer:
     """Frames in, faces with ids, pose, expression and social cues out.
+
+    The anonymize side (detection, landmarks, tracking, face ids) runs here;
+    the estimate side is an Estimator (`self.estimator`), the same code the
+    streaming server runs per session.
 
     detect_every: frames between detector runs while faces are tracked (to
         pick up newcomers); grace: seconds a lost face keeps its id and state
@@ -82,7 +83,9 @@ class Analyzer:
         within it resumes the same interaction); smoothing: time constant in
         seconds of the exponential smoothing of emotions, social emotions and
         action units (0 = none); cues: CueParams for the state machines
-        (thresholds, durations, target direction).
+        (thresholds, durations, target direction); max_faces: faces kept at
+        once, lost ones in their grace period included (the tracker's first
+        max_faces faces of a frame are analyzed).
     Timestamps are seconds and must not decrease. One Analyzer per video
     stream and thread.
     """
@@ -90,26 +93,23 @@ class Analyzer:
     def __init__(self, *, detect_every: int = 10, grace: Optional[float] = None,
                  smoothing: float = 0.2, cues: Optional[CueParams] = None,
                  max_quality: float = DEFAULT_MAX_QUALITY, min_size: int = 24,
+                 max_faces: int = 16,
                  detector: Optional[FaceDetector] = None, landmarker: Optional[Landmarker] = None,
                  pose: Optional[HeadPose] = None, expressions: Optional[ExpressionClassifier] = None):
         self.cue_params = cues if cues is not None else CueParams()
-        Cues(self.cue_params)  # checks the parameters now, not at the first face
-        self.grace = float(self.cue_params.long_interruption_end if grace is None else grace)
-        if not (math.isfinite(self.grace) and self.grace >= 0):
-            raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
-        if not (math.isfinite(smoothing) and smoothing >= 0):
-            raise ValueError(f"smoothing must be a finite time constant in seconds >= 0, got {smoothing!r}")
-        self.smoothing = float(smoothing)
+        self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
+                                   pose_model=(pose or HeadPose()).model,
+                                   expression_model=(expressions or ExpressionClassifier()).model)
+        self.grace, self.smoothing = self.estimator.grace, self.estimator.smoothing
         self.tracker = FaceTracker(detector=detector, landmarker=landmarker,
                                    max_quality=max_quality, detect_every=detect_every,
                                    min_size=min_size)
-        self.pose = pose or HeadPose()
-        self.expressions = expressions or ExpressionClassifier()
         self.reset()
 
     def reset(self) -> None:
         """Forgets every face and the last timestamp."""
         self.tracker.reset()
+        self.estimator.reset()
         self._tracks: dict[int, _Track] = {}
         self._next_id = 0
         self._last_timestamp: Optional[float] = None
@@ -117,48 +117,32 @@ class Analyzer:
     def process(self, frame: np.ndarray, timestamp: float, *, bgr: bool = False) -> FrameResult:
         """Analyzes one frame taken at `timestamp` seconds."""
         timestamp = self._check_timestamp(timestamp)
-        seen = self.tracker.process(frame, bgr=bgr)
-        events: list[CueEvent] = []
+        seen = self.tracker.process(frame, bgr=bgr)[:self.estimator.max_faces]
         by_tracker = {t.tracker_id: fid for fid, t in self._tracks.items() if t.tracker_id is not None}
         seen_ids = {f.id for f in seen}
         # faces the tracker dropped, this frame or before: a new detection may be one of them
         unmatched = {fid for fid, t in self._tracks.items() if t.tracker_id not in seen_ids}
-        visible_ids = []
-        if seen:
-            emotions, social, units = self.expressions.classify_many(
-                np.stack([f.landmarks for f in seen]))
-        for i, face in enumerate(seen):
+        given = []
+        for face in seen:
             face_id = by_tracker.get(face.id)
             if face_id is None:
-                face_id = self._claim(face, unmatched, timestamp, events)
+                face_id = self._claim(face, unmatched)
                 unmatched.discard(face_id)
-            track = self._tracks[face_id]
-            track.tracker_id = face.id
-            pose = self.pose.estimate(face.landmarks)
-            values = self._smooth(track, np.concatenate([emotions[i], social[i], units[i]]), timestamp)
-            state, cue_events = track.cues.update(timestamp, pose)
-            events += [dataclasses.replace(e, face_id=face_id) for e in cue_events]
-            track.face = self._result(face_id, True, face.box, face.landmarks, face.quality, pose,
-                                      values, state)
-            visible_ids.append(face_id)
-        results = [self._tracks[i].face for i in visible_ids]
-        for face_id, track in list(self._tracks.items()):
-            if face_id in visible_ids:
-                continue
-            if track.lost_at is None:
-                track.lost_at, track.tracker_id = timestamp, None
-                events.append(CueEvent(timestamp, "face", "visible", "lost", face_id))
-            state, cue_events = track.cues.update(timestamp, None)
-            events += [dataclasses.replace(e, face_id=face_id) for e in cue_events]
-            if timestamp - track.lost_at >= self.grace:
-                events.append(CueEvent(track.lost_at + self.grace, "face", "lost", "retired", face_id))
-                del self._tracks[face_id]
-                continue
-            old = track.face
-            track.face = self._result(face_id, False, old.box, old.landmarks, old.quality, old.pose,
-                                      track.smoothed, state)
-            results.append(track.face)
-        events.sort(key=lambda e: (e.timestamp, e.face_id))
+            self._tracks[face_id] = _Track(face, face.id)
+            given.append((face_id, face.landmarks, None))
+        estimates, events = self.estimator.update(timestamp, given)
+        alive = {e.id for e in estimates}
+        for face_id in [fid for fid in self._tracks if fid not in alive]:
+            del self._tracks[face_id]  # retired
+        results = []
+        for e in estimates:
+            track = self._tracks[e.id]
+            if not e.visible:
+                track.tracker_id = None
+            f = track.face
+            results.append(FaceResult(e.id, e.visible, f.box, f.landmarks, f.quality, e.pose,
+                                      e.emotions, e.amusement, e.surprise, e.confusion,
+                                      e.action_units, e.attention, e.engagement, e.status))
         return FrameResult(timestamp, results, events)
 
     def stream(self, frames: Iterable[np.ndarray], fps: Optional[float] = None,
@@ -199,7 +183,7 @@ class Analyzer:
         self._last_timestamp = t
         return t
 
-    def _claim(self, face, unmatched: set, timestamp: float, events: list) -> int:
+    def _claim(self, face, unmatched: set) -> int:
         """The id of an unmatched face this new detection is (near where it
         was last seen, of a similar size), or a new id."""
         best, best_distance = None, math.inf
@@ -210,29 +194,6 @@ class Analyzer:
             if distance < 1.0 and 0.5 < face.box.w / max(b.w, 1.0) < 2.0 and distance < best_distance:
                 best, best_distance = face_id, distance
         if best is not None:
-            if self._tracks[best].lost_at is not None:
-                events.append(CueEvent(timestamp, "face", "lost", "visible", best))
-            self._tracks[best].lost_at = None
             return best
         face_id, self._next_id = self._next_id, self._next_id + 1
-        self._tracks[face_id] = _Track(Cues(self.cue_params))
-        events.append(CueEvent(timestamp, "face", "absent", "visible", face_id))
         return face_id
-
-    def _smooth(self, track: _Track, values: np.ndarray, timestamp: float) -> np.ndarray:
-        if track.smoothed is None or self.smoothing == 0:
-            track.smoothed = values.astype(np.float64)
-        else:
-            alpha = 1.0 - math.exp(-(timestamp - track.smoothed_at) / self.smoothing)
-            track.smoothed = track.smoothed + alpha * (values - track.smoothed)
-        track.smoothed_at = timestamp
-        return track.smoothed
-
-    @staticmethod
-    def _result(face_id, visible, box, landmarks, quality, pose, values, state) -> FaceResult:
-        n = len(EMOTIONS)
-        return FaceResult(
-            face_id, visible, box, landmarks, quality, pose,
-            dict(zip(EMOTIONS, map(float, values[:n]))), float(values[n]), float(values[n + 1]),
-            float(values[n + 2]), dict(zip(ACTION_UNITS, map(float, values[n + 3:]))),
-            state.attention, state.engagement, state.status)

@@ -470,10 +470,10 @@ MF_API void mf_server_free(mf_server *server);
  *     t - lost_at >= grace, when it is retired (event stamped lost_at +
  *     grace) and its id forgotten; given again before that, it resumes.
  *   - at most max_faces faces are kept, visible and lost together: a new
- *     face when all are taken retires the face lost longest ago (event
+ *     face when all are taken retires the face lost longest ago (events
  *     stamped t).
- * Estimates: the faces given, in input order, then the lost ones, oldest
- * first. Events (cue transitions and MF_CUE_FACE changes: absent -> visible,
+ * Estimates: the faces given, in input order, then the lost ones in the
+ * order they first appeared. Events (cue transitions and MF_CUE_FACE changes: absent -> visible,
  * visible -> lost, lost -> visible, lost -> retired), ordered by timestamp
  * then face id.
  *
@@ -551,7 +551,8 @@ MF_API mf_status mf_estimator_update(mf_estimator *estimator, double timestamp,
                                      mf_estimate_event *events, size_t events_capacity,
                                      size_t *events_count);
 
-/* The ids of the lost faces still in their grace period, oldest first:
+/* The ids of the lost faces still in their grace period, in the order of
+ * the estimates:
  * writes at most `capacity` and returns how many there are. */
 MF_API size_t mf_estimator_lost(const mf_estimator *estimator, int32_t *ids, size_t capacity);
 

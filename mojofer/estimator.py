@@ -1,0 +1,153 @@
+"""The estimate side of the privacy boundary: faces' keypoints in, under ids
+the caller assigns; head pose, smoothed expressions and social cues out.
+The C core's estimator (csrc/estimator.c) does the work; the local Analyzer
+and the streaming server run the same code.
+
+    est = mojofer.Estimator()
+    estimates, events = est.update(t, [(face_id, landmarks, None), ...])
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from .cues import CueEvent, CueParams, Cues
+from .expressions import ACTION_UNITS, EMOTIONS, EXPRESSIONS_MODEL
+from .models import model_path
+from .pose import POSE_MODEL, Pose
+
+_DEFAULTS = _core.estimator_defaults()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One face at one frame: a FaceResult without what only the frames
+    give (box, landmarks, quality). A lost face (visible False) keeps its
+    last pose and expression until its grace period ends."""
+
+    id: int
+    visible: bool
+    pose: Pose
+    emotions: dict
+    amusement: float
+    surprise: float
+    confusion: float
+    action_units: dict
+    attention: float
+    engagement: str
+    status: str
+
+    @property
+    def top_emotion(self) -> str:
+        return max(self.emotions, key=self.emotions.get)
+
+
+FaceInput = Union[Sequence, Mapping]
+
+
+class Estimator:
+    """Keypoints in, estimates out, per stream (one thread at a time).
+
+    smoothing: time constant in seconds of the exponential smoothing of
+        emotions, social emotions and action units (0 = none);
+    grace: seconds a face not given keeps its id and state (default: the
+        long interruption's end); cues: CueParams of every face's state
+        machines; max_faces: faces kept at once, visible and lost together
+        (a new face when all are taken retires the one lost longest ago).
+    Timestamps are seconds and must not decrease.
+    """
+
+    def __init__(self, smoothing: float = _DEFAULTS["smoothing"], grace: Optional[float] = None,
+                 cues: Optional[CueParams] = None, max_faces: int = _DEFAULTS["max_faces"], *,
+                 pose_model: Optional[Union[str, os.PathLike, "_core.Model"]] = None,
+                 expression_model: Optional[Union[str, os.PathLike, "_core.Model"]] = None):
+        self.cue_params = cues if cues is not None else CueParams()
+        self.grace = float(self.cue_params.long_interruption_end if grace is None else grace)
+        self.smoothing = float(smoothing)
+        if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
+            raise ValueError(f"smoothing must be a finite time constant in seconds >= 0, got {smoothing!r}")
+        if not (math.isfinite(self.grace) and self.grace >= 0):
+            raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
+        if isinstance(max_faces, bool) or not isinstance(max_faces, int):
+            raise TypeError(f"max_faces must be an int, got {max_faces!r}")
+        self.max_faces = max_faces
+        Cues(self.cue_params)  # its clear message for bad cue parameters
+        self._core = _core.Estimator(_model(pose_model, POSE_MODEL),
+                                     _model(expression_model, EXPRESSIONS_MODEL), self.smoothing,
+                                     self.grace, max_faces, dataclasses.asdict(self.cue_params))
+
+    def update(self, timestamp: float, faces: Iterable[FaceInput]
+               ) -> tuple[list[Estimate], list[CueEvent]]:
+        """One frame: `faces` are (face_id, landmarks (68, 2), pose or None)
+        tuples or dicts with keys id, landmarks and (optional) pose; a pose
+        is a Pose or (yaw, pitch, roll) degrees, None to estimate it from
+        the landmarks. Returns the estimates (the faces given, in order,
+        then the lost ones) and the events in time order (CueEvent with
+        face_id; kind "face" for absent/visible/lost/retired changes)."""
+        ids, points, poses, has_pose = _arrays(list(faces))
+        estimates, events = self._core.update(timestamp, ids, points, poses, has_pose)
+        return [_estimate(e) for e in estimates], [CueEvent(*e) for e in events]
+
+    def lost(self) -> list[int]:
+        """Ids of the faces lost and still in their grace period."""
+        return self._core.lost()
+
+    def reset(self) -> None:
+        """Forgets every face and the time; the next timestamp may be any."""
+        self._core.reset()
+
+
+def _model(model, default: str) -> "_core.Model":
+    if isinstance(model, _core.Model):
+        return model
+    return _core.Model(model if model is not None else model_path(default))
+
+
+def _arrays(faces: list):
+    n = len(faces)
+    ids = np.empty(n, np.int32)
+    points = np.empty((n, 68, 2), np.float32)
+    poses = np.zeros((n, 3), np.float32)
+    has_pose = np.zeros(n, bool)
+    for i, face in enumerate(faces):
+        if isinstance(face, Mapping):
+            unknown = set(face) - {"id", "landmarks", "pose"}
+            if unknown or "id" not in face or "landmarks" not in face:
+                raise TypeError(f"face {i}: a dict needs keys id, landmarks and optionally pose, got {sorted(face)}")
+            face_id, landmarks, pose = face["id"], face["landmarks"], face.get("pose")
+        else:
+            try:
+                face_id, landmarks, pose = face
+            except (TypeError, ValueError):
+                raise TypeError(f"face {i}: expected (face_id, landmarks, pose or None), got {face!r}") from None
+        if isinstance(face_id, (bool, np.bool_)) or not isinstance(face_id, (int, np.integer)) \
+                or not -2**31 <= face_id < 2**31:
+            raise TypeError(f"face {i}: face_id must be an int32, got {face_id!r}")
+        if face_id in ids[:i]:
+            raise ValueError(f"face {i}: face_id {face_id} is given twice in one frame")
+        ids[i] = face_id
+        lm = np.asarray(landmarks, dtype=np.float32)
+        if lm.shape != (68, 2):
+            raise ValueError(f"face {i}: landmarks must be shaped (68, 2), got {lm.shape}")
+        points[i] = lm
+        if pose is not None:
+            values = pose.as_tuple() if isinstance(pose, Pose) else tuple(pose)
+            if len(values) != 3:
+                raise TypeError(f"face {i}: pose must be a Pose, (yaw, pitch, roll) or None, got {pose!r}")
+            poses[i] = values
+            has_pose[i] = True
+    return ids, points, poses, has_pose
+
+
+def _estimate(e) -> Estimate:
+    (face_id, visible, pose, emotions, social, units, attention, _raw, engagement, status,
+     _engagement_time, _status_time) = e
+    return Estimate(face_id, visible, Pose(*pose), dict(zip(EMOTIONS, emotions)), social[0],
+                    social[1], social[2], dict(zip(ACTION_UNITS, units)), attention, engagement,
+                    status)
