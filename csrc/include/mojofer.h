@@ -575,15 +575,16 @@ typedef enum {
     MF_WIRE_ERROR = 3     /* server -> client: a frame or message refused */
 } mf_wire_type;
 
-/* Error codes of the protocol's error messages (1..99; the transport's
- * codes are in docs/protocol.md). */
+/* Codes of the protocol's error messages about a message's content. They
+ * share one numbering with the transport's close and error codes
+ * (4001..4008, docs/protocol.md). */
 typedef enum {
-    MF_WIRE_E_MALFORMED = 1,   /* not one msgpack map, truncated, or bytes after it */
-    MF_WIRE_E_SCHEMA = 2,      /* a key missing, unknown or repeated, or a value of the wrong type */
-    MF_WIRE_E_TYPE = 3,        /* "t" names no message this end accepts */
-    MF_WIRE_E_TOO_MANY = 4,    /* more faces (or events) than allowed */
-    MF_WIRE_E_INVALID = 5,     /* values refused: landmarks, pose, duplicate ids, timestamp */
-    MF_WIRE_E_INTERNAL = 6     /* the server failed to estimate (out of memory) */
+    MF_WIRE_E_MALFORMED = 4007, /* not one msgpack map, truncated, or bytes after it */
+    MF_WIRE_E_SCHEMA = 4009,    /* a key missing, unknown or repeated, or a value of the wrong type */
+    MF_WIRE_E_TYPE = 4010,      /* "t" names no message this end accepts */
+    MF_WIRE_E_TOO_MANY = 4011,  /* more faces (or events) than allowed */
+    MF_WIRE_E_INVALID = 4012,   /* values refused: landmarks, pose, duplicate ids, timestamp */
+    MF_WIRE_E_INTERNAL = 4013   /* the server failed to estimate (out of memory) */
 } mf_wire_code;
 
 typedef struct {
@@ -592,6 +593,11 @@ typedef struct {
     int32_t has_seq;    /* 1 when the refused message's seq could be read */
     uint64_t seq;
 } mf_wire_error;
+
+/* Buffer sizes that always hold an encoded message. */
+#define MF_WIRE_FRAME_BYTES(faces) (64 + 600 * (size_t)(faces))
+#define MF_WIRE_ESTIMATE_BYTES(faces, events) (64 + 256 * (size_t)(faces) + 80 * (size_t)(events))
+#define MF_WIRE_ERROR_BYTES 320
 
 /* The type of a message (the value of its "t"), without checking the rest. */
 MF_API mf_status mf_wire_peek(const uint8_t *data, size_t size, mf_wire_type *type,

@@ -30,6 +30,7 @@ void test_pose(void);
 void test_expressions(void);
 void test_cues(void);
 void test_estimator(void);
+void test_wire(void);
 void test_ws_server(void);
 
 #endif

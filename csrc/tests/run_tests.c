@@ -37,6 +37,7 @@ int main(void)
     test_expressions();
     test_cues();
     test_estimator();
+    test_wire();
     test_ws_server();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

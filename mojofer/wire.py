@@ -1,0 +1,107 @@
+"""The streaming protocol's messages (docs/protocol.md), encoded and decoded
+by the C core (csrc/wire.c), the same code the server and the client run.
+
+    data = wire.encode_frame(seq, t, [(face_id, landmarks, None)])
+    message = wire.decode(data)          # Frame, EstimateMessage or Error
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterable, Optional, Union
+
+from . import _core
+from .cues import CueEvent
+from .estimator import Estimate, _arrays, _estimate
+from .pose import Pose
+
+PROTOCOL = "mojofer.v1"
+MAX_REASON = 256  # bytes of an error's reason
+
+
+class ErrorCode(enum.IntEnum):
+    """Codes of error messages about a message's content; they share one
+    numbering with the transport's close codes (docs/protocol.md)."""
+    MALFORMED = 4007  # not one msgpack map, truncated, or bytes after it
+    SCHEMA = 4009     # a key missing, unknown or repeated, or a value of the wrong type
+    TYPE = 4010       # "t" names no message this end accepts
+    TOO_MANY = 4011   # more faces (or events) than allowed
+    INVALID = 4012    # values refused: landmarks, pose, duplicate ids, timestamp
+    INTERNAL = 4013   # the server failed to estimate
+
+
+class ProtocolError(ValueError):
+    """A message refused by the decoder: `code` (ErrorCode) and `reason`
+    are what the server answers it with; `seq` if it could be read."""
+
+    def __init__(self, code: int, reason: str, seq: Optional[int] = None):
+        super().__init__(f"{reason} (code {code})")
+        self.code, self.reason, self.seq = code, reason, seq
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Client to server: one frame's keypoints, (face_id, landmarks (68, 2)
+    float32, Pose or None) per face."""
+    seq: int
+    timestamp: float
+    faces: list
+
+
+@dataclass(frozen=True)
+class EstimateMessage:
+    """Server to client: the estimates of the frame `seq`, and its events."""
+    seq: int
+    timestamp: float
+    faces: list  # Estimate
+    events: list  # CueEvent
+
+
+@dataclass(frozen=True)
+class Error:
+    """Server to client: the frame `seq` (None: unreadable) was refused."""
+    seq: Optional[int]
+    code: int
+    reason: str
+
+
+def encode_frame(seq: int, timestamp: float, faces: Iterable) -> bytes:
+    """A keypoint frame; faces as Estimator.update takes them. Landmarks go
+    as a bin of 136 little-endian float32."""
+    return _core.wire_encode_frame(seq, timestamp, *_arrays(list(faces)))
+
+
+def encode_estimate(seq: int, timestamp: float, estimates: Iterable[Estimate],
+                    events: Iterable[CueEvent]) -> bytes:
+    """An estimate message, from Estimator.update's results."""
+    faces = [(e.id, e.visible, e.pose.as_tuple(), list(e.emotions.values()),
+              (e.amusement, e.surprise, e.confusion), list(e.action_units.values()), e.attention,
+              e.engagement, e.status) for e in estimates]
+    return _core.wire_encode_estimate(seq, timestamp, faces,
+                                      [(e.timestamp, e.kind, e.from_state, e.to_state, e.face_id)
+                                       for e in events])
+
+
+def encode_error(seq: Optional[int], code: int, reason: str) -> bytes:
+    """An error message; a reason over 256 bytes is cut (on a character)."""
+    return _core.wire_encode_error(seq, int(code), reason)
+
+
+def decode(data: Union[bytes, bytearray, memoryview], *, max_faces: int = 64
+           ) -> Union[Frame, EstimateMessage, Error]:
+    """The message in `data`, decoded strictly; raises ProtocolError for
+    anything else. More than max_faces faces is refused (TOO_MANY)."""
+    kind, *rest = _core.wire_decode(data, max_faces)
+    if kind == "refused":
+        raise ProtocolError(*rest)
+    if kind == "frame":
+        seq, ts, faces = rest
+        return Frame(seq, ts, [(i, lm, None if p is None else Pose(*p)) for i, lm, p in faces])
+    if kind == "estimate":
+        seq, ts, faces, events = rest
+        return EstimateMessage(seq, ts, [_estimate(e) for e in faces], [CueEvent(*e) for e in events])
+    return Error(*rest)
+
+
+__all__ = ["PROTOCOL", "MAX_REASON", "ErrorCode", "ProtocolError", "Frame", "EstimateMessage", "Error",
+           "encode_frame", "encode_estimate", "encode_error", "decode"]
