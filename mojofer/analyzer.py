@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from .cues import CueEvent, CueParams
+from .cues import CueParams
 from .detect import Box, FaceDetector
 from .estimator import Estimator
 from .expressions import ExpressionClassifier
@@ -56,7 +56,8 @@ class FrameResult:
     face_id), in time order. Besides the state machines' "engagement" and
     "status" events there are kind "face" events: "absent" -> "visible"
     (first seen), "visible" -> "lost", "lost" -> "visible" (back within the
-    grace period, same id), "lost" -> "retired" (at the end of it)."""
+    grace period, same id), "lost" -> "retired" (at the end of it, or
+    earlier when max_faces faces are kept and a new one arrives)."""
     timestamp: float
     faces: list
     events: list

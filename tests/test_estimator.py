@@ -229,3 +229,14 @@ def test_same_as_the_analyzer(astronaut, detector, landmarker):
         for e, f in zip(estimates, r.faces):
             fields = {k: v for k, v in dataclasses.asdict(f).items() if k not in ("box", "landmarks", "quality")}
             assert dataclasses.asdict(e) == fields
+
+
+def test_a_new_face_retires_the_one_lost_longest_ago(points):
+    est = mojofer.Estimator(max_faces=2)
+    est.update(0.0, [(1, points, None), (2, moved(points, dx=300), None)])
+    est.update(1.0, [(2, moved(points, dx=300), None)])
+    est.update(2.0, [])
+    assert est.lost() == [1, 2]
+    estimates, events = est.update(3.0, [(3, moved(points, dx=-300), None)])
+    assert [(e.id, e.visible) for e in estimates] == [(3, True), (2, False)]
+    assert CueEvent(3.0, "face", "lost", "retired", 1) in events

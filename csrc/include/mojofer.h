@@ -479,7 +479,9 @@ MF_API void mf_server_free(mf_server *server);
  *
  * The estimator uses the pose estimator and expression classifier it is
  * given without owning them (free it first): estimators that share them,
- * e.g. a server's sessions, must be used from one thread at a time. */
+ * e.g. a server's sessions, must be used from one thread at a time. What
+ * an estimator holds itself is about 1 KB per face of max_faces (16.6 KB
+ * at the default); an update allocates nothing. */
 typedef enum {
     MF_FACE_ABSENT = 0,
     MF_FACE_VISIBLE = 1,
