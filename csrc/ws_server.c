@@ -71,6 +71,7 @@ struct mf_server {
     session *sessions;
     int64_t next_id;
     mf_ws_buffer scratch; /* the reply being written */
+    void *owned_layer;    /* mf_server_new's message layer, freed with the server */
 };
 
 static double now_seconds(void)
@@ -195,6 +196,20 @@ static int queue_reply(session *s, const mf_ws_buffer *message)
     return 0;
 }
 
+/* An error message of the transport's own answering a message. */
+static void refuse_message(session *s, int32_t code, const char *reason)
+{
+    mf_server *server = s->server;
+    mf_ws_buffer *out = &server->scratch;
+    out->size = 0;
+    s->last_message = now_seconds();
+    s->frames++;
+    s->errors++;
+    if (server->handler.error(server->handler.user, NULL, 0, code, reason, out) != MF_OK ||
+        queue_reply(s, out) != 0)
+        close_with(s, 1011, "the server could not answer a message");
+}
+
 /* One whole message in: the rate, the message layer, a reply queued. */
 static void on_message(session *s, const uint8_t *data, size_t size)
 {
@@ -240,6 +255,12 @@ static void on_receive(session *s, const uint8_t *in, size_t len)
     if (s->rx_size + len > server->config.max_message_bytes) {
         s->rx_size = 0;
         close_with(s, MF_CLOSE_TOO_LARGE, "message larger than the server's limit");
+        return;
+    }
+    if (!lws_frame_is_binary(s->wsi)) {
+        /* Text is refused whole: the error answers its last fragment. */
+        if (complete)
+            refuse_message(s, MF_CLOSE_MALFORMED, "text message: the protocol's messages are binary");
         return;
     }
     if (complete && s->rx_size == 0) {
@@ -475,7 +496,7 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         to->max_fps = from->max_fps;
         to->max_session_seconds = from->max_session_seconds;
     }
-    server->protocols[0].name = MF_WS_SUBPROTOCOL;
+    server->protocols[0].name = MF_WIRE_PROTOCOL;
     server->protocols[0].callback = callback;
     server->protocols[0].per_session_data_size = sizeof(session);
     server->protocols[0].rx_buffer_size = 4096;
@@ -507,6 +528,154 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     return server;
 fail:
     mf_server_free(server);
+    *status = st;
+    return NULL;
+}
+
+/* ---- the message layer of mf_server_new: mf_wire and one mf_estimator
+ * per session; its buffers are shared by the sessions, all on the service
+ * thread. */
+
+typedef struct {
+    mf_pose_estimator *pose;
+    mf_expression_classifier *expressions;
+    mf_estimator_params params;
+    size_t max_faces, max_events;
+    mf_keypoints *faces;
+    mf_estimate *estimates;
+    mf_estimate_event *events;
+} estimator_layer;
+
+static void *estimator_session_new(void *user, mf_status *status)
+{
+    estimator_layer *layer = user;
+    return mf_estimator_new(layer->pose, layer->expressions, &layer->params, status);
+}
+
+static void estimator_session_free(void *session)
+{
+    mf_estimator_free(session);
+}
+
+/* Writes an encoder's message into `reply`, growing it until it fits. */
+#define ENCODE_INTO(reply, call)                                                                  \
+    do {                                                                                          \
+        mf_status encode_st = MF_E_TOO_LARGE;                                                     \
+        size_t want = (reply)->capacity ? (reply)->capacity : 1024;                               \
+        while (encode_st == MF_E_TOO_LARGE && want <= ((size_t)1 << 26)) {                        \
+            if (mf_ws_buffer_reserve((reply), want) != MF_OK)                                     \
+                return MF_E_NO_MEMORY;                                                            \
+            uint8_t *buf = (reply)->data;                                                         \
+            const size_t capacity = (reply)->capacity;                                            \
+            encode_st = (call);                                                                   \
+            want = (reply)->capacity * 2;                                                         \
+        }                                                                                         \
+        if (encode_st != MF_OK)                                                                   \
+            return encode_st;                                                                     \
+    } while (0)
+
+static mf_status encode_error(const mf_wire_error *error, mf_ws_buffer *reply)
+{
+    ENCODE_INTO(reply, mf_wire_encode_error(error, buf, capacity, &reply->size));
+    return MF_OK;
+}
+
+static mf_status encode_estimate(uint64_t seq, double timestamp, const estimator_layer *layer,
+                                 size_t count, size_t events, mf_ws_buffer *reply)
+{
+    ENCODE_INTO(reply, mf_wire_encode_estimate(seq, timestamp, layer->estimates, count,
+                                               layer->events, events, buf, capacity,
+                                               &reply->size));
+    return MF_OK;
+}
+
+static int32_t estimator_message(void *user, void *session, const uint8_t *data, size_t size,
+                                 mf_ws_buffer *reply)
+{
+    estimator_layer *layer = user;
+    mf_wire_error error = {0, "", 0, 0};
+    uint64_t seq;
+    double timestamp;
+    size_t count = 0, out_count = 0, events_count = 0;
+    if (mf_wire_decode_frame(data, size, &seq, &timestamp, layer->faces, layer->max_faces, &count,
+                             &error) != MF_OK)
+        return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
+    mf_status st = mf_estimator_update(session, timestamp, layer->faces, count, layer->estimates,
+                                       layer->max_faces, &out_count, layer->events,
+                                       layer->max_events, &events_count);
+    if (st == MF_OK && encode_estimate(seq, timestamp, layer, out_count, events_count, reply) == MF_OK)
+        return 0;
+    error.has_seq = 1;
+    error.seq = seq;
+    error.code = st == MF_E_TOO_LARGE     ? MF_WIRE_E_TOO_MANY
+                 : st == MF_E_INVALID_ARGUMENT ? MF_WIRE_E_INVALID
+                                          : MF_WIRE_E_INTERNAL;
+    error.reason = st == MF_E_TOO_LARGE ? "more faces than the server keeps"
+                   : st == MF_E_INVALID_ARGUMENT
+                       ? "landmarks, pose, face ids or timestamp refused by the estimator"
+                       : "the server failed to estimate this frame";
+    return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
+}
+
+static mf_status estimator_error(void *user, const uint8_t *data, size_t size, int32_t code,
+                                 const char *reason, mf_ws_buffer *reply)
+{
+    estimator_layer *layer = user;
+    mf_wire_error error = {0, "", 0, 0};
+    uint64_t seq;
+    double timestamp;
+    size_t count;
+    if (data && mf_wire_decode_frame(data, size, &seq, &timestamp, layer->faces, layer->max_faces, &count,
+                             &error) == MF_OK) {
+        error.has_seq = 1;
+        error.seq = seq;
+    }
+    error.code = code;
+    error.reason = reason;
+    return encode_error(&error, reply);
+}
+
+static void estimator_layer_free(estimator_layer *layer)
+{
+    if (!layer)
+        return;
+    free(layer->faces);
+    free(layer->estimates);
+    free(layer->events);
+    free(layer);
+}
+
+mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
+                         mf_expression_classifier *expressions, const mf_estimator_params *params,
+                         mf_status *status)
+{
+    estimator_layer *layer = NULL;
+    mf_server *server = NULL;
+    mf_status st = MF_E_INVALID_ARGUMENT;
+    if (!pose || !expressions || !params || mf_estimator_params_check(params, NULL) != MF_OK)
+        goto fail;
+    st = MF_E_NO_MEMORY;
+    if (!(layer = calloc(1, sizeof *layer)))
+        goto fail;
+    layer->pose = pose;
+    layer->expressions = expressions;
+    layer->params = *params;
+    layer->max_faces = (size_t)params->max_faces;
+    layer->max_events = MF_ESTIMATE_EVENTS_PER_FACE * layer->max_faces;
+    layer->faces = calloc(layer->max_faces, sizeof *layer->faces);
+    layer->estimates = calloc(layer->max_faces, sizeof *layer->estimates);
+    layer->events = calloc(layer->max_events, sizeof *layer->events);
+    if (!layer->faces || !layer->estimates || !layer->events)
+        goto fail;
+    const mf_ws_handler handler = {layer, estimator_session_new, estimator_session_free,
+                                   estimator_message, estimator_error};
+    if (!(server = mf_ws_server_new(config, &handler, &st)))
+        goto fail;
+    server->owned_layer = layer;
+    *status = MF_OK;
+    return server;
+fail:
+    estimator_layer_free(layer);
     *status = st;
     return NULL;
 }
@@ -574,5 +743,6 @@ void mf_server_free(mf_server *server)
     free((char *)server->config.tls_cert);
     free((char *)server->config.tls_key);
     free(server->scratch.data);
+    estimator_layer_free(server->owned_layer);
     free(server);
 }

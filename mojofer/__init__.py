@@ -9,6 +9,8 @@ from .pose import HeadPose, Pose, head_pose
 from .cues import CueEvent, CueParams, Cues, CueState
 from .estimator import Estimate, Estimator
 from .analyzer import Analyzer, FaceResult, FrameResult
+from .server import Key, Server, serve
+from .client import CloudClient, CloudError, CloudResult
 
 __all__ = [
     "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -16,5 +18,6 @@ __all__ = [
     "detect_faces", "find_landmarks", "head_pose", "versions",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Estimate", "Estimator",
+    "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult",
 ]
 __version__ = "0.1.0"

@@ -1459,6 +1459,556 @@ static PyObject *core_estimator_defaults(PyObject *self, PyObject *unused)
                          p.max_faces);
 }
 
+/* ---- streaming server ---------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    mf_server *server;
+    mf_pose_estimator *pose;
+    mf_expression_classifier *expressions;
+    PyObject *models; /* kept alive for the engines */
+    PyObject *log;    /* callable(dict) or None */
+    int started;
+} ServerObject;
+
+/* The log callback, on the server's service thread. */
+static void server_log(void *user, const mf_server_log *e)
+{
+    ServerObject *self = user;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *entry = Py_BuildValue("{s:s,s:z,s:s,s:L,s:i,s:s,s:L,s:L,s:d}", "event", e->event,
+                                    "key_id", e->key_id, "peer", e->peer, "session",
+                                    (long long)e->session, "code", (int)e->code, "reason",
+                                    e->reason, "frames", (long long)e->frames, "errors",
+                                    (long long)e->errors, "seconds", e->seconds);
+    PyObject *r = entry ? PyObject_CallOneArg(self->log, entry) : NULL;
+    if (!r)
+        PyErr_WriteUnraisable(self->log);
+    Py_XDECREF(r);
+    Py_XDECREF(entry);
+    PyGILState_Release(gil);
+}
+
+static void Server_dealloc(ServerObject *self)
+{
+    mf_server *server = self->server;
+    Py_BEGIN_ALLOW_THREADS
+    mf_server_free(server);
+    Py_END_ALLOW_THREADS
+    mf_expression_classifier_free(self->expressions);
+    mf_pose_estimator_free(self->pose);
+    Py_XDECREF(self->models);
+    Py_XDECREF(self->log);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Fills one key from (id, api_key, socket_key, max_sessions, max_fps,
+ * max_session_seconds); the strings stay owned by `item`. */
+static int server_key(PyObject *item, mf_server_key *key)
+{
+    if (!PyTuple_Check(item) ||
+        !PyArg_ParseTuple(item, "sssidd", &key->id, &key->api_key, &key->socket_key,
+                          &key->max_sessions, &key->max_fps, &key->max_session_seconds)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "each key must be (id, api_key, socket_key, max_sessions, max_fps, "
+                     "max_session_seconds), got %R",
+                     item);
+        return -1;
+    }
+    return 0;
+}
+
+/* Server(host, port, keys, idle_timeout, max_message_bytes, allow_remote_plain,
+ *        tls_cert, tls_key, pose_model, expression_model, smoothing, grace,
+ *        max_faces, cues, log): bound at once, serving after start(). */
+static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"host", "port", "keys", "idle_timeout", "max_message_bytes",
+                             "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
+                             "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
+                             NULL};
+    mf_server_config config = mf_server_config_default();
+    mf_estimator_params params = mf_estimator_params_default();
+    PyObject *keys, *pose_model, *expression_model, *cues, *log, *seq = NULL;
+    Py_ssize_t max_message_bytes;
+    int allow_remote_plain, result = -1;
+    mf_server_key *k = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O:Server", kwlist, &config.host,
+                                     &config.port, &keys, &config.idle_timeout,
+                                     &max_message_bytes, &allow_remote_plain, &config.tls_cert,
+                                     &config.tls_key, &ModelType, &pose_model, &ModelType,
+                                     &expression_model, &params.smoothing, &params.grace,
+                                     &params.max_faces, &PyDict_Type, &cues, &log))
+        return -1;
+    if (self->server || self->pose) {
+        PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");
+        return -1;
+    }
+    if (!model_ready((ModelObject *)pose_model) || !model_ready((ModelObject *)expression_model))
+        return -1;
+    if (log != Py_None && !PyCallable_Check(log)) {
+        PyErr_Format(PyExc_TypeError, "log must be callable or None, not %.100s", Py_TYPE(log)->tp_name);
+        return -1;
+    }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(cues, &pos, &key, &value)) {
+        int c = 0;
+        while (c < CUES_PARAM_COUNT && (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, CUES_PARAMS[c].name) != 0))
+            c++;
+        if (c == CUES_PARAM_COUNT) {
+            PyErr_Format(PyExc_TypeError, "Server got an unknown cue parameter %R", key);
+            return -1;
+        }
+        const double v = PyFloat_AsDouble(value);
+        if (v == -1.0 && PyErr_Occurred())
+            return -1;
+        memcpy((char *)&params.cues + CUES_PARAMS[c].offset, &v, sizeof v);
+    }
+    const char *problem;
+    if (mf_estimator_params_check(&params, &problem) != MF_OK) {
+        PyErr_Format(PyExc_ValueError, "invalid estimator parameters: %s", problem);
+        return -1;
+    }
+    if (max_message_bytes < 16) {
+        PyErr_Format(PyExc_ValueError, "max_message_bytes must be at least 16, got %zd", max_message_bytes);
+        return -1;
+    }
+    if (!(seq = PySequence_Fast(keys, "keys must be a sequence of key tuples")))
+        return -1;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "the server needs at least one key");
+        goto done;
+    }
+    if (!(k = PyMem_Calloc((size_t)n, sizeof *k))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (server_key(PySequence_Fast_GET_ITEM(seq, i), &k[i]) < 0)
+            goto done;
+    config.keys = k;
+    config.key_count = (size_t)n;
+    config.max_message_bytes = (size_t)max_message_bytes;
+    config.allow_remote_plain = allow_remote_plain;
+    if (log != Py_None) {
+        config.log = server_log;
+        config.log_user = self;
+    }
+    const mf_limits limits = mf_limits_default();
+    mf_status st;
+    if (!(self->pose = mf_pose_estimator_new(((ModelObject *)pose_model)->model, &limits, &st))) {
+        raise_status(st, "head pose model");
+        goto done;
+    }
+    if (!(self->expressions = mf_expression_classifier_new(((ModelObject *)expression_model)->model,
+                                                           &limits, &st))) {
+        raise_status(st, "expressions model");
+        goto done;
+    }
+    if (!(self->models = PyTuple_Pack(2, pose_model, expression_model)))
+        goto done;
+    Py_INCREF(log);
+    self->log = log;
+    Py_BEGIN_ALLOW_THREADS
+    self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st);
+    Py_END_ALLOW_THREADS
+    if (!self->server) {
+        if (st == MF_E_NETWORK)
+            PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: the address is in use or "
+                         "not local, or the TLS certificate or key is unusable", config.host, config.port);
+        else if (st == MF_E_INVALID_ARGUMENT)
+            PyErr_SetString(PyExc_ValueError,
+                            "invalid server configuration: every key needs an id, non-empty "
+                            "api_key and socket_key (under 256 bytes), max_sessions >= 1, "
+                            "max_fps > 0 and max_session_seconds > 0; idle_timeout > 0; "
+                            "tls_cert and tls_key together; a host that is not loopback "
+                            "needs TLS or allow_remote_plain");
+        else
+            raise_status(st, "server");
+        goto done;
+    }
+    result = 0;
+done:
+    PyMem_Free(k);
+    Py_XDECREF(seq);
+    return result;
+}
+
+static int server_ready(ServerObject *self)
+{
+    if (!self->server)
+        PyErr_SetString(PyExc_RuntimeError, "Server was not initialised");
+    return self->server != NULL;
+}
+
+static PyObject *Server_start(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!server_ready(self))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "a Server runs once: make a new one to serve again");
+        return NULL;
+    }
+    /* The log callback takes the GIL from the service thread. */
+    mf_status st = mf_server_start(self->server);
+    if (st != MF_OK)
+        return raise_status(st, "server start");
+    self->started = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_stop(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!server_ready(self))
+        return NULL;
+    mf_server *server = self->server;
+    Py_BEGIN_ALLOW_THREADS
+    mf_server_stop(server);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_port(ServerObject *self, void *closure)
+{
+    (void)closure;
+    return server_ready(self) ? PyLong_FromLong(mf_server_port(self->server)) : NULL;
+}
+
+static PyMethodDef Server_methods[] = {
+    {"start", (PyCFunction)Server_start, METH_NOARGS, "start(): serve on a thread of the core's own"},
+    {"stop", (PyCFunction)Server_stop, METH_NOARGS,
+     "stop(): close every session (1001) and join the service thread"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Server_getset[] = {
+    {"port", (getter)Server_port, NULL, "the bound port", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ServerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Server",
+    .tp_basicsize = sizeof(ServerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Server(host, port, keys, ...): the streaming server (mojofer.serve wraps it).",
+    .tp_methods = Server_methods,
+    .tp_getset = Server_getset,
+    .tp_dealloc = (destructor)Server_dealloc,
+    .tp_init = (initproc)Server_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- streaming client ---------------------------------------------------- */
+
+#define CLIENT_MAX_FACES MF_ESTIMATOR_MAX_FACES
+
+typedef struct {
+    PyObject_HEAD
+    mf_client *client;
+    mf_keypoints *faces;       /* send's, under send_lock */
+    mf_estimate *estimates;    /* receive's, under receive_lock */
+    mf_estimate_event *events;
+    uint8_t *reply;
+    size_t reply_capacity;
+    PyThread_type_lock send_lock, receive_lock;
+} ClientObject;
+
+static void Client_dealloc(ClientObject *self)
+{
+    mf_client *client = self->client;
+    Py_BEGIN_ALLOW_THREADS
+    mf_client_free(client);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(self->faces);
+    PyMem_Free(self->estimates);
+    PyMem_Free(self->events);
+    PyMem_RawFree(self->reply);
+    if (self->send_lock)
+        PyThread_free_lock(self->send_lock);
+    if (self->receive_lock)
+        PyThread_free_lock(self->receive_lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Client(url, api_key, socket_key, max_pending, backoff_min, backoff_max,
+ *        allow_remote_plain, allow_self_signed): connecting at once. */
+static int Client_init(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"url", "api_key", "socket_key", "max_pending", "backoff_min",
+                             "backoff_max", "allow_remote_plain", "allow_self_signed", NULL};
+    mf_client_config config = mf_client_config_default();
+    Py_ssize_t max_pending;
+    int plain, self_signed;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sssnddpp:Client", kwlist, &config.url,
+                                     &config.api_key, &config.socket_key, &max_pending,
+                                     &config.backoff_min, &config.backoff_max, &plain, &self_signed))
+        return -1;
+    if (self->client) {
+        PyErr_SetString(PyExc_RuntimeError, "Client is already initialised");
+        return -1;
+    }
+    if (max_pending < 1) {
+        PyErr_Format(PyExc_ValueError, "max_pending must be at least 1, got %zd", max_pending);
+        return -1;
+    }
+    config.max_pending = (size_t)max_pending;
+    config.allow_remote_plain = plain;
+    config.allow_self_signed = self_signed;
+    self->reply_capacity = 64 * 1024;
+    self->faces = PyMem_Calloc(CLIENT_MAX_FACES, sizeof *self->faces);
+    self->estimates = PyMem_Calloc(CLIENT_MAX_FACES, sizeof *self->estimates);
+    self->events = PyMem_Calloc(CLIENT_MAX_FACES * MF_ESTIMATE_EVENTS_PER_FACE, sizeof *self->events);
+    self->reply = PyMem_RawMalloc(self->reply_capacity);
+    self->send_lock = PyThread_allocate_lock();
+    self->receive_lock = PyThread_allocate_lock();
+    if (!self->faces || !self->estimates || !self->events || !self->reply || !self->send_lock ||
+        !self->receive_lock) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    mf_status st;
+    mf_client *client;
+    Py_BEGIN_ALLOW_THREADS
+    client = mf_client_new(&config, &st);
+    Py_END_ALLOW_THREADS
+    if (!client) {
+        if (st == MF_E_INVALID_ARGUMENT)
+            PyErr_Format(PyExc_ValueError,
+                         "invalid client configuration: url must be ws://host[:port][/path] or "
+                         "wss://... (ws:// only to loopback unless allow_remote_plain), keys "
+                         "non-empty, backoff_min > 0 and backoff_max >= backoff_min; got url %R",
+                         PyTuple_Size(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None);
+        else
+            raise_status(st, "client");
+        return -1;
+    }
+    self->client = client;
+    return 0;
+}
+
+static int client_ready(ClientObject *self)
+{
+    if (!self->client)
+        PyErr_SetString(PyExc_RuntimeError, "Client was not initialised");
+    return self->client != NULL;
+}
+
+/* send(timestamp, ids, points, poses, has_pose) -> seq; never waits for the network. */
+static PyObject *Client_send(ClientObject *self, PyObject *args)
+{
+    double t;
+    PyObject *ids_obj, *points_obj, *poses_obj, *has_obj, *result = NULL;
+    PyArrayObject *ids = NULL, *points = NULL, *poses = NULL, *has = NULL;
+    if (!PyArg_ParseTuple(args, "dOOOO:send", &t, &ids_obj, &points_obj, &poses_obj, &has_obj))
+        return NULL;
+    if (!client_ready(self))
+        return NULL;
+    if (!isfinite(t))
+        return raise_time(t, "timestamp must be finite, got %s", 0.0);
+    ids = (PyArrayObject *)PyArray_FROMANY(ids_obj, NPY_INT32, 1, 1, NPY_ARRAY_IN_ARRAY);
+    points = (PyArrayObject *)PyArray_FROMANY(points_obj, NPY_FLOAT32, 3, 3, NPY_ARRAY_IN_ARRAY);
+    poses = (PyArrayObject *)PyArray_FROMANY(poses_obj, NPY_FLOAT32, 2, 2, NPY_ARRAY_IN_ARRAY);
+    has = (PyArrayObject *)PyArray_FROMANY(has_obj, NPY_BOOL, 1, 1, NPY_ARRAY_IN_ARRAY);
+    if (!ids || !points || !poses || !has)
+        goto done;
+    const npy_intp n = PyArray_DIM(ids, 0);
+    if (PyArray_DIM(points, 0) != n || PyArray_DIM(points, 1) != MF_LANDMARKS ||
+        PyArray_DIM(points, 2) != 2 || PyArray_DIM(poses, 0) != n || PyArray_DIM(poses, 1) != 3 ||
+        PyArray_DIM(has, 0) != n) {
+        PyErr_SetString(PyExc_ValueError, "send needs ids (n,), points (n, 68, 2), poses (n, 3) "
+                                          "and has_pose (n,) for the same n faces");
+        goto done;
+    }
+    if (n > CLIENT_MAX_FACES) {
+        PyErr_Format(PyExc_ValueError, "%zd faces in one frame, more than %d", (Py_ssize_t)n,
+                     CLIENT_MAX_FACES);
+        goto done;
+    }
+    uint64_t seq = 0;
+    mf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->send_lock, WAIT_LOCK);
+    for (npy_intp i = 0; i < n; i++) {
+        mf_keypoints *k = &self->faces[i];
+        k->face_id = ((const int32_t *)PyArray_DATA(ids))[i];
+        memcpy(k->landmarks, (const float *)PyArray_DATA(points) + i * 2 * MF_LANDMARKS,
+               sizeof k->landmarks);
+        k->has_pose = ((const npy_bool *)PyArray_DATA(has))[i] != 0;
+        const float *p = (const float *)PyArray_DATA(poses) + 3 * i;
+        k->pose = (mf_pose){p[0], p[1], p[2]};
+    }
+    st = mf_client_send(self->client, t, self->faces, (size_t)n, &seq);
+    PyThread_release_lock(self->send_lock);
+    Py_END_ALLOW_THREADS
+    if (st != MF_OK)
+        raise_status(st, "send");
+    else
+        result = PyLong_FromUnsignedLongLong((unsigned long long)seq);
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(points);
+    Py_XDECREF(poses);
+    Py_XDECREF(has);
+    return result;
+}
+
+/* A reply as ("estimate", seq, ts, [estimate tuples], [event tuples]) or
+ * ("error", seq or None, code, reason); receive_lock held, GIL held. */
+static PyObject *reply_tuple(ClientObject *self, size_t size)
+{
+    mf_wire_type type;
+    mf_wire_error error = {0, "", 0, 0};
+    if (mf_wire_peek(self->reply, size, &type, &error) != MF_OK)
+        return Py_BuildValue("(sOis)", "error", Py_None, (int)error.code, error.reason);
+    if (type == MF_WIRE_ERROR) {
+        int32_t has_seq, code;
+        uint64_t seq;
+        char reason[MF_WIRE_MAX_REASON + 1];
+        if (mf_wire_decode_error(self->reply, size, &has_seq, &seq, &code, reason, sizeof reason,
+                                 &error) != MF_OK)
+            return Py_BuildValue("(sOis)", "error", Py_None, (int)error.code, error.reason);
+        if (!has_seq)
+            return Py_BuildValue("(sOis)", "error", Py_None, (int)code, reason);
+        return Py_BuildValue("(sKis)", "error", (unsigned long long)seq, (int)code, reason);
+    }
+    uint64_t seq;
+    double ts;
+    size_t count, events_count;
+    if (type != MF_WIRE_ESTIMATE ||
+        mf_wire_decode_estimate(self->reply, size, &seq, &ts, self->estimates, CLIENT_MAX_FACES,
+                                &count, self->events,
+                                CLIENT_MAX_FACES * MF_ESTIMATE_EVENTS_PER_FACE, &events_count,
+                                &error) != MF_OK)
+        return Py_BuildValue("(sOis)", "error", Py_None, (int)(error.code ? error.code : MF_WIRE_E_TYPE),
+                             error.reason ? error.reason : "a reply of no known type");
+    PyObject *faces = PyList_New((Py_ssize_t)count), *events = PyList_New((Py_ssize_t)events_count);
+    for (size_t i = 0; faces && events && i < count; i++) {
+        PyObject *e = estimate_tuple(&self->estimates[i]);
+        if (!e)
+            goto fail;
+        PyList_SET_ITEM(faces, (Py_ssize_t)i, e);
+    }
+    for (size_t i = 0; faces && events && i < events_count; i++) {
+        PyObject *e = event_tuple(&self->events[i]);
+        if (!e)
+            goto fail;
+        PyList_SET_ITEM(events, (Py_ssize_t)i, e);
+    }
+    if (faces && events)
+        return Py_BuildValue("(sKdNN)", "estimate", (unsigned long long)seq, ts, faces, events);
+fail:
+    Py_XDECREF(faces);
+    Py_XDECREF(events);
+    return NULL;
+}
+
+/* receive(timeout) -> the next reply, or None if none came within timeout seconds. */
+static PyObject *Client_receive(ClientObject *self, PyObject *args)
+{
+    double timeout;
+    if (!PyArg_ParseTuple(args, "d:receive", &timeout))
+        return NULL;
+    if (!client_ready(self))
+        return NULL;
+    if (!(timeout >= 0))
+        return PyErr_Format(PyExc_ValueError, "timeout must be >= 0 seconds");
+    mf_status st;
+    size_t size = 0;
+    PyObject *result = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->receive_lock, WAIT_LOCK);
+    st = mf_client_receive(self->client, timeout, self->reply, self->reply_capacity, &size);
+    if (st == MF_E_TOO_LARGE) {
+        uint8_t *grown = PyMem_RawRealloc(self->reply, size);
+        if (grown) {
+            self->reply = grown;
+            self->reply_capacity = size;
+            st = mf_client_receive(self->client, 0, self->reply, self->reply_capacity, &size);
+        } else {
+            st = MF_E_NO_MEMORY;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (st != MF_OK)
+        raise_status(st, "receive");
+    else if (size == 0)
+        result = Py_NewRef(Py_None);
+    else
+        result = reply_tuple(self, size);
+    PyThread_release_lock(self->receive_lock);
+    return result;
+}
+
+static PyObject *Client_flush(ClientObject *self, PyObject *args)
+{
+    double timeout;
+    if (!PyArg_ParseTuple(args, "d:flush", &timeout))
+        return NULL;
+    if (!client_ready(self))
+        return NULL;
+    size_t left;
+    Py_BEGIN_ALLOW_THREADS
+    left = mf_client_flush(self->client, timeout);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromSize_t(left);
+}
+
+static PyObject *Client_state(ClientObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!client_ready(self))
+        return NULL;
+    mf_client_state s;
+    mf_client_state_get(self->client, &s);
+    return Py_BuildValue("{s:O,s:L,s:n,s:n,s:i}", "connected", s.connected ? Py_True : Py_False,
+                         "connects", (long long)s.connects, "waiting", (Py_ssize_t)s.waiting,
+                         "replies", (Py_ssize_t)s.replies, "last_close", (int)s.last_close);
+}
+
+static PyObject *Client_close(ClientObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!client_ready(self))
+        return NULL;
+    mf_client *client = self->client;
+    Py_BEGIN_ALLOW_THREADS
+    mf_client_close(client);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Client_methods[] = {
+    {"send", (PyCFunction)Client_send, METH_VARARGS,
+     "send(timestamp, ids, points, poses, has_pose) -> seq; queues the frame, never waits"},
+    {"receive", (PyCFunction)Client_receive, METH_VARARGS,
+     "receive(timeout) -> (\"estimate\", seq, ts, estimates, events), (\"error\", seq, code, "
+     "reason) or None"},
+    {"flush", (PyCFunction)Client_flush, METH_VARARGS,
+     "flush(timeout) -> frames still unanswered after waiting up to timeout seconds"},
+    {"state", (PyCFunction)Client_state, METH_NOARGS, "state() -> dict: connected, connects, waiting, replies, last_close"},
+    {"close", (PyCFunction)Client_close, METH_NOARGS,
+     "close(): end the session; unanswered frames get error replies (code 4101)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ClientType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojofer._core.Client",
+    .tp_basicsize = sizeof(ClientObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Client(url, api_key, socket_key, ...): the streaming client (mojofer.CloudClient wraps it).",
+    .tp_methods = Client_methods,
+    .tp_dealloc = (destructor)Client_dealloc,
+    .tp_init = (initproc)Client_init,
+    .tp_new = PyType_GenericNew,
+};
+
 /* ---- wire --------------------------------------------------------------- */
 
 /* n floats from a sequence of numbers into out; raises naming `what`. */
@@ -1834,7 +2384,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
         PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
         PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0 ||
-        PyType_Ready(&EstimatorType) < 0)
+        PyType_Ready(&EstimatorType) < 0 || PyType_Ready(&ServerType) < 0 ||
+        PyType_Ready(&ClientType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
@@ -1850,6 +2401,8 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "PoseEstimator", (PyObject *)&PoseEstimatorType) < 0 ||
         PyModule_AddObjectRef(m, "ExpressionClassifier", (PyObject *)&ExpressionClassifierType) < 0 ||
         PyModule_AddObjectRef(m, "Cues", (PyObject *)&CuesType) < 0 ||
+        PyModule_AddObjectRef(m, "Server", (PyObject *)&ServerType) < 0 ||
+        PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
         PyModule_AddObjectRef(m, "Estimator", (PyObject *)&EstimatorType) < 0 ||
         PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
         Py_DECREF(m);

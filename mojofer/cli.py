@@ -134,6 +134,30 @@ def analyze_video(path: Path, analyzer) -> None:
                       f"{f.engagement} / {f.status}")
 
 
+def cmd_serve(args) -> int:
+    """The streaming server, configured by a TOML file (mojofer.server.load_config),
+    until Ctrl-C or SIGTERM; session starts, ends and refusals are logged to stderr."""
+    import logging
+    import signal
+
+    from .server import Server, load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    options = load_config(args.config)
+    server = Server(**options).start()
+    print(f"mojofer: serving on {server.url} with {len(options['keys'])} key(s)", flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
 def cmd_version(args) -> int:
     for name, version in _core.versions().items():
         print(f"{name}: {version}")
@@ -159,10 +183,14 @@ def main(argv=None) -> int:
         command.add_argument("--pose-model", type=Path, help="head_pose model file (default: bundled)")
         command.add_argument("--expressions-model", type=Path,
                              help="expressions model file (default: bundled)")
+    serve = commands.add_parser("serve", help="the streaming server (docs/protocol.md)")
+    serve.add_argument("--config", type=Path, required=True,
+                       help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key")
     commands.add_parser("version", help="versions of mojofer and its system libraries")
     args = parser.parse_args(argv)
     try:
-        return {"analyze": cmd_analyze, "detect": cmd_analyze, "version": cmd_version}[args.command](args)
+        return {"analyze": cmd_analyze, "detect": cmd_analyze, "serve": cmd_serve,
+                "version": cmd_version}[args.command](args)
     except (OSError, ValueError) as exc:
         print(f"mojofer: {exc}", file=sys.stderr)
         return 2

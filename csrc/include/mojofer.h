@@ -384,73 +384,6 @@ MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *
                                 mf_cues_state *out, mf_cue_event *events, size_t capacity,
                                 size_t *count);
 
-/* ---- streaming server (WebSocket + msgpack; docs/protocol.md) ----------- */
-
-#define MF_WS_SUBPROTOCOL "mojofer.v1"
-
-/* Close codes, and the codes of error messages (docs/protocol.md). */
-typedef enum {
-    MF_CLOSE_BAD_CREDENTIALS = 4001,
-    MF_CLOSE_SESSION_LIMIT = 4002,
-    MF_CLOSE_FRAME_RATE = 4003,
-    MF_CLOSE_SESSION_TOO_LONG = 4004,
-    MF_CLOSE_IDLE = 4005,
-    MF_CLOSE_TOO_LARGE = 4006,
-    MF_CLOSE_MALFORMED = 4007,
-    MF_CLOSE_VERSION = 4008
-} mf_close_code;
-
-/* A key pair and its plan. */
-typedef struct {
-    const char *id;                   /* names the key in logs, never the secrets */
-    const char *api_key, *socket_key; /* non-empty */
-    int32_t max_sessions;             /* simultaneous sessions, >= 1 */
-    double max_fps;                   /* frames per second, > 0; bursts of 1 s allowed */
-    double max_session_seconds;       /* > 0 */
-} mf_server_key;
-
-/* One structured log entry; strings live for the call only. */
-typedef struct {
-    const char *event;  /* "session_start", "session_end", "refused" */
-    const char *key_id; /* NULL if no key matched */
-    const char *peer;   /* the client's address */
-    int64_t session;    /* server-unique, from 1; 0 for a refusal */
-    int32_t code;       /* close code; 0 for a session start or a client's close */
-    const char *reason; /* "" when none */
-    int64_t frames, errors; /* messages answered, of which error messages */
-    double seconds;         /* session length */
-} mf_server_log;
-
-typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
-
-typedef struct {
-    const char *host;              /* address to bind; loopback by default */
-    int32_t port;                  /* 0: any free port, see mf_server_port */
-    const mf_server_key *keys;     /* copied by mf_server_new */
-    size_t key_count;
-    double idle_timeout;           /* seconds without a message end a session */
-    size_t max_message_bytes;      /* a larger message closes with 4006 */
-    int32_t allow_remote_plain;    /* plain ws:// on a host that is not loopback */
-    const char *tls_cert, *tls_key; /* PEM files: both (wss://) or neither */
-    mf_server_log_fn log;          /* may be NULL; called on the service thread */
-    void *log_user;
-} mf_server_config;
-
-typedef struct mf_server mf_server;
-
-MF_API mf_server_config mf_server_config_default(void);
-/* Checks the config and binds the port (MF_E_NETWORK if it cannot);
- * serves nothing until mf_server_start. */
-MF_API mf_server *mf_server_new(const mf_server_config *config, mf_status *status);
-/* The bound port. */
-MF_API int32_t mf_server_port(const mf_server *server);
-/* Serves on a thread of its own until mf_server_stop. */
-MF_API mf_status mf_server_start(mf_server *server);
-/* Closes every session (code 1001) and joins the thread; may be called twice. */
-MF_API mf_status mf_server_stop(mf_server *server);
-/* Stops the server if running; NULL-safe. */
-MF_API void mf_server_free(mf_server *server);
-
 /* ---- estimator: keypoints in, estimates out ----------------------------- */
 
 /* The estimate side of the privacy boundary, one per stream (the local
@@ -638,6 +571,130 @@ MF_API mf_status mf_wire_encode_error(const mf_wire_error *error, uint8_t *buf, 
 MF_API mf_status mf_wire_decode_error(const uint8_t *data, size_t size, int32_t *has_seq,
                                       uint64_t *seq, int32_t *code, char *reason,
                                       size_t reason_capacity, mf_wire_error *error);
+
+/* ---- streaming server (WebSocket + msgpack; docs/protocol.md) ----------- */
+
+/* Under the subprotocol MF_WIRE_PROTOCOL. Close codes, and the code of the
+ * error message answering a frame over the plan's rate (docs/protocol.md). */
+typedef enum {
+    MF_CLOSE_BAD_CREDENTIALS = 4001,
+    MF_CLOSE_SESSION_LIMIT = 4002,
+    MF_CLOSE_FRAME_RATE = 4003,
+    MF_CLOSE_SESSION_TOO_LONG = 4004,
+    MF_CLOSE_IDLE = 4005,
+    MF_CLOSE_TOO_LARGE = 4006,
+    MF_CLOSE_MALFORMED = 4007,
+    MF_CLOSE_VERSION = 4008
+} mf_close_code;
+
+/* A key pair and its plan. */
+typedef struct {
+    const char *id;                   /* names the key in logs, never the secrets */
+    const char *api_key, *socket_key; /* non-empty */
+    int32_t max_sessions;             /* simultaneous sessions, >= 1 */
+    double max_fps;                   /* frames per second, > 0; bursts of 1 s allowed */
+    double max_session_seconds;       /* > 0 */
+} mf_server_key;
+
+/* One structured log entry; strings live for the call only. */
+typedef struct {
+    const char *event;  /* "session_start", "session_end", "refused" */
+    const char *key_id; /* NULL if no key matched */
+    const char *peer;   /* the client's address */
+    int64_t session;    /* server-unique, from 1; 0 for a refusal */
+    int32_t code;       /* close code; 0 for a session start or a client's close */
+    const char *reason; /* "" when none */
+    int64_t frames, errors; /* messages answered, of which error messages */
+    double seconds;         /* session length */
+} mf_server_log;
+
+typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
+
+typedef struct {
+    const char *host;              /* address to bind; loopback by default */
+    int32_t port;                  /* 0: any free port, see mf_server_port */
+    const mf_server_key *keys;     /* copied by mf_server_new */
+    size_t key_count;
+    double idle_timeout;           /* seconds without a message end a session */
+    size_t max_message_bytes;      /* a larger message closes with 4006 */
+    int32_t allow_remote_plain;    /* plain ws:// on a host that is not loopback */
+    const char *tls_cert, *tls_key; /* PEM files: both (wss://) or neither */
+    mf_server_log_fn log;          /* may be NULL; called on the service thread */
+    void *log_user;
+} mf_server_config;
+
+typedef struct mf_server mf_server;
+
+MF_API mf_server_config mf_server_config_default(void);
+/* Checks the config and binds the port (MF_E_NETWORK if it cannot);
+ * serves nothing until mf_server_start. Every session gets an mf_estimator
+ * with `params`, all sharing `pose` and `expressions` on the service
+ * thread: free the server before them. */
+MF_API mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
+                                mf_expression_classifier *expressions,
+                                const mf_estimator_params *params, mf_status *status);
+/* The bound port. */
+MF_API int32_t mf_server_port(const mf_server *server);
+/* Serves on a thread of its own until mf_server_stop. */
+MF_API mf_status mf_server_start(mf_server *server);
+/* Closes every session (code 1001) and joins the thread; may be called twice. */
+MF_API mf_status mf_server_stop(mf_server *server);
+/* Stops the server if running; NULL-safe. */
+MF_API void mf_server_free(mf_server *server);
+
+/* ---- streaming client (docs/protocol.md) --------------------------------- */
+
+/* Codes of the error messages a client makes itself, for frames the server
+ * never answered: */
+#define MF_CLIENT_E_QUEUE_FULL 4100 /* the queue was full: the frame was not sent */
+#define MF_CLIENT_E_CLOSED 4101     /* the client was closed before an answer came */
+
+typedef struct {
+    const char *url;                 /* ws://host[:port][/path] or wss://... */
+    const char *api_key, *socket_key;
+    size_t max_pending;              /* frames unanswered plus replies not taken; 256 */
+    size_t max_message_bytes;        /* of one reply; 1 MiB */
+    double backoff_min, backoff_max; /* reconnect delay in seconds, doubling; 0.05, 5 */
+    int32_t allow_remote_plain;      /* ws:// to a host that is not loopback */
+    int32_t allow_self_signed;       /* wss:// to a self-signed certificate */
+} mf_client_config;
+
+typedef struct {
+    int32_t connected;  /* 1 while a session is open */
+    int64_t connects;   /* sessions opened so far */
+    size_t waiting;     /* frames queued or sent, not yet answered */
+    size_t replies;     /* replies not yet taken */
+    int32_t last_close; /* the server's last close code, 0 if none */
+} mf_client_state;
+
+typedef struct mf_client mf_client;
+
+MF_API mf_client_config mf_client_config_default(void);
+/* Starts connecting at once, on a thread of its own; the keys travel in the
+ * X-Api-Key and X-Socket-Key headers of the upgrade. A client that loses
+ * its connection reconnects (backoff from backoff_min to backoff_max)
+ * while frames wait, and sends every unanswered frame again. */
+MF_API mf_client *mf_client_new(const mf_client_config *config, mf_status *status);
+/* Queues one frame and never waits: *seq is its sequence number (from 1).
+ * Every frame queued gets exactly one reply: the server's estimate or
+ * error message, or one the client makes (MF_CLIENT_E_*, or the code of a
+ * server's refusal for good: 4001, 4008). One thread sends at a time. */
+MF_API mf_status mf_client_send(mf_client *client, double timestamp, const mf_keypoints *faces,
+                                size_t count, uint64_t *seq);
+/* Takes the next reply (a msgpack message, docs/protocol.md), waiting up to
+ * `timeout` seconds: *size 0 if none came. MF_E_TOO_LARGE, the reply kept,
+ * when `capacity` is short of *size. */
+MF_API mf_status mf_client_receive(mf_client *client, double timeout, uint8_t *buf,
+                                   size_t capacity, size_t *size);
+/* Waits up to `timeout` seconds for every frame to be answered; returns
+ * how many are still waiting. */
+MF_API size_t mf_client_flush(mf_client *client, double timeout);
+MF_API void mf_client_state_get(mf_client *client, mf_client_state *out);
+/* Closes the session (1000) and joins the thread; frames still unanswered
+ * get MF_CLIENT_E_CLOSED. Replies stay to be taken. */
+MF_API void mf_client_close(mf_client *client);
+/* Closes if open; NULL-safe. */
+MF_API void mf_client_free(mf_client *client);
 
 #ifdef __cplusplus
 }

@@ -345,9 +345,141 @@ static void test_sessions(void)
            sessions_made, sessions_freed);
 }
 
+
+/* ---- the client against the echoing server: a reply carries the frame's
+ * seq, as an estimate would ------------------------------------------------ */
+
+/* The seq and code (0 for an echoed frame) of the next reply; -1 if none. */
+static int next_reply(mf_client *client, double timeout, uint64_t *seq, int32_t *code)
+{
+    uint8_t buf[4096];
+    size_t size;
+    if (mf_client_receive(client, timeout, buf, sizeof buf, &size) != MF_OK || size == 0)
+        return -1;
+    mf_wire_type type;
+    mf_wire_error e;
+    mf_keypoints face;
+    double ts;
+    size_t count;
+    int32_t has_seq;
+    char reason[MF_WIRE_MAX_REASON + 1];
+    if (mf_wire_peek(buf, size, &type, &e) != MF_OK)
+        return -1;
+    *code = 0;
+    if (type == MF_WIRE_FRAME)
+        return mf_wire_decode_frame(buf, size, seq, &ts, &face, 1, &count, &e) == MF_OK ? 0 : -1;
+    if (type == MF_WIRE_ERROR &&
+        mf_wire_decode_error(buf, size, &has_seq, seq, code, reason, sizeof reason, &e) == MF_OK)
+        return has_seq ? 0 : -1;
+    return -1;
+}
+
+static mf_keypoints test_face(void)
+{
+    mf_keypoints k;
+    memset(&k, 0, sizeof k);
+    k.face_id = 1;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        k.landmarks[2 * i] = (float)(i % 17) * 3.0f;
+        k.landmarks[2 * i + 1] = (float)(i / 17) * 5.0f + (float)i * 0.1f;
+    }
+    return k;
+}
+
+static void test_client(void)
+{
+    log_counts counts = {0, 0, 0, 0, ""};
+    mf_server_config c = test_config(&counts);
+    c.max_message_bytes = 4096;
+    c.idle_timeout = 5.0;
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    if (!server || mf_server_start(server) != MF_OK) {
+        CHECK(!"echo server for the client");
+        mf_server_free(server);
+        return;
+    }
+    const int port = mf_server_port(server);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    mf_client_config cc = mf_client_config_default();
+    cc.url = url;
+    cc.api_key = "api-alpha";
+    cc.socket_key = "sock-alpha";
+    cc.max_pending = 16;
+    mf_client *client = mf_client_new(&cc, &st);
+    CHECK_STATUS(st, MF_OK);
+    if (!client) {
+        mf_server_free(server);
+        return;
+    }
+    const mf_keypoints face = test_face();
+    uint64_t seq, got;
+    int32_t code;
+    int in_order = 1;
+    for (uint64_t i = 1; i <= 5; i++) {
+        CHECK(mf_client_send(client, 0.1 * (double)i, &face, 1, &seq) == MF_OK && seq == i);
+        in_order &= next_reply(client, 2.0, &got, &code) == 0 && got == i && code == 0;
+    }
+    CHECKF(in_order, "five frames, five replies in order");
+
+    /* The server goes away while frames are sent; a new one on the same
+     * port answers every one of them, once. */
+    mf_server_free(server);
+    for (uint64_t i = 6; i <= 10; i++)
+        CHECK(mf_client_send(client, 0.1 * (double)i, &face, 1, &seq) == MF_OK && seq == i);
+    sleep_ms(200);
+    c.port = port;
+    server = mf_ws_server_new(&c, &ECHO, &st);
+    CHECKF(server && mf_server_start(server) == MF_OK, "a new server on port %d", port);
+    CHECKF(mf_client_flush(client, 10.0) == 0, "every frame answered after the restart");
+    in_order = 1;
+    for (uint64_t i = 6; i <= 10; i++)
+        in_order &= next_reply(client, 1.0, &got, &code) == 0 && got == i && code == 0;
+    CHECKF(in_order, "the frames sent while the server was away are answered in order");
+    CHECKF(next_reply(client, 0.2, &got, &code) < 0, "and each once");
+    mf_client_state state;
+    mf_client_state_get(client, &state);
+    CHECKF(state.connects == 2 && state.connected, "one reconnect: %lld connects",
+           (long long)state.connects);
+
+    /* A full queue answers at once, with an error of the client's own. */
+    mf_server_free(server);
+    server = NULL;
+    int full = 0;
+    for (int i = 0; i < 20; i++) {
+        mf_client_send(client, 2.0 + i, &face, 1, &seq);
+    }
+    while (next_reply(client, 0.0, &got, &code) == 0)
+        full += code == MF_CLIENT_E_QUEUE_FULL;
+    CHECKF(full == 4, "16 queued, 4 refused by the full queue: %d", full);
+    mf_client_close(client);
+    int closed = 0;
+    while (next_reply(client, 0.0, &got, &code) == 0)
+        closed += code == MF_CLIENT_E_CLOSED;
+    CHECKF(closed == 16, "closing answers the 16 unanswered frames: %d", closed);
+    mf_client_free(client);
+
+    /* Wrong keys: refused for good, every frame answered with 4001. */
+    server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server_start(server);
+    cc.socket_key = "wrong";
+    client = mf_client_new(&cc, &st);
+    for (int i = 0; client && i < 3; i++)
+        mf_client_send(client, i, &face, 1, &seq);
+    int refused = 0;
+    while (client && next_reply(client, 2.0, &got, &code) == 0)
+        refused += code == MF_CLOSE_BAD_CREDENTIALS;
+    CHECKF(refused == 3, "wrong keys: 3 frames answered with 4001, got %d", refused);
+    mf_client_free(client);
+    mf_server_free(server);
+    mf_client_free(NULL);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
     test_equal();
     test_sessions();
+    test_client();
 }

@@ -1,0 +1,195 @@
+"""The streaming server: keypoint frames in over WebSocket + msgpack, the
+Estimator's estimates out, one Estimator per session (docs/protocol.md).
+The C core runs it on a thread of its own (libwebsockets); Python only
+configures, starts and stops it, and receives the structured log.
+
+    with mojofer.serve(port=0, keys=[mojofer.Key("demo", "api", "sock")],
+                       background=True) as server:
+        print(server.url)
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Optional, Union
+
+from . import _core
+from .cues import CueParams
+from .estimator import _DEFAULTS, _model
+from .expressions import EXPRESSIONS_MODEL
+from .pose import POSE_MODEL
+
+LOG = logging.getLogger("mojofer.server")
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class Key:
+    """An application's key pair and its plan. `id` names the key in the
+    logs (the secrets never appear there)."""
+
+    id: str
+    api_key: str
+    socket_key: str
+    max_sessions: int = 4          # simultaneous; one more is refused (4002)
+    max_fps: float = 30.0          # frames per second, bursts of one second allowed
+    max_session_seconds: float = 3600.0
+
+    def as_tuple(self) -> tuple:
+        return (self.id, self.api_key, self.socket_key, int(self.max_sessions),
+                float(self.max_fps), float(self.max_session_seconds))
+
+
+def log_to_logging(entry: dict) -> None:
+    """The default log: one line per session start, end or refusal on the
+    "mojofer.server" logger, the fields also under record.mojofer."""
+    level = logging.WARNING if entry["event"] == "refused" else logging.INFO
+    text = " ".join(f"{k}={entry[k]!r}" for k in ("key_id", "session", "peer", "code", "reason",
+                                                  "frames", "errors", "seconds"))
+    LOG.log(level, "%s %s", entry["event"], text, extra={"mojofer": entry})
+
+
+class Server:
+    """A bound server (see serve()): .port, .url, .start(), .stop(); a context
+    manager that stops it on exit. A server runs once."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
+                 idle_timeout: float = 30.0, max_message_bytes: int = 64 * 1024,
+                 allow_remote_plain: bool = False, tls_cert: Optional[PathLike] = None,
+                 tls_key: Optional[PathLike] = None, smoothing: float = _DEFAULTS["smoothing"],
+                 grace: Optional[float] = None, cues: Optional[CueParams] = None,
+                 max_faces: int = _DEFAULTS["max_faces"], pose_model=None, expression_model=None,
+                 log: Optional[Callable[[dict], None]] = log_to_logging):
+        keys = [k if isinstance(k, Key) else Key(**k) for k in keys]
+        if not keys:
+            raise ValueError("the server needs at least one Key (api_key, socket_key and a plan)")
+        if len({k.id for k in keys}) != len(keys):
+            raise ValueError("key ids must be unique: they name the keys in the logs")
+        if not (isinstance(idle_timeout, (int, float)) and math.isfinite(idle_timeout) and idle_timeout > 0):
+            raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
+        cue_params = cues if cues is not None else CueParams()
+        grace = float(cue_params.long_interruption_end if grace is None else grace)
+        self.host = host
+        self.tls = tls_cert is not None
+        self._core = _core.Server(
+            host, int(port), [k.as_tuple() for k in keys], float(idle_timeout),
+            int(max_message_bytes), bool(allow_remote_plain),
+            os.fspath(tls_cert) if tls_cert is not None else None,
+            os.fspath(tls_key) if tls_key is not None else None,
+            _model(pose_model, POSE_MODEL), _model(expression_model, EXPRESSIONS_MODEL),
+            float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log)
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self._core.port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}/"
+
+    def start(self) -> "Server":
+        self._core.start()
+        return self
+
+    def stop(self) -> None:
+        """Closes every session (1001 going away) and joins the server's thread."""
+        self._core.stop()
+        self._stopped.set()
+
+    def wait(self) -> None:
+        """Blocks until stop() is called from another thread, or Ctrl-C."""
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
+          background: bool = False, **options) -> Optional[Server]:
+    """Runs the streaming server: blocking until Ctrl-C (background=False),
+    or started on its own thread, returning the Server (.port, .url, .stop()).
+
+    keys: Key (or dicts of its fields), each an application's api_key and
+    socket_key with its plan. Options: idle_timeout (seconds without a
+    message that end a session), max_message_bytes, tls_cert and tls_key
+    (PEM files: wss://; plain ws:// serves only loopback unless
+    allow_remote_plain), the Estimator's smoothing, grace, cues, max_faces,
+    pose_model and expression_model, and log (a callable given a dict per
+    session start, end and refusal; default: the "mojofer.server" logger).
+    """
+    server = Server(host, port, keys, **options).start()
+    if background:
+        return server
+    server.wait()
+    return None
+
+
+def load_keys(path: PathLike) -> list[Key]:
+    """Keys from a TOML file of [[keys]] tables (id, api_key, socket_key,
+    max_sessions, max_fps, max_session_seconds)."""
+    data = _read_toml(Path(path))
+    entries = data.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected [[keys]] tables, each with id, api_key and socket_key")
+    keys = []
+    for i, entry in enumerate(entries):
+        try:
+            keys.append(Key(**entry))
+        except TypeError as exc:
+            raise ValueError(f"{path}: key {i}: {exc}") from None
+    return keys
+
+
+CONFIG_FIELDS = {"host", "port", "keys_file", "keys", "idle_timeout", "max_message_bytes",
+                 "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces"}
+
+
+def load_config(path: PathLike) -> dict:
+    """serve()'s arguments from a TOML file: host, port, idle_timeout,
+    max_message_bytes, allow_remote_plain, tls_cert, tls_key, the Estimator's
+    smoothing, grace and max_faces, and the keys: inline [[keys]] tables or
+    keys_file (relative paths are relative to the config file)."""
+    path = Path(path)
+    data = _read_toml(path)
+    unknown = set(data) - CONFIG_FIELDS
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(CONFIG_FIELDS)}")
+    options = dict(data)
+    keys = [Key(**k) for k in options.pop("keys", [])]
+    if "keys_file" in options:
+        keys += load_keys(path.parent / options.pop("keys_file"))
+    for name in ("tls_cert", "tls_key"):
+        if name in options:
+            options[name] = path.parent / options[name]
+    options["keys"] = keys
+    return options
+
+
+def _read_toml(path: Path) -> Mapping:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise OSError("reading TOML on Python < 3.11 needs tomli: pip install tomli") from None
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: {exc}") from None

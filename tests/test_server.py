@@ -1,0 +1,454 @@
+"""The streaming server and client over loopback: real servers, our client
+and a third-party one (the `websockets` package, speaking the protocol as
+docs/protocol.md writes it down, with `msgpack`). Every network wait has a
+timeout, so a hang fails instead of stalling the suite."""
+import os
+import signal
+import ssl
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+import mojofer
+from mojofer.client import CLOSED, QUEUE_FULL, CloudClient
+from mojofer.server import Key, Server, load_config, serve
+
+KEY = Key("demo", "api-demo", "sock-demo", max_sessions=2, max_fps=1000, max_session_seconds=60)
+TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def points(astronaut):
+    return mojofer.find_landmarks(astronaut)[0].landmarks.astype(np.float32)
+
+
+def frames(points, n, fps=30.0):
+    """n frames of one face nodding a little: (timestamp, faces)."""
+    for i in range(n):
+        p = points.copy()
+        p[:, 1] += 2.0 * np.sin(i / 5.0)
+        p[48:, 1] += (i % 10) * 0.3
+        yield i / fps, [(1, p, None)]
+
+
+@pytest.fixture
+def logs():
+    return []
+
+
+@pytest.fixture
+def server(logs):
+    with serve(port=0, keys=[KEY], background=True, log=logs.append, idle_timeout=5.0) as s:
+        yield s
+
+
+def ws(server_or_url, api_key=KEY.api_key, socket_key=KEY.socket_key, *, headers=True, **kw):
+    """A third-party connection: keys as headers or in the query."""
+    url = server_or_url if isinstance(server_or_url, str) else server_or_url.url
+    extra = {}
+    if headers:
+        extra = {"X-Api-Key": api_key, "X-Socket-Key": socket_key}
+    else:
+        url += f"?api_key={api_key}&socket_key={socket_key}"
+    return connect(url, subprotocols=["mojofer.v1"], additional_headers=extra, open_timeout=TIMEOUT,
+                   close_timeout=2, **kw)
+
+
+def frame_message(seq, ts, points, pose=None):
+    face = {"id": 1, "lm": struct.pack("<136f", *points.ravel())}
+    if pose is not None:
+        face["pose"] = list(pose)
+    return msgpack.packb({"t": "frame", "seq": seq, "ts": ts, "faces": [face]})
+
+
+def close_code(conn, timeout=TIMEOUT):
+    """The close code the server ends the connection with."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            conn.recv(timeout=timeout)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+# ---- estimates ----------------------------------------------------------------
+
+
+def test_server_estimates_equal_local_estimator(server, points, logs):
+    local = mojofer.Estimator()
+    with CloudClient(server.url, KEY.api_key, KEY.socket_key) as client:
+        sent = [client.send(t, faces) for t, faces in frames(points, 60)]
+        assert client.flush(TIMEOUT) == 0
+        results = list(client.results())
+    assert [r.seq for r in results] == sent == list(range(1, 61))
+    for r, (t, faces) in zip(results, frames(points, 60)):
+        assert r.ok and r.timestamp == t
+        estimates, events = local.update(t, faces)
+        assert r.faces == estimates
+        assert r.events == events
+    assert any(r.events for r in results)
+    server.stop()
+    assert [e["event"] for e in logs] == ["session_start", "session_end"]
+    assert logs[1]["frames"] == 60 and logs[1]["errors"] == 0 and logs[1]["key_id"] == "demo"
+
+
+def test_third_party_client_speaks_the_documented_protocol(server, points):
+    local = mojofer.Estimator()
+    with ws(server) as conn:
+        assert conn.subprotocol == "mojofer.v1"
+        for seq, (t, faces) in enumerate(frames(points, 5), start=1):
+            conn.send(frame_message(seq, t, faces[0][1]))
+            reply = msgpack.unpackb(conn.recv(timeout=TIMEOUT))
+            assert reply["t"] == "estimate" and reply["seq"] == seq and reply["ts"] == t
+            (face,) = reply["faces"]
+            (expected,), _ = local.update(t, faces)
+            assert face["id"] == 1 and face["visible"] is True
+            assert np.allclose(face["emotions"], list(expected.emotions.values()), atol=1e-6)
+            assert face["status"] == expected.status
+    with ws(server, headers=False) as conn:  # keys in the query work too
+        conn.send(frame_message(1, 0.0, points, pose=(0.0, 0.0, 0.0)))
+        assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+# ---- credentials and plans ------------------------------------------------------
+
+
+@pytest.mark.parametrize("api_key, socket_key", [("api-demo", "wrong"), ("wrong", "sock-demo"),
+                                                 ("", ""), ("api-demo", "sock-demo-longer")])
+def test_wrong_or_missing_keys_are_refused(server, api_key, socket_key, logs):
+    with ws(server, api_key, socket_key) as conn:
+        assert close_code(conn) == (4001, "api_key and socket_key do not match a key")
+    assert logs[-1]["event"] == "refused" and logs[-1]["key_id"] is None
+
+
+def test_wrong_keys_answer_every_frame_of_our_client(server, points):
+    with CloudClient(server.url, KEY.api_key, "wrong") as client:
+        for t, faces in frames(points, 3):
+            client.send(t, faces)
+        results = list(client.results(timeout=TIMEOUT / 5))
+    assert [(r.seq, r.error.code) for r in results] == [(1, 4001), (2, 4001), (3, 4001)]
+
+
+def test_session_limit_first_come_first_served(server, points, logs):
+    with ws(server) as first, ws(server) as second:
+        with ws(server) as third:
+            assert close_code(third) == (4002, "session limit of this key reached")
+        for conn in (first, second):  # the first two keep being served
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+        first.close()
+        time.sleep(0.2)
+        with ws(server) as fourth:  # a slot freed is taken by the next comer
+            fourth.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(fourth.recv(timeout=TIMEOUT))["t"] == "estimate"
+    assert [e["code"] for e in logs if e["event"] == "refused"] == [4002]
+
+
+def test_frame_rate_over_the_plan_is_answered_with_errors(points):
+    slow = Key("slow", "a", "s", max_fps=5)
+    with serve(port=0, keys=[slow], background=True, log=None) as server, \
+            CloudClient(server.url, "a", "s") as client:
+        for t, faces in frames(points, 12):
+            client.send(t, faces)
+        assert client.flush(TIMEOUT) == 0
+        results = list(client.results())
+    assert [r.seq for r in results] == list(range(1, 13))  # every frame answered, in order
+    refused = [r for r in results if not r.ok]
+    assert 5 <= 12 - len(refused) <= 7
+    assert {(r.error.code, r.error.reason) for r in refused} == {(4003, "frame rate exceeded")}
+
+
+def test_session_length_is_bounded(points):
+    brief = Key("brief", "a", "s", max_session_seconds=0.3)
+    with serve(port=0, keys=[brief], background=True, log=None) as server, ws(server, "a", "s") as conn:
+        conn.send(frame_message(1, 0.0, points))
+        conn.recv(timeout=TIMEOUT)
+        assert close_code(conn) == (4004, "session longer than the plan allows")
+
+
+def test_idle_timeout_closes_a_silent_session(points, logs):
+    with serve(port=0, keys=[KEY], background=True, log=logs.append, idle_timeout=0.3) as server, \
+            ws(server) as conn:
+        conn.send(frame_message(1, 0.0, points))
+        conn.recv(timeout=TIMEOUT)
+        start = time.monotonic()
+        assert close_code(conn) == (4005, "no message within the idle timeout")
+        assert 0.2 < time.monotonic() - start < 3
+        server.stop()
+    assert logs[-1]["event"] == "session_end" and logs[-1]["code"] == 4005
+
+
+def test_oversize_message_is_closed(points):
+    with serve(port=0, keys=[KEY], background=True, log=None, max_message_bytes=2048) as server, \
+            ws(server) as conn:
+        conn.send(frame_message(1, 0.0, points))  # ~600 bytes: fine
+        assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+        conn.send(b"\x00" * 4096)
+        assert close_code(conn) == (4006, "message larger than the server's limit")
+
+
+def test_malformed_messages_get_errors_and_others_keep_being_served(server, points):
+    with ws(server) as bad, ws(server) as good:
+        for message, code in ((b"\xc1 not msgpack", 4007),
+                              (msgpack.packb({"t": "frame", "seq": 7, "ts": "soon", "faces": []}), 4009),
+                              (msgpack.packb({"t": "estimate", "seq": 8}), 4010),
+                              (msgpack.packb([1, 2, 3]), None),
+                              ("a text message", 4007)):
+            bad.send(message)
+            reply = msgpack.unpackb(bad.recv(timeout=TIMEOUT))
+            assert reply["t"] == "error" and isinstance(reply["reason"], str) and reply["reason"]
+            if code is not None:
+                assert reply["code"] == code
+            good.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(good.recv(timeout=TIMEOUT))["t"] == "estimate"
+        bad.send(frame_message(9, 0.0, points))  # the bad session itself goes on too
+        assert msgpack.unpackb(bad.recv(timeout=TIMEOUT))["seq"] == 9
+
+
+# ---- failures of the connection -------------------------------------------------
+
+KILLED_CLIENT = textwrap.dedent("""
+    import sys, time, msgpack, struct
+    from websockets.sync.client import connect
+    conn = connect(sys.argv[1], subprotocols=["mojofer.v1"],
+                   additional_headers={"X-Api-Key": "a", "X-Socket-Key": "s"}, open_timeout=10)
+    lm = struct.pack("<136f", *[float(v) for v in sys.argv[2].split(",")])
+    for i in range(10 ** 6):
+        conn.send(msgpack.packb({"t": "frame", "seq": i + 1, "ts": i / 30, "faces": [{"id": 1, "lm": lm}]}))
+        conn.recv(timeout=10)
+        if i == 5:
+            print("streaming", flush=True)
+        time.sleep(0.005)
+""")
+
+
+def test_client_killed_mid_stream(points, logs):
+    one = Key("one", "a", "s", max_sessions=1)
+    with serve(port=0, keys=[one], background=True, log=logs.append) as server:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_CLIENT, server.url,
+                                 ",".join(map(str, points.ravel()))], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "streaming"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not any(e["event"] == "session_end" for e in logs) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any(e["event"] == "session_end" for e in logs)
+        with ws(server, "a", "s") as conn:  # its slot is free again
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+def test_server_restart_while_a_client_streams_loses_no_frame(points):
+    server = serve(port=0, keys=[KEY], background=True, log=None)
+    port = server.port
+    client = CloudClient(server.url, KEY.api_key, KEY.socket_key, backoff_min=0.02, backoff_max=0.2)
+    try:
+        stream = list(frames(points, 90))
+        for t, faces in stream[:10]:
+            client.send(t, faces)
+        assert client.flush(TIMEOUT) == 0 and client.state["connects"] == 1
+        for t, faces in stream[10:30]:
+            client.send(t, faces)
+        server.stop()
+        for t, faces in stream[30:60]:  # the server is away: queued
+            client.send(t, faces)
+            time.sleep(0.002)
+        server = serve(port=port, keys=[KEY], background=True, log=None)
+        for t, faces in stream[60:]:
+            client.send(t, faces)
+        assert client.flush(TIMEOUT) == 0
+        results = list(client.results())
+        assert [r.seq for r in results] == list(range(1, 91)), [r for r in results if r.seq is None][:2]
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+        assert client.state["connects"] >= 2
+    finally:
+        client.close(0)
+        server.stop()
+
+
+def test_closing_answers_what_is_left_and_a_full_queue_answers_at_once(points):
+    with serve(port=0, keys=[KEY], background=True, log=None) as server:
+        port = server.port
+    client = CloudClient(f"ws://127.0.0.1:{port}/", KEY.api_key, KEY.socket_key, max_pending=4)
+    for t, faces in frames(points, 6):
+        client.send(t, faces)
+    client.close(timeout=0.2)
+    codes = [r.error.code for r in client.results()]
+    assert sorted(codes) == [QUEUE_FULL] * 2 + [CLOSED] * 4
+
+
+def test_on_result_callback(server, points):
+    got, done = [], threading.Event()
+
+    def on_result(r):
+        got.append(r.seq)
+        if len(got) == 10:
+            done.set()
+
+    with CloudClient(server.url, KEY.api_key, KEY.socket_key, on_result=on_result) as client:
+        for t, faces in frames(points, 10):
+            client.send(t, faces)
+        assert done.wait(TIMEOUT)
+    assert got == list(range(1, 11))
+
+
+# ---- TLS ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost / 127.0.0.1, made here."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def test_tls_with_a_self_signed_certificate(certificate, points):
+    cert, key = certificate
+    with serve(port=0, keys=[KEY], background=True, log=None, tls_cert=cert, tls_key=key) as server:
+        assert server.url.startswith("wss://")
+        with CloudClient(server.url, KEY.api_key, KEY.socket_key, allow_self_signed=True) as client:
+            client.send(0.0, [(1, points, None)])
+            assert client.flush(TIMEOUT) == 0
+            (r,) = client.results()
+            assert r.ok and r.faces[0].id == 1
+        context = ssl.create_default_context(cafile=str(cert))
+        with ws(server, ssl=context) as conn:
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+        with CloudClient(server.url, KEY.api_key, KEY.socket_key) as strict:
+            # Without allow_self_signed the certificate is not trusted: no
+            # session, and the frame is answered when the client gives up.
+            strict.send(0.0, [(1, points, None)])
+            assert strict.flush(0.5) == 1
+            assert strict.state["connects"] == 0
+
+
+def test_plain_ws_only_on_loopback_unless_allowed():
+    with pytest.raises(ValueError, match="allow_remote_plain"):
+        Server("0.0.0.0", 0, [KEY])
+    with pytest.raises(ValueError, match="allow_remote_plain"):
+        CloudClient("ws://example.com:8765/", "a", "s")
+    Server("0.0.0.0", 0, [KEY], allow_remote_plain=True).stop()
+
+
+# ---- privacy ------------------------------------------------------------------------
+
+
+def test_the_client_sends_keypoint_frames_only(points):
+    """A stand-in server captures every message our client sends, and the
+    headers of its upgrade: only the keys and keypoint frames leave."""
+    from websockets.sync.server import serve as ws_serve
+
+    captured, headers = [], []
+
+    def handler(conn):
+        headers.append(dict(conn.request.headers))
+        for message in conn:
+            captured.append(message)
+            seq = msgpack.unpackb(message)["seq"]
+            conn.send(msgpack.packb({"t": "error", "seq": seq, "code": 6, "reason": "capture only"}))
+
+    with ws_serve(handler, "127.0.0.1", 0, subprotocols=["mojofer.v1"]) as capture:
+        threading.Thread(target=capture.serve_forever, daemon=True).start()
+        port = capture.socket.getsockname()[1]
+        with CloudClient(f"ws://127.0.0.1:{port}/", "api-x", "sock-x") as client:
+            for t, faces in frames(points, 20):
+                client.send(t, faces)
+            client.send(1.0, [(1, points, (5.0, -3.0, 1.0)), (2, points + 50, None)])
+            assert client.flush(TIMEOUT) == 0
+        capture.shutdown()
+    assert len(captured) == 21
+    for message in captured:
+        assert isinstance(message, bytes)
+        m = msgpack.unpackb(message)
+        assert set(m) == {"t", "seq", "ts", "faces"} and m["t"] == "frame"
+        for face in m["faces"]:
+            assert set(face) <= {"id", "lm", "pose"}
+            assert isinstance(face["lm"], bytes) and len(face["lm"]) == 68 * 2 * 4
+    last = msgpack.unpackb(captured[-1])["faces"]
+    assert np.array_equal(np.frombuffer(last[1]["lm"], "<f4").reshape(68, 2), points + 50)
+    assert last[0]["pose"] == [5.0, -3.0, 1.0]
+    sent = {k.lower(): v for k, v in headers[0].items()}
+    assert sent["x-api-key"] == "api-x" and sent["x-socket-key"] == "sock-x"
+    assert set(sent) <= {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+                         "sec-websocket-protocol", "sec-websocket-extensions", "origin", "pragma",
+                         "cache-control", "x-api-key", "x-socket-key", "user-agent"}
+
+
+def test_logs_carry_no_keypoints(server, points, logs):
+    with CloudClient(server.url, KEY.api_key, KEY.socket_key) as client:
+        for t, faces in frames(points, 5):
+            client.send(t, faces)
+        client.flush(TIMEOUT)
+    server.stop()
+    fields = {"event", "key_id", "peer", "session", "code", "reason", "frames", "errors", "seconds"}
+    assert logs and all(set(e) == fields for e in logs)
+    assert not any(KEY.api_key in str(e) or KEY.socket_key in str(e) for e in logs)
+
+
+# ---- configuration and CLI ----------------------------------------------------------
+
+
+def test_config_file_and_cli(tmp_path, points):
+    (tmp_path / "keys.toml").write_text(textwrap.dedent("""
+        [[keys]]
+        id = "app"
+        api_key = "api-app"
+        socket_key = "sock-app"
+        max_sessions = 1
+        max_fps = 60
+        max_session_seconds = 600
+    """))
+    (tmp_path / "server.toml").write_text('host = "127.0.0.1"\nport = 0\nidle_timeout = 5\n'
+                                          'keys_file = "keys.toml"\n')
+    options = load_config(tmp_path / "server.toml")
+    assert options["keys"] == [Key("app", "api-app", "sock-app", 1, 60, 600)]
+    proc = subprocess.Popen([sys.executable, "-m", "mojofer", "serve", "--config",
+                             str(tmp_path / "server.toml")], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("mojofer: serving on ws://127.0.0.1:"), line
+        url = line.split()[3]
+        with ws(url, "api-app", "sock-app") as conn:
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    (tmp_path / "bad.toml").write_text('port = 0\ncolour = "blue"\n')
+    with pytest.raises(ValueError, match="colour"):
+        load_config(tmp_path / "bad.toml")
