@@ -404,6 +404,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             s->refuse_reason = "api_key and socket_key do not match a key";
         }
         return 0;
+    case LWS_CALLBACK_HTTP:
+        /* Not an upgrade: answered at once rather than left to time out. */
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                               "a mojofer.v1 WebSocket server: upgrade required");
+        return -1;
     case LWS_CALLBACK_ESTABLISHED:
         on_established(s, wsi);
         return 0;

@@ -452,3 +452,12 @@ def test_config_file_and_cli(tmp_path, points):
     (tmp_path / "bad.toml").write_text('port = 0\ncolour = "blue"\n')
     with pytest.raises(ValueError, match="colour"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_plain_http_is_answered_not_left_hanging(server):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(server.url.replace("ws://", "http://"), timeout=TIMEOUT)
+    assert refused.value.code == 400
