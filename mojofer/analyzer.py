@@ -86,7 +86,12 @@ class Analyzer:
         action units (0 = none); cues: CueParams for the state machines
         (thresholds, durations, target direction); max_faces: faces kept at
         once, lost ones in their grace period included (the tracker's first
-        max_faces faces of a frame are analyzed).
+        max_faces faces of a frame are analyzed); cloud: a CloudClient (without
+        on_result) to run the estimate side on a mojofer server instead of
+        here — only the keypoints leave, the result fields are the same, and
+        the server's own smoothing, grace and cue settings apply; each frame
+        waits up to cloud_timeout seconds for its estimate (TimeoutError),
+        and a frame the server refuses raises ConnectionError with its code.
     Timestamps are seconds and must not decrease. One Analyzer per video
     stream and thread.
     """
@@ -96,7 +101,11 @@ class Analyzer:
                  max_quality: float = DEFAULT_MAX_QUALITY, min_size: int = 24,
                  max_faces: int = 16,
                  detector: Optional[FaceDetector] = None, landmarker: Optional[Landmarker] = None,
-                 pose: Optional[HeadPose] = None, expressions: Optional[ExpressionClassifier] = None):
+                 pose: Optional[HeadPose] = None, expressions: Optional[ExpressionClassifier] = None,
+                 cloud=None, cloud_timeout: float = 2.0):
+        if not (math.isfinite(cloud_timeout) and cloud_timeout > 0):
+            raise ValueError(f"cloud_timeout must be a finite number of seconds > 0, got {cloud_timeout!r}")
+        self.cloud, self.cloud_timeout = cloud, float(cloud_timeout)
         self.cue_params = cues if cues is not None else CueParams()
         self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
                                    pose_model=(pose or HeadPose()).model,
@@ -131,7 +140,10 @@ class Analyzer:
                 unmatched.discard(face_id)
             self._tracks[face_id] = _Track(face, face.id)
             given.append((face_id, face.landmarks, None))
-        estimates, events = self.estimator.update(timestamp, given)
+        if self.cloud is None:
+            estimates, events = self.estimator.update(timestamp, given)
+        else:
+            estimates, events = self._estimate_remotely(timestamp, given)
         alive = {e.id for e in estimates}
         for face_id in [fid for fid in self._tracks if fid not in alive]:
             del self._tracks[face_id]  # retired
@@ -183,6 +195,20 @@ class Analyzer:
                              "timestamps must not decrease")
         self._last_timestamp = t
         return t
+
+    def _estimate_remotely(self, timestamp: float, given: list):
+        seq = self.cloud.send(timestamp, given)
+        deadline = time.monotonic() + self.cloud_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            r = self.cloud.receive(left)
+            if r is None or r.seq != seq:
+                continue  # nothing yet, or the late answer to a frame that timed out
+            if not r.ok:
+                raise ConnectionError(f"the server refused the frame at {timestamp} s: "
+                                      f"code {r.error.code}, {r.error.reason}")
+            return r.faces, r.events
+        raise TimeoutError(f"no estimate from {self.cloud.url} within {self.cloud_timeout} s "
+                           f"for the frame at {timestamp} s")
 
     def _claim(self, face, unmatched: set) -> int:
         """The id of an unmatched face this new detection is (near where it

@@ -187,3 +187,48 @@ def test_real_clip_end_to_end(data_root, detector, landmarker):
         for face in r.faces:
             assert 0 <= face.attention <= 1
             assert sum(face.emotions.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_cloud_analyzer_gives_the_local_results(detector, landmarker, head):
+    """Analyzer(cloud=client): the estimate side runs on a real server over
+    loopback; every field equals the local Analyzer's on the same frames."""
+    from mojofer.server import Key, serve
+
+    key = Key("test", "api-key", "socket-key", max_fps=1000)
+    frames = ([canvas(head, (300 + 3 * i, 100)) for i in range(12)]
+              + [canvas(head)] * 4 + [canvas(head, (336, 100))] * 3)
+    stamps = [i / 15 for i in range(len(frames))]
+    local = list(mojofer.Analyzer(detector=detector, landmarker=landmarker)
+                 .stream(frames, timestamps=stamps))
+    with serve(port=0, keys=[key], background=True, log=None) as server, \
+            mojofer.CloudClient(server.url, key.api_key, key.socket_key) as client:
+        remote = list(mojofer.Analyzer(detector=detector, landmarker=landmarker, cloud=client)
+                      .stream(frames, timestamps=stamps))
+    assert len(remote) == len(local)
+    assert any(not f.visible for r in local for f in r.faces)  # the lost-face path is covered
+    for a, b in zip(local, remote):
+        assert [(f.id, f.visible, f.engagement, f.status) for f in a.faces] == \
+               [(f.id, f.visible, f.engagement, f.status) for f in b.faces]
+        for fa, fb in zip(a.faces, b.faces):
+            np.testing.assert_array_equal(fa.landmarks, fb.landmarks)
+            assert fa.pose.as_tuple() == pytest.approx(fb.pose.as_tuple(), abs=1e-4)
+            assert list(fa.emotions.values()) == pytest.approx(list(fb.emotions.values()), abs=1e-5)
+            assert list(fa.action_units.values()) == pytest.approx(list(fb.action_units.values()), abs=1e-5)
+            assert (fa.attention, fa.confusion) == pytest.approx((fb.attention, fb.confusion), abs=1e-5)
+        assert [(e.face_id, e.kind, e.from_state, e.to_state) for e in a.events] == \
+               [(e.face_id, e.kind, e.from_state, e.to_state) for e in b.events]
+        assert [e.timestamp for e in a.events] == pytest.approx([e.timestamp for e in b.events], abs=1e-9)
+
+
+def test_cloud_refusal_and_timeout_are_clear(detector, landmarker, head):
+    from mojofer.server import Key, serve
+
+    key = Key("test", "api-key", "socket-key", max_fps=1000)
+    frame = canvas(head, (300, 100))
+    with serve(port=0, keys=[key], background=True, log=None) as server, \
+            mojofer.CloudClient(server.url, key.api_key, "wrong") as client:
+        an = mojofer.Analyzer(detector=detector, landmarker=landmarker, cloud=client)
+        with pytest.raises(ConnectionError, match="4001"):
+            an.process(frame, 0.0)
+    with pytest.raises(ValueError, match="cloud_timeout"):
+        mojofer.Analyzer(cloud_timeout=0)
