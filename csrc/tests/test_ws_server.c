@@ -476,10 +476,49 @@ static void test_client(void)
     mf_client_free(NULL);
 }
 
+/* A client that sends without reading: the server stops reading it after a
+ * few unsent replies (its memory stays bounded), and once the client reads,
+ * every reply arrives, in order. */
+static void test_backpressure(void)
+{
+    mf_server_config c = test_config(NULL);
+    c.idle_timeout = 5.0;
+    c.log = NULL;
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    if (!server || mf_server_start(server) != MF_OK) {
+        CHECK(!"echo server for backpressure");
+        mf_server_free(server);
+        return;
+    }
+    int fd = ws_connect(mf_server_port(server), "?api_key=api-alpha&socket_key=sock-alpha", "");
+    static char text[600];
+    int sent = 0, in_order = 1;
+    for (int i = 0; fd >= 0 && i < 300; i++) {
+        const int n = snprintf(text, sizeof text, "%04d", i);
+        memset(text + n, 'p', sizeof text - (size_t)n);
+        sent += send_frame(fd, 2, 1, text, sizeof text) == 0;
+    }
+    CHECKF(sent == 300, "300 frames sent unread: %d", sent);
+    for (int i = 0; fd >= 0 && i < 300; i++) {
+        uint8_t buf[1024];
+        int opcode;
+        char want[8];
+        snprintf(want, sizeof want, "%04d", i);
+        in_order &= recv_frame(fd, &opcode, buf, sizeof buf, 3000) == (long)sizeof text &&
+                    memcmp(buf, want, 4) == 0;
+    }
+    CHECKF(fd >= 0 && in_order, "every reply, in order, once the client reads");
+    if (fd >= 0)
+        close(fd);
+    mf_server_free(server);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
     test_equal();
     test_sessions();
+    test_backpressure();
     test_client();
 }
