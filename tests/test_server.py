@@ -155,13 +155,15 @@ def test_frame_rate_over_the_plan_is_answered_with_errors(points):
     slow = Key("slow", "a", "s", max_fps=5)
     with serve(port=0, keys=[slow], background=True, log=None) as server, \
             CloudClient(server.url, "a", "s") as client:
-        for t, faces in frames(points, 12):
+        for t, faces in frames(points, 40):
             client.send(t, faces)
         assert client.flush(TIMEOUT) == 0
         results = list(client.results())
-    assert [r.seq for r in results] == list(range(1, 13))  # every frame answered, in order
+    assert [r.seq for r in results] == list(range(1, 41))  # every frame answered, in order
     refused = [r for r in results if not r.ok]
-    assert 5 <= 12 - len(refused) <= 7
+    # A burst of 5 passes at once, then 5 a second more (more if this
+    # machine is slow to get the 40 frames out).
+    assert all(r.ok for r in results[:5]) and len(refused) >= 20
     assert {(r.error.code, r.error.reason) for r in refused} == {(4003, "frame rate exceeded")}
 
 
