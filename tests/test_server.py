@@ -463,3 +463,17 @@ def test_plain_http_is_answered_not_left_hanging(server):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(server.url.replace("ws://", "http://"), timeout=TIMEOUT)
     assert refused.value.code == 400
+
+
+def test_our_client_waits_for_a_session_slot(points):
+    """Over the plan's session limit our client is refused (4002) and tries
+    again with backoff; when the slot frees, its frames are answered."""
+    one = Key("one", "a", "s", max_sessions=1)
+    with serve(port=0, keys=[one], background=True, log=None) as server, ws(server, "a", "s") as holder:
+        with CloudClient(server.url, "a", "s", backoff_min=0.02, backoff_max=0.1) as client:
+            client.send(0.0, [(1, points, None)])
+            assert client.flush(0.5) == 1 and client.state["last_close"] == 4002
+            holder.close()
+            assert client.flush(TIMEOUT) == 0
+            (r,) = client.results()
+            assert r.ok and r.seq == 1
