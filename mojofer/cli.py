@@ -139,22 +139,22 @@ def cmd_serve(args) -> int:
     until Ctrl-C or SIGTERM; session starts, ends and refusals are logged to stderr."""
     import logging
     import signal
+    import threading
 
     from .server import Server, load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = load_config(args.config)
+    # the handlers go in before the server runs: a signal at any moment after
+    # (even before the wait below starts) ends in a clean stop
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     server = Server(**options).start()
     print(f"mojofer: serving on {server.url} with {len(options['keys'])} key(s)", flush=True)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        server.stop()
+    while not stopping.wait(0.5):
+        pass
+    server.stop()
     return 0
 
 
