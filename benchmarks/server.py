@@ -6,7 +6,9 @@
 The server (mojofer.serve, the C server with one Estimator per session) runs
 in its own process; load generators in separate processes (--workers) open
 the sessions with the `websockets` package (asyncio) and send one face's
-keypoint frames at --fps per session, each frame sent at its time or as soon
+keypoint frames at --fps per session (with the head pose computed on the
+device, as the protocol's clients send it; --pose server leaves it to the
+server), each frame sent at its time or as soon
 as the previous reply came, whichever is later. Per level: round-trip
 latency (send to reply, p50/p99), replies per second against the target,
 the server process's CPU (all cores: 100% = one core) and its resident
@@ -17,7 +19,8 @@ server runs per message, without the network).
 The load generators are Python: on a small machine they, not the server,
 may be what limits the rate; the table says what was achieved.
 
-Writes benchmarks/results/server.md and server.json (or into --results-dir).
+Writes benchmarks/results/server.md and server.json (with --pose server:
+server-pose-on-server.md/.json), or into --results-dir.
 """
 from __future__ import annotations
 
@@ -80,15 +83,25 @@ def process_usage(pid: int) -> tuple[float, int]:
 
 # ---------------------------------------------------------------- load generator
 
-def load_main(url: str, sessions: int, fps: float, seconds: float, start_at: float, queue) -> None:
+def device_pose(points: np.ndarray, pose_on_device: bool):
+    """The pose a device sends with its keypoints, or None for the server to compute."""
+    import mojofer
+
+    return mojofer.head_pose(points).as_tuple() if pose_on_device else None
+
+
+def load_main(url: str, sessions: int, fps: float, seconds: float, start_at: float, queue,
+              pose_on_device: bool) -> None:
     """One load-generator process: `sessions` sessions from start_at (a
     time.time()) for `seconds`; puts (rtts, replies, errors, failed) on queue."""
     import mojofer.wire as wire
     from websockets.asyncio.client import connect
 
     points = sample_points()
-    messages = [wire.encode_frame(i + 1, i / fps, [(1, frame_points(points, i), None)])
-                for i in range(int(seconds * fps) + 1)]
+    messages = []
+    for i in range(int(seconds * fps) + 1):
+        p = frame_points(points, i)
+        messages.append(wire.encode_frame(i + 1, i / fps, [(1, p, device_pose(p, pose_on_device))]))
 
     async def session(k: int, rtts: list, counts: dict) -> None:
         try:
@@ -118,12 +131,14 @@ def load_main(url: str, sessions: int, fps: float, seconds: float, start_at: flo
     asyncio.run(main())
 
 
-def run_level(url: str, pid: int, sessions: int, fps: float, seconds: float, workers: int) -> dict:
+def run_level(url: str, pid: int, sessions: int, fps: float, seconds: float, workers: int,
+              pose_on_device: bool) -> dict:
     workers = max(1, min(workers, sessions))
     queue = multiprocessing.Queue()
     start_at = time.time() + 2.0 + sessions / 200  # time to open every session first
     shares = [sessions // workers + (w < sessions % workers) for w in range(workers)]
-    procs = [multiprocessing.Process(target=load_main, args=(url, n, fps, seconds, start_at, queue))
+    procs = [multiprocessing.Process(target=load_main, args=(url, n, fps, seconds, start_at, queue,
+                                                                       pose_on_device))
              for n in shares]
     for p in procs:
         p.start()
@@ -157,13 +172,16 @@ def run_level(url: str, pid: int, sessions: int, fps: float, seconds: float, wor
             "server_rss": max(rss, peak_rss)}
 
 
-def estimate_time(fps: float, n: int = 3000) -> dict:
+def estimate_time(fps: float, pose_on_device: bool, n: int = 3000) -> dict:
     """Seconds per Estimator.update on one face: the server's work per message."""
     import mojofer
 
     points = sample_points()
     est = mojofer.Estimator()
-    frames = [[(1, frame_points(points, i), None)] for i in range(n)]
+    frames = []
+    for i in range(n):
+        p = frame_points(points, i)
+        frames.append([(1, p, device_pose(p, pose_on_device))])
     for i in range(100):
         est.update(i / fps, frames[i])
     est.reset()
@@ -183,6 +201,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each level")
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second per session")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--pose", choices=("device", "server"), default="device",
+                        help="who computes the head pose: the device sends it with the keypoints "
+                             "(the protocol's clients do), or the server estimates it")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--serve-only", type=int, metavar="MAX_SESSIONS", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -200,7 +221,8 @@ def main() -> None:
         _, idle_rss = process_usage(server.pid)
         rows = []
         for n in levels:
-            r = run_level(url, server.pid, n, args.fps, args.seconds, args.workers)
+            r = run_level(url, server.pid, n, args.fps, args.seconds, args.workers,
+                          args.pose == "device")
             r["kb_per_session"] = (r["server_rss"] - idle_rss) / n / 1024
             rows.append(r)
             print(json.dumps(r), flush=True)
@@ -208,7 +230,7 @@ def main() -> None:
     finally:
         server.stdin.close()
         server.wait(30)
-    estimate = estimate_time(args.fps)
+    estimate = estimate_time(args.fps, args.pose == "device")
     import websockets
 
     import mojofer
@@ -220,7 +242,9 @@ def main() -> None:
     lines += [f"- {load_text(finished['load_average'])} (the load generators run on the same machine)",
               f"- {args.fps:g} frames/s per session, {args.seconds:g} s "
               f"per level, {args.workers} load-generator process(es) (websockets, asyncio), one face per "
-              "frame; RTT = send to reply, as the generator sees it", ""]
+              "frame; RTT = send to reply, as the generator sees it",
+              f"- head pose computed by the {args.pose}" + (" and sent with the keypoints" if args.pose == "device"
+                                                            else " (frames carry keypoints only)"), ""]
     lines += table(["sessions", "target msg/s", "replies/s", "RTT p50 ms", "RTT p99 ms", "server CPU",
                     "load generators' CPU", "server RSS MB", "KB/session", "errors", "failed sessions"],
                    [[r["sessions"], f"{r['target_per_s']:.0f}", f"{r['replies_per_s']:.0f}",
@@ -244,8 +268,9 @@ def main() -> None:
               "second; here the load generators (Python) share the machine's cores with it, and their "
               "CPU column shows how much of the machine they take (100% = one core).", ""]
     report = {"environment": env, **finished, "fps": args.fps, "seconds": args.seconds,
-              "workers": args.workers, "levels": rows, "estimate": estimate}
-    write_results(args.results_dir, "server", report, "\n".join(lines))
+              "workers": args.workers, "pose": args.pose, "levels": rows, "estimate": estimate}
+    write_results(args.results_dir, "server" if args.pose == "device" else "server-pose-on-server",
+                  report, "\n".join(lines))
 
 
 if __name__ == "__main__":

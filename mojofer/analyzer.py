@@ -88,7 +88,8 @@ class Analyzer:
         once, lost ones in their grace period included (the tracker's first
         max_faces faces of a frame are analyzed); cloud: a CloudClient (without
         on_result) to run the estimate side on a mojofer server instead of
-        here — only the keypoints leave, the result fields are the same, and
+        here — only the keypoints and the head pose (computed here, as the
+        protocol's devices do) leave; the result fields are the same, and
         the server's own smoothing, grace and cue settings apply; each frame
         waits up to cloud_timeout seconds for its estimate (TimeoutError),
         and a frame the server refuses raises ConnectionError with its code.
@@ -107,8 +108,9 @@ class Analyzer:
             raise ValueError(f"cloud_timeout must be a finite number of seconds > 0, got {cloud_timeout!r}")
         self.cloud, self.cloud_timeout = cloud, float(cloud_timeout)
         self.cue_params = cues if cues is not None else CueParams()
+        self.pose = pose or HeadPose()
         self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
-                                   pose_model=(pose or HeadPose()).model,
+                                   pose_model=self.pose.model,
                                    expression_model=(expressions or ExpressionClassifier()).model)
         self.grace, self.smoothing = self.estimator.grace, self.estimator.smoothing
         self.tracker = FaceTracker(detector=detector, landmarker=landmarker,
@@ -143,6 +145,7 @@ class Analyzer:
         if self.cloud is None:
             estimates, events = self.estimator.update(timestamp, given)
         else:
+            given = [(fid, points, self.pose.estimate(points)) for fid, points, _ in given]
             estimates, events = self._estimate_remotely(timestamp, given)
         alive = {e.id for e in estimates}
         for face_id in [fid for fid in self._tracks if fid not in alive]:
