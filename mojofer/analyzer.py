@@ -16,37 +16,24 @@ import numpy as np
 
 from .cues import CueParams
 from .detect import Box, FaceDetector
-from .estimator import Estimator
+from .estimator import Estimate, Estimator
 from .expressions import ExpressionClassifier
 from .landmarks import DEFAULT_MAX_QUALITY, FaceTracker, Landmarker
-from .pose import HeadPose, Pose
+from .pose import HeadPose
 
 
 @dataclass(frozen=True)
-class FaceResult:
-    """One face at one frame. A lost face (visible False) is reported, with
-    its last box and points, until its grace period ends; its attention falls
-    and its status passes through the interruptions. Emotions, social
-    emotions and action units are smoothed over time (Analyzer.smoothing)."""
+class FaceResult(Estimate):
+    """One face at one frame: its Estimate (pose, smoothed emotions, social
+    emotions and action units, cues) plus what the frame gave: box, points
+    (float32 (68, 2), frame pixels) and fit quality. A lost face (visible
+    False) is reported with its last box and points until its grace period
+    ends; its attention falls and its status passes through the
+    interruptions."""
 
-    id: int
-    visible: bool
-    box: Box
-    landmarks: np.ndarray  # (68, 2) float32, frame pixels
-    quality: float
-    pose: Pose
-    emotions: dict
-    amusement: float
-    surprise: float
-    confusion: float
-    action_units: dict
-    attention: float
-    engagement: str
-    status: str
-
-    @property
-    def top_emotion(self) -> str:
-        return max(self.emotions, key=self.emotions.get)
+    box: Box = None
+    landmarks: np.ndarray = None
+    quality: float = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +143,7 @@ class Analyzer:
             if not e.visible:
                 track.tracker_id = None
             f = track.face
-            results.append(FaceResult(e.id, e.visible, f.box, f.landmarks, f.quality, e.pose,
-                                      e.emotions, e.amusement, e.surprise, e.confusion,
-                                      e.action_units, e.attention, e.engagement, e.status))
+            results.append(FaceResult(**vars(e), box=f.box, landmarks=f.landmarks, quality=f.quality))
         return FrameResult(timestamp, results, events)
 
     def stream(self, frames: Iterable[np.ndarray], fps: Optional[float] = None,
