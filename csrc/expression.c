@@ -68,14 +68,6 @@ const char *mf_action_unit_name(int32_t index)
     return index >= 0 && index < MF_ACTION_UNITS ? ACTION_UNIT_NAMES[index] : NULL;
 }
 
-static int all_finite(const float *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return 0;
-    return 1;
-}
-
 static mf_status load_expressions(mf_expression_classifier *ec, const mf_model *model)
 {
     mf_tensor t;
@@ -95,9 +87,9 @@ static mf_status load_expressions(mf_expression_classifier *ec, const mf_model *
     if ((st = mf_model_expect(model, "feature_std", MF_DTYPE_F32, FEATURES, &t)) != MF_OK)
         return st;
     ec->feature_std = t.data;
-    if (!all_finite(ec->reference, SHAPE_VALUES) ||
-        !all_finite(ec->neutral_measures, MF_ACTION_UNITS) ||
-        !all_finite(ec->feature_mean, FEATURES) || !all_finite(ec->feature_std, FEATURES) ||
+    if (!mf_all_finite(ec->reference, SHAPE_VALUES) ||
+        !mf_all_finite(ec->neutral_measures, MF_ACTION_UNITS) ||
+        !mf_all_finite(ec->feature_mean, FEATURES) || !mf_all_finite(ec->feature_std, FEATURES) ||
         !(ec->neutral_measures[EYE_CLOSURE] < 0.0f))
         return MF_E_MODEL_CORRUPT;
     for (int i = 0; i < FEATURES; i++)

@@ -52,6 +52,9 @@ mf_status mf_landmark_features(const mf_image *image, const float *shape, const 
 #define MF_POINTS_MIN_SPREAD 1e-3
 mf_status mf_points_check(const float *points);
 
+/* 1 if all n values are finite (no NaN or infinity), else 0. */
+int mf_all_finite(const float *values, int64_t n);
+
 /* A ReLU MLP held in a model's layer<i>.weight / layer<i>.bias tensors (mlp.c). */
 #define MF_MLP_MAX_LAYERS 8
 #define MF_MLP_MAX_WIDTH 1024

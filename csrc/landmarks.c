@@ -412,14 +412,6 @@ void mf_landmarker_free(mf_landmarker *lm)
     free(lm);
 }
 
-static int finite_points(const float *points)
-{
-    for (int i = 0; i < SHAPE_VALUES; i++)
-        if (!isfinite(points[i]))
-            return 0;
-    return 1;
-}
-
 /* The pose cluster of a shape: its canonical offset from the mean shape,
  * projected on pose_axis, placed among pose_edges. */
 static int32_t pose_cluster(const mf_landmarker *lm, const float *points, float a, float b,
@@ -466,7 +458,7 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
             points[2 * i + 1] += b * u + a * v;
         }
     }
-    if (!finite_points(points))
+    if (!mf_all_finite(points, SHAPE_VALUES))
         return MF_E_MODEL_CORRUPT; /* only absurd weights get here */
     if (quality) /* from the last stage's features: no extra extraction */
         *quality = cblas_sdot(row, lm->quality, 1, lm->features, 1);
@@ -499,7 +491,7 @@ mf_status mf_landmarks_from_points(mf_landmarker *lm, const mf_image *image, con
         return MF_E_INVALID_ARGUMENT;
     if ((st = mf_image_check(image, &lm->limits)) != MF_OK)
         return st;
-    if (!finite_points(initial))
+    if (!mf_all_finite(initial, SHAPE_VALUES))
         return MF_E_INVALID_ARGUMENT;
     float x0, y0, x1, y1;
     shape_bounds(initial, &x0, &y0, &x1, &y1);

@@ -7,19 +7,10 @@
  * The last layer has no ReLU: its outputs are logits.
  */
 #include <cblas.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
-
-static int all_finite(const float *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return 0;
-    return 1;
-}
 
 mf_status mf_mlp_load(mf_mlp *mlp, const mf_model *model, int32_t inputs, int32_t outputs)
 {
@@ -36,13 +27,13 @@ mf_status mf_mlp_load(mf_mlp *mlp, const mf_model *model, int32_t inputs, int32_
             return st;
         if (i == MF_MLP_MAX_LAYERS || w.dtype != MF_DTYPE_F32 || w.ndim != 2 ||
             w.dims[1] != mlp->sizes[i] || w.dims[0] < 1 || w.dims[0] > MF_MLP_MAX_WIDTH ||
-            !all_finite(w.data, w.count))
+            !mf_all_finite(w.data, w.count))
             return MF_E_MODEL_CORRUPT;
         snprintf(name, sizeof name, "layer%d.bias", (int)i);
         st = mf_model_expect(model, name, MF_DTYPE_F32, w.dims[0], &b);
         if (st != MF_OK)
             return st;
-        if (!all_finite(b.data, b.count))
+        if (!mf_all_finite(b.data, b.count))
             return MF_E_MODEL_CORRUPT;
         mlp->weight[i] = w.data;
         mlp->bias[i] = b.data;

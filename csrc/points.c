@@ -1,4 +1,4 @@
-/* The check every estimator runs on the landmarks it is given. */
+/* The checks on the numbers the core is given: landmarks and model tensors. */
 #include <math.h>
 
 #include "internal.h"
@@ -34,4 +34,12 @@ mf_status mf_points_check(const float *points)
     if (!(across >= MF_POINTS_MIN_SPREAD * MF_POINTS_MIN_SPREAD * along))
         return MF_E_INVALID_ARGUMENT;
     return MF_OK;
+}
+
+int mf_all_finite(const float *values, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(values[i]))
+            return 0;
+    return 1;
 }
