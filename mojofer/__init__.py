@@ -11,6 +11,7 @@ from .estimator import Estimate, Estimator
 from .analyzer import Analyzer, FaceResult, FrameResult
 from .server import Key, Server, serve
 from .client import CloudClient, CloudError, CloudResult
+from .sample import sample_image
 
 __all__ = [
     "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -18,6 +19,6 @@ __all__ = [
     "detect_faces", "find_landmarks", "head_pose", "versions",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Estimate", "Estimator",
-    "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult",
+    "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
 ]
 __version__ = "0.1.0"

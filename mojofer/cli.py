@@ -13,15 +13,7 @@ from .detect import FaceDetector
 from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
 from .pose import HeadPose
-
-SAMPLE = Path(__file__).resolve().parent / "data" / "astronaut.png"
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+from .sample import SAMPLE_PATH, load_rgb
 
 
 def draw_boxes(frame: np.ndarray, boxes, color=(255, 40, 40), width: int = 3) -> np.ndarray:
@@ -63,7 +55,7 @@ def cmd_analyze(args) -> int:
         models = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
                       pose=HeadPose(args.pose_model),
                       expressions=ExpressionClassifier(args.expressions_model))
-    images = args.images or [SAMPLE]
+    images = args.images or [SAMPLE_PATH]
     for path in images:
         if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:
             analyze_video(Path(path), Analyzer(min_size=args.min_size, **models))

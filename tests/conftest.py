@@ -1,4 +1,10 @@
-"""Shared fixtures: the bundled sample picture, the research data folder, detectors."""
+"""Shared fixtures: the bundled sample picture, the research data folder, detectors.
+
+Tests that read the research data (those that use the `data_root` fixture, directly or
+through another fixture) carry the `data` marker. Where the folder is missing they are
+deselected with the reason printed, so a clone without it runs the rest green; under CI
+(CI set in the environment) or with MOJOFER_REQUIRE_DATA=1 a missing folder fails them.
+"""
 import os
 from pathlib import Path
 
@@ -12,17 +18,51 @@ REPO = Path(__file__).resolve().parent.parent
 ASTRONAUT = REPO / "mojofer" / "data" / "astronaut.png"
 
 
+def research_data_folder() -> Path:
+    """$MOJOFER_DATA, else ../shared/data beside the repository."""
+    env = os.environ.get("MOJOFER_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def data_missing_reason():
+    """Why the research data cannot be used, or None when it is there."""
+    root = research_data_folder()
+    if (root / "README.md").is_file():
+        return None
+    return (f"research data not found at {root} (set MOJOFER_DATA to the folder holding "
+            "landmarks/, detection/, ... or place it at ../shared/data)")
+
+
+def data_required() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("MOJOFER_REQUIRE_DATA") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    data_tests = [item for item in items if "data_root" in getattr(item, "fixturenames", ())]
+    for item in data_tests:
+        item.add_marker(pytest.mark.data)
+    reason = data_missing_reason()
+    if reason is None or data_required() or not data_tests:
+        return
+    config.hook.pytest_deselected(items=data_tests)
+    items[:] = [item for item in items if "data" not in item.keywords]
+    config._mojofer_data_deselected = (len(data_tests), reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    deselected = getattr(config, "_mojofer_data_deselected", None)
+    if deselected:
+        count, reason = deselected
+        terminalreporter.write_line(f"{count} tests marked 'data' not collected: {reason}", yellow=True)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The research data folder: $MOJOFER_DATA, else ../shared/data beside the repository.
-
-    CI has this folder, so a missing one is a failure, not a skip."""
-    env = os.environ.get("MOJOFER_DATA")
-    root = Path(env) if env else REPO.parent / "shared" / "data"
-    if not (root / "README.md").is_file():
-        pytest.fail(f"research data not found at {root} (set MOJOFER_DATA to the folder holding "
-                    "landmarks/, detection/, ... or place it at ../shared/data)", pytrace=False)
-    return root
+    """The research data folder; CI has it, so there a missing one is a failure, not a skip."""
+    reason = data_missing_reason()
+    if reason is not None:
+        pytest.fail(reason, pytrace=False)
+    return research_data_folder()
 
 
 @pytest.fixture(scope="session")
