@@ -56,7 +56,7 @@ def log_to_logging(entry: dict) -> None:
 
 
 class Server:
-    """A bound server (see serve()): .port, .url, .start(), .stop(); a context
+    """A bound server (see serve()): .port, .address, .url, .start(), .stop(); a context
     manager that stops it on exit. A server runs once."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
