@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
 import threading
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class Server:
             raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
         for name, value in (("max_connections", max_connections),
                             ("max_connections_per_address", max_connections_per_address)):
-            if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31):
+            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                    and 1 <= value < 2**31):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if max_connections_per_address > max_connections:
             raise ValueError(f"max_connections_per_address ({max_connections_per_address}) must not "
@@ -97,7 +99,8 @@ class Server:
             os.fspath(tls_key) if tls_key is not None else None,
             _model(pose_model, POSE_MODEL), _model(expression_model, EXPRESSIONS_MODEL),
             float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log,
-            max_connections=max_connections, max_connections_per_address=max_connections_per_address,
+            max_connections=int(max_connections),
+            max_connections_per_address=int(max_connections_per_address),
             handshake_timeout=float(handshake_timeout))
         self._stopped = threading.Event()
 

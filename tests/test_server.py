@@ -572,6 +572,15 @@ def test_a_flood_of_half_open_connections_does_not_deny_others(points):
             except (OSError, TimeoutError, ConnectionClosed):
                 pass
         assert served == 10, f"{served} of 10 served under the flood"
+        answered = []
+        for sock in flood:
+            sock.settimeout(0.05)
+            try:
+                answered.append(sock.recv(64))
+            except (socket.timeout, ConnectionResetError):
+                pass
+        # all but the per-address cap's 64 were refused at once
+        assert sum(a.startswith(b"HTTP/1.1 503 ") for a in answered) == 1100 - 64
     finally:
         for sock in flood:
             sock.close()
