@@ -60,15 +60,28 @@ def frame_points(points: np.ndarray, i: int) -> np.ndarray:
 # ---------------------------------------------------------------- server process
 
 def serve_main(max_sessions: int) -> None:
-    """The server process: prints its port, serves until stdin closes."""
+    """The server process: prints its port, serves until stdin closes. The
+    load generators connect from one address: the connection caps leave
+    room for every session and for closing ones not yet gone."""
     import mojofer
 
+    connections = max_sessions + 64
     server = mojofer.serve(port=0, keys=[mojofer.Key("bench", API_KEY, SOCKET_KEY, max_sessions=max_sessions,
                                                      max_fps=1000, max_session_seconds=86400)],
-                           background=True, log=None, idle_timeout=60)
+                           background=True, log=None, idle_timeout=60, max_connections=connections,
+                           max_connections_per_address=connections)
     print(server.port, flush=True)
     sys.stdin.read()
     server.stop()
+
+
+def start_server(max_sessions: int) -> tuple[subprocess.Popen, str]:
+    """This script's server process (serve_main) and its URL; closing its
+    stdin stops it."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve-only", str(max_sessions)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port = int(server.stdout.readline())
+    return server, f"ws://127.0.0.1:{port}/"
 
 
 def process_usage(pid: int) -> tuple[float, int]:
@@ -90,23 +103,40 @@ def device_pose(points: np.ndarray, pose_on_device: bool):
     return mojofer.head_pose(points).as_tuple() if pose_on_device else None
 
 
+def frame_messages(n: int, fps: float, pose_on_device: bool) -> list[bytes]:
+    """The wire messages of n frames of one face at fps, seq from 1."""
+    import mojofer.wire as wire
+
+    points = sample_points()
+    messages = []
+    for i in range(n):
+        p = frame_points(points, i)
+        messages.append(wire.encode_frame(i + 1, i / fps, [(1, p, device_pose(p, pose_on_device))]))
+    return messages
+
+
+def open_session(url: str):
+    """A session with the benchmark key (websockets, asyncio): `async with`."""
+    from websockets.asyncio.client import connect
+
+    return connect(url, subprotocols=["mojofer.v1"], open_timeout=60, max_queue=None,
+                   additional_headers={"X-Api-Key": API_KEY, "X-Socket-Key": SOCKET_KEY})
+
+
+def is_error(reply: bytes) -> bool:
+    """Whether a reply is an error message (its type string near the start)."""
+    return b"\xa5error" in reply[:12]
+
+
 def load_main(url: str, sessions: int, fps: float, seconds: float, start_at: float, queue,
               pose_on_device: bool) -> None:
     """One load-generator process: `sessions` sessions from start_at (a
     time.time()) for `seconds`; puts (rtts, replies, errors, failed) on queue."""
-    import mojofer.wire as wire
-    from websockets.asyncio.client import connect
-
-    points = sample_points()
-    messages = []
-    for i in range(int(seconds * fps) + 1):
-        p = frame_points(points, i)
-        messages.append(wire.encode_frame(i + 1, i / fps, [(1, p, device_pose(p, pose_on_device))]))
+    messages = frame_messages(int(seconds * fps) + 1, fps, pose_on_device)
 
     async def session(k: int, rtts: list, counts: dict) -> None:
         try:
-            async with connect(url, subprotocols=["mojofer.v1"], open_timeout=60, max_queue=None,
-                               additional_headers={"X-Api-Key": API_KEY, "X-Socket-Key": SOCKET_KEY}) as ws:
+            async with open_session(url) as ws:
                 loop = asyncio.get_running_loop()
                 begin = loop.time() + max(0.0, start_at - time.time()) + (k % 30) / (30 * fps)
                 for i, message in enumerate(messages[:-1]):
@@ -119,7 +149,7 @@ def load_main(url: str, sessions: int, fps: float, seconds: float, start_at: flo
                     rtts.append(time.perf_counter() - t0)
                     counts["replies"] += 1
                     counts["last"] = max(counts["last"], time.time())
-                    counts["errors"] += b"\xa5error" in reply[:12]
+                    counts["errors"] += is_error(reply)
         except Exception:
             counts["failed"] += 1
 
@@ -212,11 +242,8 @@ def main() -> None:
         return
     levels = [int(s) for s in args.sessions.split(",")]
     run = Run()
-    server = subprocess.Popen([sys.executable, __file__, "--serve-only", str(max(levels))],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server, url = start_server(max(levels))
     try:
-        port = int(server.stdout.readline())
-        url = f"ws://127.0.0.1:{port}/"
         time.sleep(0.5)
         _, idle_rss = process_usage(server.pid)
         rows = []

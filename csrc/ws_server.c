@@ -8,10 +8,15 @@
  * is upgraded only to carry its close code and reason, which browsers and
  * other WebSocket clients can read, where an HTTP status they cannot. */
 #include <libwebsockets.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "ws.h"
@@ -21,6 +26,19 @@
 #define MF_WS_PENDING_MAX 8
 #define MF_WS_SECRET_MAX 256
 #define MF_WS_STOP_GRACE 1.0 /* seconds given to close frames at stop */
+/* Descriptors kept free for the rest of the process: a connection that
+ * would leave fewer is refused, so that accept never fails for want of
+ * one (lws would retry it in a busy loop) and the process can still open
+ * files. */
+#define MF_WS_FD_RESERVE 32
+
+/* The answer to a connection over the caps, sent before closing it. */
+static const char OVER_CAPACITY[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                    "Content-Type: text/plain\r\n"
+                                    "Content-Length: 38\r\n"
+                                    "Retry-After: 5\r\n"
+                                    "Connection: close\r\n\r\n"
+                                    "connection limit reached: retry later\n";
 
 typedef struct reply {
     struct reply *next;
@@ -49,6 +67,15 @@ typedef struct session {
     char peer[64];
 } session;
 
+/* A client address and its open connections; a slot with no connection
+ * is free. The connections of one address share its slot through their
+ * wsi's opaque user data. */
+typedef struct {
+    int family;
+    uint8_t address[16]; /* IPv4, or the IPv6 /64 prefix */
+    int32_t connections;
+} peer;
+
 typedef struct {
     char *id, *api_key, *socket_key;
     int32_t max_sessions;
@@ -65,6 +92,13 @@ struct mf_server {
     struct lws_vhost *vhost;
     struct lws_protocols protocols[2];
     int32_t port;
+    char address[INET6_ADDRSTRLEN]; /* bound, numeric */
+    peer *peers;                    /* max_connections slots */
+    int32_t peers_used;             /* slots ever used: the scan's end */
+    int32_t connections;
+    peer *accepted;                 /* counted at accept, not yet on its wsi */
+    int accepted_fd;
+    rlim_t fd_limit;
     pthread_t thread;
     int started, stopped;
     atomic_int stop;
@@ -163,6 +197,78 @@ static int32_t find_key(mf_server *server, struct lws *wsi)
             found = (int32_t)k;
     }
     return api[0] && sock[0] ? found : -1;
+}
+
+/* The slot of a client's address, or a free one for it; NULL if none is
+ * free. A linear scan: connections of one address, e.g. a flood, find
+ * their slot at once; many distinct addresses cost a pass over those in
+ * use. */
+static peer *find_peer(mf_server *server, const struct sockaddr_storage *from)
+{
+    peer key;
+    memset(&key, 0, sizeof key);
+    key.family = from->ss_family;
+    if (from->ss_family == AF_INET) {
+        memcpy(key.address, &((const struct sockaddr_in *)from)->sin_addr, 4);
+    } else if (from->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)from)->sin6_addr;
+        /* An IPv4 client of a dual-stack socket ("::") is its IPv4 address. */
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            key.family = AF_INET;
+            memcpy(key.address, a->s6_addr + 12, 4);
+        } else {
+            memcpy(key.address, a->s6_addr, 8);
+        }
+    }
+    peer *free_slot = NULL;
+    for (int32_t i = 0; i < server->peers_used; i++) {
+        peer *p = &server->peers[i];
+        if (p->connections == 0) {
+            if (!free_slot)
+                free_slot = p;
+        } else if (p->family == key.family && memcmp(p->address, key.address, 16) == 0) {
+            return p;
+        }
+    }
+    if (!free_slot && server->peers_used < server->config.max_connections)
+        free_slot = &server->peers[server->peers_used++];
+    if (free_slot)
+        *free_slot = key;
+    return free_slot;
+}
+
+static void release_peer(mf_server *server, peer *p)
+{
+    p->connections--;
+    server->connections--;
+}
+
+/* A new connection, before lws reads from it: 0 to keep it (counted
+ * against its address until its wsi is destroyed), or -1 to have lws
+ * close it after the 503. */
+static int on_accept(mf_server *server, const struct lws_filter_network_conn_args *conn)
+{
+    /* A connection counted at its accept whose wsi never came (lws failed
+     * to adopt it) is released here. */
+    if (server->accepted) {
+        release_peer(server, server->accepted);
+        server->accepted = NULL;
+    }
+    peer *p = NULL;
+    if (server->connections < server->config.max_connections &&
+        (rlim_t)conn->accept_fd + MF_WS_FD_RESERVE < server->fd_limit)
+        p = find_peer(server, &conn->cli_addr);
+    if (!p || p->connections >= server->config.max_connections_per_address) {
+        /* Best effort: the socket's send buffer is empty, so this fits. */
+        (void)send(conn->accept_fd, OVER_CAPACITY, sizeof OVER_CAPACITY - 1,
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+        return -1;
+    }
+    p->connections++;
+    server->connections++;
+    server->accepted = p;
+    server->accepted_fd = conn->accept_fd;
+    return 0;
 }
 
 static void close_with(session *s, int32_t code, const char *reason)
@@ -395,6 +501,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     mf_server *server = lws_context_user(lws_get_context(wsi));
     session *s = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return on_accept(server, user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        if (server->accepted && lws_get_socket_fd(wsi) == server->accepted_fd) {
+            lws_set_opaque_user_data(wsi, server->accepted);
+            server->accepted = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (lws_get_opaque_user_data(wsi))
+            release_peer(server, lws_get_opaque_user_data(wsi));
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         memset(s, 0, sizeof *s);
         s->server = server;
@@ -439,24 +557,56 @@ mf_server_config mf_server_config_default(void)
     mf_server_config c;
     memset(&c, 0, sizeof c);
     c.host = "127.0.0.1";
+    c.max_connections = 1024;
+    c.max_connections_per_address = 64;
+    c.handshake_timeout = 5.0;
     c.idle_timeout = 30.0;
     c.max_message_bytes = 64 * 1024;
     return c;
 }
 
-static int is_loopback(const char *host)
+/* Resolves the host once, as mf_server_config documents, into the
+ * numeric address to bind; MF_E_NETWORK if it does not resolve. */
+static mf_status resolve_host(const char *host, char *numeric, size_t size, int *loopback)
 {
-    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-           strncmp(host, "127.", 4) == 0;
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, NULL, &hints, &found) != 0)
+        return MF_E_NETWORK;
+    const struct addrinfo *pick = found;
+    for (const struct addrinfo *a = found; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    mf_status st = MF_E_NETWORK;
+    if ((pick->ai_family == AF_INET || pick->ai_family == AF_INET6) &&
+        getnameinfo(pick->ai_addr, pick->ai_addrlen, numeric, (socklen_t)size, NULL, 0,
+                    NI_NUMERICHOST) == 0) {
+        if (pick->ai_family == AF_INET) {
+            const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr;
+            *loopback = a[0] == 127;
+        } else {
+            const struct in6_addr *a = &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+            *loopback = IN6_IS_ADDR_LOOPBACK(a) ||
+                        (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        }
+        st = MF_OK;
+    }
+    freeaddrinfo(found);
+    return st;
 }
 
 static mf_status check_config(const mf_server_config *c)
 {
-    if (!c || !c->host || c->port < 0 || c->port > 65535 || !(c->idle_timeout > 0) ||
+    if (!c || !c->host || !c->host[0] || c->port < 0 || c->port > 65535 ||
+        c->max_connections < 1 || c->max_connections_per_address < 1 ||
+        c->max_connections_per_address > c->max_connections ||
+        !(c->handshake_timeout > 0 && c->handshake_timeout <= 3600) || !(c->idle_timeout > 0) ||
         c->max_message_bytes < 16 || c->key_count == 0 || !c->keys ||
         !c->tls_cert != !c->tls_key)
-        return MF_E_INVALID_ARGUMENT;
-    if (!c->tls_cert && !c->allow_remote_plain && !is_loopback(c->host))
         return MF_E_INVALID_ARGUMENT;
     for (size_t k = 0; k < c->key_count; k++) {
         const mf_server_key *key = &c->keys[k];
@@ -474,7 +624,14 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
 {
     mf_status st = check_config(config);
     mf_server *server = NULL;
+    int loopback = 0;
     if (st != MF_OK || !handler)
+        goto fail;
+    char address[INET6_ADDRSTRLEN];
+    if ((st = resolve_host(config->host, address, sizeof address, &loopback)) != MF_OK)
+        goto fail;
+    st = MF_E_INVALID_ARGUMENT;
+    if (!config->tls_cert && !config->allow_remote_plain && !loopback)
         goto fail;
     st = MF_E_NO_MEMORY;
     if (!(server = calloc(1, sizeof *server)))
@@ -488,6 +645,11 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     if (!(server->keys = calloc(config->key_count, sizeof *server->keys)) || !server->config.host ||
         (config->tls_cert && (!server->config.tls_cert || !server->config.tls_key)))
         goto fail;
+    if (!(server->peers = calloc((size_t)config->max_connections, sizeof *server->peers)))
+        goto fail;
+    memcpy(server->address, address, sizeof address);
+    struct rlimit files;
+    server->fd_limit = getrlimit(RLIMIT_NOFILE, &files) == 0 ? files.rlim_cur : RLIM_INFINITY;
     server->key_count = config->key_count;
     for (size_t k = 0; k < config->key_count; k++) {
         const mf_server_key *from = &config->keys[k];
@@ -512,10 +674,21 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = config->port;
-    info.iface = strcmp(server->config.host, "localhost") == 0 ? "127.0.0.1" : server->config.host;
+    /* lws binds a numeric iface exactly; without the IPv6 option it would
+     * make every listen socket a dual-stack IPv6 one, bound to any address. */
+    info.iface = server->address;
     info.protocols = server->protocols;
     info.user = server;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (!strchr(server->address, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* A connection holding its HTTP header buffer without finishing the
+     * handshake (timeout_secs_ah_idle, 10 s by default) and the other
+     * network round trips of the handshake (timeout_secs: TLS accept). */
+    const unsigned handshake = (unsigned)ceil(config->handshake_timeout);
+    info.timeout_secs = handshake;
+    info.timeout_secs_ah_idle = handshake;
+    info.keepalive_timeout = (int)handshake;
     if (server->config.tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = server->config.tls_cert;
@@ -690,6 +863,11 @@ int32_t mf_server_port(const mf_server *server)
     return server ? server->port : 0;
 }
 
+const char *mf_server_address(const mf_server *server)
+{
+    return server ? server->address : "";
+}
+
 static void *service(void *arg)
 {
     mf_server *server = arg;
@@ -744,6 +922,7 @@ void mf_server_free(mf_server *server)
         free(server->keys[k].socket_key);
     }
     free(server->keys);
+    free(server->peers);
     free((char *)server->config.host);
     free((char *)server->config.tls_cert);
     free((char *)server->config.tls_key);

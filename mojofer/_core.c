@@ -1521,25 +1521,30 @@ static int server_key(PyObject *item, mf_server_key *key)
 
 /* Server(host, port, keys, idle_timeout, max_message_bytes, allow_remote_plain,
  *        tls_cert, tls_key, pose_model, expression_model, smoothing, grace,
- *        max_faces, cues, log): bound at once, serving after start(). */
+ *        max_faces, cues, log, *, max_connections, max_connections_per_address,
+ *        handshake_timeout): bound at once, serving after start(); the
+ *        keyword-only limits default to mf_server_config_default's. */
 static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"host", "port", "keys", "idle_timeout", "max_message_bytes",
                              "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
                              "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
-                             NULL};
+                             "max_connections", "max_connections_per_address",
+                             "handshake_timeout", NULL};
     mf_server_config config = mf_server_config_default();
     mf_estimator_params params = mf_estimator_params_default();
     PyObject *keys, *pose_model, *expression_model, *cues, *log, *seq = NULL;
     Py_ssize_t max_message_bytes;
     int allow_remote_plain, result = -1;
     mf_server_key *k = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O:Server", kwlist, &config.host,
-                                     &config.port, &keys, &config.idle_timeout,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iid:Server", kwlist,
+                                     &config.host, &config.port, &keys, &config.idle_timeout,
                                      &max_message_bytes, &allow_remote_plain, &config.tls_cert,
                                      &config.tls_key, &ModelType, &pose_model, &ModelType,
                                      &expression_model, &params.smoothing, &params.grace,
-                                     &params.max_faces, &PyDict_Type, &cues, &log))
+                                     &params.max_faces, &PyDict_Type, &cues, &log,
+                                     &config.max_connections, &config.max_connections_per_address,
+                                     &config.handshake_timeout))
         return -1;
     if (self->server || self->pose) {
         PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");
@@ -1679,6 +1684,14 @@ static PyObject *Server_port(ServerObject *self, void *closure)
     return server_ready(self) ? PyLong_FromLong(mf_server_port(self->server)) : NULL;
 }
 
+static PyObject *Server_address(ServerObject *self, void *closure)
+{
+    (void)closure;
+    return server_ready(self) ? Py_BuildValue("(si)", mf_server_address(self->server),
+                                              (int)mf_server_port(self->server))
+                              : NULL;
+}
+
 static PyMethodDef Server_methods[] = {
     {"start", (PyCFunction)Server_start, METH_NOARGS, "start(): serve on a thread of the core's own"},
     {"stop", (PyCFunction)Server_stop, METH_NOARGS,
@@ -1688,6 +1701,7 @@ static PyMethodDef Server_methods[] = {
 
 static PyGetSetDef Server_getset[] = {
     {"port", (getter)Server_port, NULL, "the bound port", NULL},
+    {"address", (getter)Server_address, NULL, "(numeric host, port): the bound address", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

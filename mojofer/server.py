@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
 import threading
 from dataclasses import dataclass
@@ -56,11 +57,13 @@ def log_to_logging(entry: dict) -> None:
 
 
 class Server:
-    """A bound server (see serve()): .port, .url, .start(), .stop(); a context
+    """A bound server (see serve()): .port, .address, .url, .start(), .stop(); a context
     manager that stops it on exit. A server runs once."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
                  idle_timeout: float = 30.0, max_message_bytes: int = 64 * 1024,
+                 max_connections: int = 1024, max_connections_per_address: int = 64,
+                 handshake_timeout: float = 5.0,
                  allow_remote_plain: bool = False, tls_cert: Optional[PathLike] = None,
                  tls_key: Optional[PathLike] = None, smoothing: float = _DEFAULTS["smoothing"],
                  grace: Optional[float] = None, cues: Optional[CueParams] = None,
@@ -73,6 +76,18 @@ class Server:
             raise ValueError("key ids must be unique: they name the keys in the logs")
         if not (isinstance(idle_timeout, (int, float)) and math.isfinite(idle_timeout) and idle_timeout > 0):
             raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
+        for name, value in (("max_connections", max_connections),
+                            ("max_connections_per_address", max_connections_per_address)):
+            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                    and 1 <= value < 2**31):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if max_connections_per_address > max_connections:
+            raise ValueError(f"max_connections_per_address ({max_connections_per_address}) must not "
+                             f"exceed max_connections ({max_connections})")
+        if not (isinstance(handshake_timeout, (int, float)) and not isinstance(handshake_timeout, bool)
+                and 0 < handshake_timeout <= 3600):
+            raise ValueError("handshake_timeout must be a number of seconds in (0, 3600], "
+                             f"got {handshake_timeout!r}")
         cue_params = cues if cues is not None else CueParams()
         grace = float(cue_params.long_interruption_end if grace is None else grace)
         self.host = host
@@ -83,12 +98,20 @@ class Server:
             os.fspath(tls_cert) if tls_cert is not None else None,
             os.fspath(tls_key) if tls_key is not None else None,
             _model(pose_model, POSE_MODEL), _model(expression_model, EXPRESSIONS_MODEL),
-            float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log)
+            float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log,
+            max_connections=int(max_connections),
+            max_connections_per_address=int(max_connections_per_address),
+            handshake_timeout=float(handshake_timeout))
         self._stopped = threading.Event()
 
     @property
     def port(self) -> int:
         return self._core.port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) as bound: the numeric address the host resolved to."""
+        return self._core.address
 
     @property
     def url(self) -> str:
@@ -124,11 +147,18 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
     """Runs the streaming server: blocking until Ctrl-C (background=False),
     or started on its own thread, returning the Server (.port, .url, .stop()).
 
+    host is bound exactly: an IPv4 or IPv6 literal, or a name resolved once
+    to its first IPv4 address (else IPv6): "localhost" binds 127.0.0.1 only;
+    "0.0.0.0" every IPv4 address, "::" every address (.address tells).
+
     keys: Key (or dicts of its fields), each an application's api_key and
     socket_key with its plan. Options: idle_timeout (seconds without a
-    message that end a session), max_message_bytes, tls_cert and tls_key
-    (PEM files: wss://; plain ws:// serves only loopback unless
-    allow_remote_plain), the Estimator's smoothing, grace, cues, max_faces,
+    message that end a session), max_message_bytes, max_connections (1024)
+    and max_connections_per_address (64; an IPv6 client counts by its /64)
+    open at once, handshakes included: one more is answered HTTP 503 and
+    closed; handshake_timeout (5 s from connect to session), tls_cert and
+    tls_key (PEM files: wss://; plain ws:// serves only a loopback address
+    unless allow_remote_plain), the Estimator's smoothing, grace, cues, max_faces,
     pose_model and expression_model, and log (a callable given a dict per
     session start, end and refusal; default: the "mojofer.server" logger).
     """
@@ -156,12 +186,14 @@ def load_keys(path: PathLike) -> list[Key]:
 
 
 CONFIG_FIELDS = {"host", "port", "keys_file", "keys", "idle_timeout", "max_message_bytes",
+                 "max_connections", "max_connections_per_address", "handshake_timeout",
                  "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces"}
 
 
 def load_config(path: PathLike) -> dict:
     """serve()'s arguments from a TOML file: host, port, idle_timeout,
-    max_message_bytes, allow_remote_plain, tls_cert, tls_key, the Estimator's
+    max_message_bytes, max_connections, max_connections_per_address,
+    handshake_timeout, allow_remote_plain, tls_cert, tls_key, the Estimator's
     smoothing, grace and max_faces, and the keys: inline [[keys]] tables or
     keys_file (relative paths are relative to the config file)."""
     path = Path(path)

@@ -2,8 +2,11 @@
 and a third-party one (the `websockets` package, speaking the protocol as
 docs/protocol.md writes it down, with `msgpack`). Every network wait has a
 timeout, so a hang fails instead of stalling the suite."""
+import ipaddress
 import os
+import resource
 import signal
+import socket
 import ssl
 import struct
 import subprocess
@@ -59,8 +62,8 @@ def ws(server_or_url, api_key=KEY.api_key, socket_key=KEY.socket_key, *, headers
         extra = {"X-Api-Key": api_key, "X-Socket-Key": socket_key}
     else:
         url += f"?api_key={api_key}&socket_key={socket_key}"
-    return connect(url, subprotocols=["mojofer.v1"], additional_headers=extra, open_timeout=TIMEOUT,
-                   close_timeout=2, **kw)
+    kw.setdefault("open_timeout", TIMEOUT)
+    return connect(url, subprotocols=["mojofer.v1"], additional_headers=extra, close_timeout=2, **kw)
 
 
 def frame_message(seq, ts, points, pose=None):
@@ -363,6 +366,227 @@ def test_plain_ws_only_on_loopback_unless_allowed():
     with pytest.raises(ValueError, match="allow_remote_plain"):
         CloudClient("ws://example.com:8765/", "a", "s")
     Server("0.0.0.0", 0, [KEY], allow_remote_plain=True).stop()
+
+
+# ---- what is bound, and who may connect ---------------------------------------------
+
+
+def listening(port):
+    """The addresses listening on a TCP port, from the kernel's tables
+    (/proc/net/tcp and tcp6), not from the server: {"127.0.0.1", "::", ...}."""
+    found = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, port_hex = local.split(":")
+                if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                    raw = bytes.fromhex(address)
+                    # the kernel prints each 32-bit word in host (little-endian) order
+                    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, size, 4))
+                    found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def outside_address():
+    """An IPv4 address of this machine that is not loopback: the source of
+    its default route, else the first from `ip`, else one added to the
+    loopback interface for these tests (root, iproute2). Without one the
+    tests fail: they must not pass untested."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("198.51.100.1", 9))  # a documentation address: nothing is sent
+            address = probe.getsockname()[0]
+        except OSError:
+            address = "0.0.0.0"
+    if not ipaddress.ip_address(address).is_loopback and address != "0.0.0.0":
+        yield address
+        return
+    out = subprocess.run("ip -4 -o addr show scope global", shell=True, capture_output=True,
+                         text=True).stdout
+    for line in out.splitlines():
+        yield line.split()[3].split("/")[0]
+        return
+    # On the loopback interface, but not a loopback address: what the server
+    # binds for 127.0.0.1 does not answer there.
+    made = subprocess.run("ip addr add 198.51.100.7/32 dev lo", shell=True, capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        pytest.fail("no non-loopback IPv4 address on this machine, and none could be made "
+                    f"(ip addr add 198.51.100.7/32 dev lo: {made.stderr.strip()})", pytrace=False)
+    yield "198.51.100.7"
+    subprocess.run("ip addr del 198.51.100.7/32 dev lo", shell=True, capture_output=True)
+
+
+def reachable(address, port):
+    """Whether a TCP connection to (address, port) is accepted."""
+    try:
+        socket.create_connection((address, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host, bound", [("127.0.0.1", "127.0.0.1"), ("localhost", "127.0.0.1"),
+                                         ("::1", "::1")])
+def test_loopback_host_binds_loopback_only(host, bound, outside_address, points):
+    with serve(host, 0, [KEY], background=True, log=None) as server:
+        assert server.address == (bound, server.port)
+        assert listening(server.port) == {bound}
+        assert not reachable(outside_address, server.port)
+        assert not reachable("::1" if bound == "127.0.0.1" else "127.0.0.1", server.port)
+        with ws(server) as conn:  # and the loopback address serves
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+def test_config_file_host_binds_that_address(tmp_path, outside_address):
+    (tmp_path / "server.toml").write_text(textwrap.dedent("""
+        host = "127.0.0.1"
+        port = 0
+        max_connections = 100
+        max_connections_per_address = 10
+        handshake_timeout = 2
+        [[keys]]
+        id = "app"
+        api_key = "api-app"
+        socket_key = "sock-app"
+    """))
+    options = load_config(tmp_path / "server.toml")
+    assert (options["max_connections"], options["max_connections_per_address"],
+            options["handshake_timeout"]) == (100, 10, 2)
+    with Server(**options, log=None) as server:
+        server.start()
+        assert listening(server.port) == {"127.0.0.1"}
+        assert not reachable(outside_address, server.port)
+
+
+def test_every_address_when_asked_is_reachable_from_outside(outside_address, points):
+    with serve("0.0.0.0", 0, [KEY], background=True, log=None, allow_remote_plain=True) as server:
+        assert server.address == ("0.0.0.0", server.port)
+        assert listening(server.port) == {"0.0.0.0"}
+        with ws(f"ws://{outside_address}:{server.port}/") as conn:
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+# ---- connection caps ----------------------------------------------------------------
+
+
+def raw_connect(port, source="127.0.0.1"):
+    """A TCP connection from a given loopback source address that sends nothing."""
+    return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0))
+
+
+def refused_with_503(sock):
+    """Whether the server answered a connection with HTTP 503 and closed it."""
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data.startswith(b"HTTP/1.1 503 ")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_connections": 0}, "max_connections must be a positive integer"),
+    ({"max_connections_per_address": 2.5}, "max_connections_per_address must be a positive integer"),
+    ({"max_connections": 10, "max_connections_per_address": 11}, "must not exceed max_connections"),
+    ({"handshake_timeout": 0}, "handshake_timeout must be a number of seconds"),
+    ({"handshake_timeout": float("nan")}, "handshake_timeout must be a number of seconds"),
+])
+def test_connection_caps_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        Server("127.0.0.1", 0, [KEY], **options)
+
+
+def test_connections_over_the_caps_get_503_and_the_rest_are_served(points):
+    with serve(port=0, keys=[KEY], background=True, log=None, max_connections=3,
+               max_connections_per_address=2) as server:
+        held = [raw_connect(server.port), raw_connect(server.port)]
+        assert refused_with_503(raw_connect(server.port)), "a third from one address"
+        with ws(server, source_address=("127.0.0.2", 0)) as conn:  # another address, under both caps
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+            assert refused_with_503(raw_connect(server.port, "127.0.0.3")), "a fourth in all"
+        held.pop().close()
+        time.sleep(0.2)  # the server sees both closes
+        with ws(server) as conn:  # the counts went down with the connections
+            conn.send(frame_message(1, 0.0, points))
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+def test_a_connection_that_does_not_upgrade_is_closed_after_the_handshake_timeout(points):
+    with serve(port=0, keys=[KEY], background=True, log=None, handshake_timeout=1) as server, \
+            ws(server) as session:
+        silent, partial = raw_connect(server.port), raw_connect(server.port)
+        partial.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a request never finished
+        t0 = time.monotonic()
+        for sock in (silent, partial):
+            sock.settimeout(TIMEOUT)
+            try:
+                assert sock.recv(4096) == b""
+            except ConnectionResetError:
+                pass
+        assert time.monotonic() - t0 < 3.0
+        session.send(frame_message(1, 0.0, points))  # a session outlives the handshake timeout
+        assert msgpack.unpackb(session.recv(timeout=TIMEOUT))["t"] == "estimate"
+
+
+FLOOD_SERVER = """
+import resource, sys
+import mojofer
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+server = mojofer.serve(port=0, keys=[mojofer.Key("demo", "api-demo", "sock-demo", max_sessions=20)],
+                       background=True, log=None)
+print(server.port, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def test_a_flood_of_half_open_connections_does_not_deny_others(points):
+    """A server whose process may open 1,024 files; one client holds 1,100
+    connections that never send a byte; then 10 clients from another
+    address each open a session and get an estimate, with the default caps."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        assert hard >= 1500, f"the test needs 1,500 open files, the hard limit is {hard}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    proc = subprocess.Popen([sys.executable, "-c", FLOOD_SERVER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    flood = []
+    try:
+        port = int(proc.stdout.readline())
+        for _ in range(1100):
+            flood.append(raw_connect(port))
+        served = 0
+        for i in range(10):
+            try:
+                with ws(f"ws://127.0.0.1:{port}/", open_timeout=3.0,
+                        source_address=("127.0.0.2", 0)) as conn:
+                    conn.send(frame_message(1, 0.0, points))
+                    served += msgpack.unpackb(conn.recv(timeout=3.0))["t"] == "estimate"
+            except (OSError, TimeoutError, ConnectionClosed):
+                pass
+        assert served == 10, f"{served} of 10 served under the flood"
+        answered = []
+        for sock in flood:
+            sock.settimeout(0.05)
+            try:
+                answered.append(sock.recv(64))
+            except (socket.timeout, ConnectionResetError):
+                pass
+        # all but the per-address cap's 64 were refused at once
+        assert sum(a.startswith(b"HTTP/1.1 503 ") for a in answered) == 1100 - 64
+    finally:
+        for sock in flood:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
 
 
 # ---- privacy ------------------------------------------------------------------------

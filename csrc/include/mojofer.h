@@ -610,9 +610,26 @@ typedef struct {
 
 typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
 
+/* The host is bound exactly: an IPv4 or IPv6 literal as given, a name
+ * resolved once by mf_server_new to its first IPv4 address, or its first
+ * IPv6 address if it has none ("localhost": 127.0.0.1). "0.0.0.0" is every
+ * IPv4 address, "::" every IPv6 and IPv4 one. Plain ws:// binds only a
+ * loopback address (127.0.0.0/8, ::1) unless allow_remote_plain.
+ *
+ * Connections are capped before their handshake: over max_connections, or
+ * max_connections_per_address from one client address (an IPv6 client
+ * counts by its /64 prefix), or with fewer than 32 file descriptors left
+ * to the process, a new connection is answered "HTTP/1.1 503" and closed
+ * at once, without reading its request (docs/protocol.md, "Connections"). A
+ * connection not upgraded to a session within handshake_timeout is
+ * closed. Behind a reverse proxy every client has the proxy's address:
+ * set max_connections_per_address to max_connections there. */
 typedef struct {
     const char *host;              /* address to bind; loopback by default */
     int32_t port;                  /* 0: any free port, see mf_server_port */
+    int32_t max_connections;       /* open connections, handshakes included; >= 1 */
+    int32_t max_connections_per_address; /* 1 .. max_connections */
+    double handshake_timeout;      /* seconds, > 0; counted in whole seconds */
     const mf_server_key *keys;     /* copied by mf_server_new */
     size_t key_count;
     double idle_timeout;           /* seconds without a message end a session */
@@ -626,7 +643,8 @@ typedef struct {
 typedef struct mf_server mf_server;
 
 MF_API mf_server_config mf_server_config_default(void);
-/* Checks the config and binds the port (MF_E_NETWORK if it cannot);
+/* Checks the config, resolves the host and binds the port (MF_E_NETWORK if
+ * the host does not resolve or the port cannot be bound);
  * serves nothing until mf_server_start. Every session gets an mf_estimator
  * with `params`, all sharing `pose` and `expressions` on the service
  * thread: free the server before them. */
@@ -635,6 +653,8 @@ MF_API mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimato
                                 const mf_estimator_params *params, mf_status *status);
 /* The bound port. */
 MF_API int32_t mf_server_port(const mf_server *server);
+/* The bound address, numeric ("127.0.0.1", "::1"); lives with the server. */
+MF_API const char *mf_server_address(const mf_server *server);
 /* Serves on a thread of its own until mf_server_stop. */
 MF_API mf_status mf_server_start(mf_server *server);
 /* Closes every session (code 1001) and joins the thread; may be called twice. */

@@ -207,6 +207,42 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* A TCP connection to the loopback port from the loopback `source` that
+ * sends nothing; the socket or -1. */
+static int tcp_connect(int port, const char *source)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from, to;
+    memset(&from, 0, sizeof from);
+    memset(&to, 0, sizeof to);
+    from.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &from.sin_addr);
+    to.sin_port = htons((uint16_t)port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&from, sizeof from) == 0 &&
+        connect(fd, (struct sockaddr *)&to, sizeof to) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* What the server sends before closing, up to `capacity`-1 bytes; "" if
+ * it sends nothing and keeps the connection for `timeout_ms`. */
+static const char *answer(int fd, char *buf, size_t capacity, int timeout_ms)
+{
+    size_t got = 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got < capacity - 1 && poll(&p, 1, timeout_ms) == 1) {
+        ssize_t r = read(fd, buf + got, capacity - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    return buf;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static const mf_server_key KEYS[] = {
@@ -246,6 +282,29 @@ static void test_config_checks(void)
     c.keys = &bad;
     c.key_count = 1;
     CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    c = test_config(NULL);
+    c.max_connections = 0;
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "max_connections 0");
+    c = test_config(NULL);
+    c.max_connections = 4;
+    c.max_connections_per_address = 5;
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT,
+           "a per-address cap over the total");
+    c = test_config(NULL);
+    c.handshake_timeout = 0;
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "handshake_timeout 0");
+    c = test_config(NULL);
+    c.host = "";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "an empty host");
+    c = test_config(NULL);
+    c.host = "no-such-host.invalid";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_NETWORK, "a host that does not resolve");
+    c = test_config(NULL);
+    c.host = "localhost";
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    CHECKF(server && strcmp(mf_server_address(server), "127.0.0.1") == 0,
+           "localhost binds 127.0.0.1: %s", server ? mf_server_address(server) : "no server");
+    mf_server_free(server);
     mf_server_free(NULL);
 }
 
@@ -514,11 +573,57 @@ static void test_backpressure(void)
     mf_server_free(server);
 }
 
+/* Connections over the caps are answered 503 and closed before any byte of
+ * theirs is read; the counts go down as connections close; a connection
+ * that never upgrades is closed after the handshake timeout. */
+static void test_connection_caps(void)
+{
+    mf_server_config c = test_config(NULL);
+    c.log = NULL;
+    c.max_connections = 3;
+    c.max_connections_per_address = 2;
+    c.handshake_timeout = 1.0;
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    if (!server || mf_server_start(server) != MF_OK) {
+        CHECK(!"echo server for the connection caps");
+        mf_server_free(server);
+        return;
+    }
+    CHECKF(strcmp(mf_server_address(server), "127.0.0.1") == 0, "bound to %s",
+           mf_server_address(server));
+    const int port = mf_server_port(server);
+    char buf[512];
+    int a = tcp_connect(port, "127.0.0.1"), b = tcp_connect(port, "127.0.0.1");
+    int over = tcp_connect(port, "127.0.0.1");
+    CHECKF(over >= 0 && strncmp(answer(over, buf, sizeof buf, 2000), "HTTP/1.1 503 ", 13) == 0,
+           "a third connection from one address: 503, got '%.40s'", buf);
+    int other = tcp_connect(port, "127.0.0.2");
+    CHECKF(other >= 0 && strcmp(answer(other, buf, sizeof buf, 200), "") == 0,
+           "another address under both caps is kept");
+    int fourth = tcp_connect(port, "127.0.0.3");
+    CHECKF(fourth >= 0 && strncmp(answer(fourth, buf, sizeof buf, 2000), "HTTP/1.1 503 ", 13) == 0,
+           "a fourth connection in all: 503");
+    const double t0 = (double)time(NULL);
+    CHECKF(a >= 0 && strcmp(answer(a, buf, sizeof buf, 4000), "") == 0 && (double)time(NULL) - t0 < 4,
+           "a silent connection is closed after the handshake timeout");
+    sleep_ms(100);
+    int again = ws_connect(port, "?api_key=api-alpha&socket_key=sock-alpha", "");
+    CHECKF(again >= 0 && round_trip(again, "back", buf, sizeof buf) == 0 && strcmp(buf, "back") == 0,
+           "the closed connections freed their places");
+    const int fds[] = {a, b, over, other, fourth, again};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    mf_server_free(server);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
     test_equal();
     test_sessions();
     test_backpressure();
+    test_connection_caps();
     test_client();
 }
