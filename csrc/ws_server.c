@@ -8,6 +8,7 @@
  * is upgraded only to carry its close code and reason, which browsers and
  * other WebSocket clients can read, where an HTTP status they cannot. */
 #include <libwebsockets.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -42,7 +43,10 @@ typedef struct session {
     size_t rx_size, rx_capacity;
     reply *head, *tail;
     int pending, throttled;
-    double start, last_message, tokens, tokens_at;
+    double start, last_message, tokens;
+    double rate_clock;           /* seconds of the session counted into tokens */
+    double ts_origin;            /* a frame's "ts" less this is its time in the session */
+    int has_ts_origin;
     int32_t closing;             /* close code once decided, or 0 */
     const char *closing_reason;
     int64_t frames, errors;
@@ -52,7 +56,7 @@ typedef struct session {
 typedef struct {
     char *id, *api_key, *socket_key;
     int32_t max_sessions;
-    double max_fps, max_session_seconds;
+    double max_fps, max_session_seconds, catch_up_seconds;
     int32_t active;
 } server_key;
 
@@ -210,6 +214,29 @@ static void refuse_message(session *s, int32_t code, const char *reason)
         close_with(s, 1011, "the server could not answer a message");
 }
 
+/* The session's clock for its frame rate, in seconds since it started:
+ * the wall clock's, or the frames' own when their timestamps (counted from
+ * the session's first frame, at the time it arrived) run ahead of it, by
+ * at most the plan's catch_up_seconds. A backlog sent again after a
+ * reconnect is such a run: its frames were taken over the outage and
+ * arrive at once, and each earns its token by its timestamp. A client
+ * whose timestamps run fast gains at most max_fps * catch_up_seconds
+ * frames per session. */
+static double rate_clock(session *s, const server_key *key, double now, const uint8_t *data,
+                         size_t size)
+{
+    const mf_ws_handler *handler = &s->server->handler;
+    const double wall = now - s->start;
+    double ts;
+    if (!handler->frame_time || !handler->frame_time(handler->user, data, size, &ts))
+        return wall;
+    if (!s->has_ts_origin) {
+        s->ts_origin = ts - wall;
+        s->has_ts_origin = 1;
+    }
+    return fmax(wall, fmin(ts - s->ts_origin, wall + key->catch_up_seconds));
+}
+
 /* One whole message in: the rate, the message layer, a reply queued. */
 static void on_message(session *s, const uint8_t *data, size_t size)
 {
@@ -226,10 +253,13 @@ static void on_message(session *s, const uint8_t *data, size_t size)
             return;
         }
     }
-    s->tokens += (now - s->tokens_at) * key->max_fps;
+    const double clock = rate_clock(s, key, now, data, size);
+    if (clock > s->rate_clock) {
+        s->tokens += (clock - s->rate_clock) * key->max_fps;
+        s->rate_clock = clock;
+    }
     if (s->tokens > key->max_fps)
         s->tokens = key->max_fps;
-    s->tokens_at = now;
     int32_t code;
     if (s->tokens < 1.0) {
         code = MF_CLOSE_FRAME_RATE;
@@ -352,7 +382,7 @@ static void on_established(session *s, struct lws *wsi)
     server->keys[s->key].active++;
     s->established = 1;
     s->id = ++server->next_id;
-    s->start = s->last_message = s->tokens_at = now_seconds();
+    s->start = s->last_message = now_seconds();
     s->tokens = server->keys[s->key].max_fps;
     s->next = server->sessions;
     if (s->next)
@@ -463,7 +493,8 @@ static mf_status check_config(const mf_server_config *c)
         if (!key->id || !key->api_key || !key->socket_key || !key->api_key[0] ||
             !key->socket_key[0] || strlen(key->api_key) >= MF_WS_SECRET_MAX ||
             strlen(key->socket_key) >= MF_WS_SECRET_MAX || key->max_sessions < 1 ||
-            !(key->max_fps > 0) || !(key->max_session_seconds > 0))
+            !(key->max_fps > 0) || !(key->max_session_seconds > 0) ||
+            !(isfinite(key->catch_up_seconds) && key->catch_up_seconds >= 0))
             return MF_E_INVALID_ARGUMENT;
     }
     return MF_OK;
@@ -500,6 +531,7 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         to->max_sessions = from->max_sessions;
         to->max_fps = from->max_fps;
         to->max_session_seconds = from->max_session_seconds;
+        to->catch_up_seconds = from->catch_up_seconds;
     }
     server->protocols[0].name = MF_WIRE_PROTOCOL;
     server->protocols[0].callback = callback;
@@ -640,6 +672,16 @@ static mf_status estimator_error(void *user, const uint8_t *data, size_t size, i
     return encode_error(&error, reply);
 }
 
+static int estimator_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
+{
+    estimator_layer *layer = user;
+    mf_wire_error error;
+    uint64_t seq;
+    size_t count;
+    return mf_wire_decode_frame(data, size, &seq, timestamp, layer->faces, layer->max_faces,
+                                &count, &error) == MF_OK;
+}
+
 static void estimator_layer_free(estimator_layer *layer)
 {
     if (!layer)
@@ -673,7 +715,7 @@ mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose
     if (!layer->faces || !layer->estimates || !layer->events)
         goto fail;
     const mf_ws_handler handler = {layer, estimator_session_new, estimator_session_free,
-                                   estimator_message, estimator_error};
+                                   estimator_message, estimator_error, estimator_frame_time};
     if (!(server = mf_ws_server_new(config, &handler, &st)))
         goto fail;
     server->owned_layer = layer;

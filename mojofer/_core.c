@@ -1503,16 +1503,17 @@ static void Server_dealloc(ServerObject *self)
 }
 
 /* Fills one key from (id, api_key, socket_key, max_sessions, max_fps,
- * max_session_seconds); the strings stay owned by `item`. */
+ * max_session_seconds, catch_up_seconds); the strings stay owned by `item`. */
 static int server_key(PyObject *item, mf_server_key *key)
 {
     if (!PyTuple_Check(item) ||
-        !PyArg_ParseTuple(item, "sssidd", &key->id, &key->api_key, &key->socket_key,
-                          &key->max_sessions, &key->max_fps, &key->max_session_seconds)) {
+        !PyArg_ParseTuple(item, "sssiddd", &key->id, &key->api_key, &key->socket_key,
+                          &key->max_sessions, &key->max_fps, &key->max_session_seconds,
+                          &key->catch_up_seconds)) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
                      "each key must be (id, api_key, socket_key, max_sessions, max_fps, "
-                     "max_session_seconds), got %R",
+                     "max_session_seconds, catch_up_seconds), got %R",
                      item);
         return -1;
     }

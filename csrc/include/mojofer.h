@@ -594,6 +594,11 @@ typedef struct {
     int32_t max_sessions;             /* simultaneous sessions, >= 1 */
     double max_fps;                   /* frames per second, > 0; bursts of 1 s allowed */
     double max_session_seconds;       /* > 0 */
+    /* finite, >= 0: how far a session's frame timestamps may run ahead of
+     * its wall-clock time and still count for the frame rate, so that the
+     * backlog a client sends again after an outage this long is admitted
+     * (docs/protocol.md, "Sessions and plans"); 0: wall-clock time only */
+    double catch_up_seconds;
 } mf_server_key;
 
 /* One structured log entry; strings live for the call only. */

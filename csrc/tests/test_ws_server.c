@@ -58,7 +58,22 @@ static int32_t echo_message(void *user, void *session, const uint8_t *data, size
     return 0;
 }
 
-static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error};
+/* A message "t=SECONDS" is a frame taken at that time. */
+static int echo_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
+{
+    (void)user;
+    char text[32];
+    if (size < 3 || size >= sizeof text || memcmp(data, "t=", 2) != 0)
+        return 0;
+    memcpy(text, data + 2, size - 2);
+    text[size - 2] = '\0';
+    *timestamp = strtod(text, NULL);
+    return 1;
+}
+
+static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error, NULL};
+static const mf_ws_handler ECHO_TIMED = {NULL,       echo_new,   echo_free,
+                                         echo_message, echo_error, echo_frame_time};
 
 typedef struct {
     int starts, ends, refusals, last_code;
@@ -210,9 +225,11 @@ static void sleep_ms(int ms)
 /* ---- tests -------------------------------------------------------------- */
 
 static const mf_server_key KEYS[] = {
-    {"alpha", "api-alpha", "sock-alpha", 1, 1000.0, 60.0},
-    {"slow", "api-slow", "sock-slow", 4, 4.0, 60.0},
-    {"brief", "api-brief", "sock-brief", 4, 1000.0, 0.3},
+    {"alpha", "api-alpha", "sock-alpha", 1, 1000.0, 60.0, 0.0},
+    {"slow", "api-slow", "sock-slow", 4, 4.0, 60.0, 0.0},
+    {"brief", "api-brief", "sock-brief", 4, 1000.0, 0.3, 0.0},
+    {"catch-up", "api-catch", "sock-catch", 4, 1.0, 60.0, 2.0},
+    {"no-catch-up", "api-none", "sock-none", 4, 1.0, 60.0, 0.0},
 };
 
 static mf_server_config test_config(log_counts *counts)
@@ -514,6 +531,45 @@ static void test_backpressure(void)
     mf_server_free(server);
 }
 
+/* A backlog sent at once, its frames 1 s apart by their timestamps, to a
+ * plan of 1 fps with 2 s of catch-up: the burst of 1 and 2 s of timestamps
+ * (2 frames) pass, then the timestamps are too far ahead of the wall
+ * clock; under the same plan without catch-up only the burst passes. */
+static void test_catch_up(void)
+{
+    log_counts counts = {0, 0, 0, 0, ""};
+    mf_server_config c = test_config(&counts);
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO_TIMED, &st);
+    if (!server || mf_server_start(server) != MF_OK) {
+        CHECK(!"echo server with frame times");
+        mf_server_free(server);
+        return;
+    }
+    const int port = mf_server_port(server);
+    const char *query[2] = {"?api_key=api-catch&socket_key=sock-catch",
+                            "?api_key=api-none&socket_key=sock-none"};
+    const int admitted[2] = {3, 1};
+    for (int plan = 0; plan < 2; plan++) {
+        int fd = ws_connect(port, query[plan], "");
+        char text[16], buf[64];
+        int passed = 0, refused = 0;
+        for (int i = 0; fd >= 0 && i < 6; i++) {
+            snprintf(text, sizeof text, "t=%d", 100 + i);
+            if (round_trip(fd, text, buf, sizeof buf) != 0)
+                break;
+            passed += strcmp(buf, text) == 0 && refused == 0;
+            refused += strcmp(buf, "E4003") == 0;
+        }
+        CHECKF(passed == admitted[plan] && refused == 6 - admitted[plan],
+               "plan %d: %d frames passed then %d refused, expected %d then the rest", plan, passed,
+               refused, admitted[plan]);
+        if (fd >= 0)
+            close(fd);
+    }
+    mf_server_free(server);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
@@ -521,4 +577,5 @@ void test_ws_server(void)
     test_sessions();
     test_backpressure();
     test_client();
+    test_catch_up();
 }
