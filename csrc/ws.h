@@ -38,7 +38,7 @@ typedef struct {
 
 /* mf_server_new with the given message layer in place of the estimator's. */
 mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
-                            mf_status *status);
+                            mf_status *status, const char **problem);
 
 /* Equal strings, in a time that depends on the secret's length only. */
 int mf_ws_equal(const char *given, const char *secret);

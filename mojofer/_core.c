@@ -1319,6 +1319,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
     mf_status st;
     int went_back;
     double previous;
+    char problem[MF_ESTIMATOR_PROBLEM_BYTES];
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
     for (npy_intp i = 0; i < n; i++) {
@@ -1337,6 +1338,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
                              (size_t)self->max_faces * MF_ESTIMATE_EVENTS_PER_FACE, &events_count);
     if (st == MF_OK)
         self->updated = 1, self->last = t;
+    snprintf(problem, sizeof problem, "%s", mf_estimator_problem(self->estimator));
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     if (went_back) {
@@ -1345,9 +1347,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
         goto done;
     }
     if (st == MF_E_INVALID_ARGUMENT) {
-        PyErr_SetString(PyExc_ValueError,
-                        "faces refused: each id once, landmarks finite, within +-1e6 and spread "
-                        "like a face, a given pose finite and within +-180 degrees");
+        PyErr_Format(PyExc_ValueError, "faces refused: %s", problem);
         goto done;
     }
     if (st != MF_OK) {
@@ -1614,19 +1614,21 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     Py_INCREF(log);
     self->log = log;
     Py_BEGIN_ALLOW_THREADS
-    self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st);
+    self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st, &problem);
     Py_END_ALLOW_THREADS
     if (!self->server) {
-        if (st == MF_E_NETWORK)
-            PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: the address is in use or "
-                         "not local, or the TLS certificate or key is unusable", config.host, config.port);
+        /* the core's phrase names the one cause; a TLS file's begins with
+         * its setting, followed here by the file's path */
+        const int is_key = strncmp(problem, "tls_key:", 8) == 0;
+        const char *setting = is_key ? "tls_key" : "tls_cert";
+        if (st == MF_E_IO)
+            PyErr_Format(PyExc_OSError, "cannot serve: %s %s%s", setting,
+                         is_key ? config.tls_key : config.tls_cert, problem + strlen(setting));
+        else if (st == MF_E_NETWORK)
+            PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: %s", config.host, config.port,
+                         problem);
         else if (st == MF_E_INVALID_ARGUMENT)
-            PyErr_SetString(PyExc_ValueError,
-                            "invalid server configuration: every key needs an id, non-empty "
-                            "api_key and socket_key (under 256 bytes), max_sessions >= 1, "
-                            "max_fps > 0 and max_session_seconds > 0; idle_timeout > 0; "
-                            "tls_cert and tls_key together; a host that is not loopback "
-                            "needs TLS or allow_remote_plain");
+            PyErr_Format(PyExc_ValueError, "invalid server configuration: %s", problem);
         else
             raise_status(st, "server");
         goto done;

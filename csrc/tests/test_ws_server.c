@@ -244,25 +244,49 @@ static mf_server_config test_config(log_counts *counts)
     return c;
 }
 
+/* Each refusal of a config names its one cause. */
 static void test_config_checks(void)
 {
     mf_status st;
+    const char *problem;
     mf_server_config c = test_config(NULL);
     c.key_count = 0;
-    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strcmp(problem, "the server needs at least one key") == 0);
     c = test_config(NULL);
     c.host = "0.0.0.0";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT,
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+               strncmp(problem, "plain ws:// serves loopback only", 32) == 0,
            "plain ws:// beyond loopback needs allow_remote_plain");
     c = test_config(NULL);
     c.tls_cert = "cert.pem";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "cert without key");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+               strcmp(problem, "tls_cert and tls_key go together") == 0,
+           "cert without key");
+    c.tls_key = "key.pem";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_IO &&
+               strcmp(problem, "tls_cert: no such file") == 0,
+           "a certificate file that is not there");
     mf_server_key bad = KEYS[0];
     bad.socket_key = "";
     c = test_config(NULL);
     c.keys = &bad;
     c.key_count = 1;
-    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "socket_key"));
+    bad = KEYS[0];
+    bad.catch_up_seconds = -1.0;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "catch_up_seconds"));
+
+    c = test_config(NULL);
+    mf_server *first = mf_ws_server_new(&c, &ECHO, &st, &problem);
+    CHECK(first && problem == NULL);
+    c.port = mf_server_port(first);
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_NETWORK &&
+               strcmp(problem, "the port is in use") == 0,
+           "a port taken by another server");
+    mf_server_free(first);
     mf_server_free(NULL);
 }
 
@@ -280,7 +304,7 @@ static void test_sessions(void)
     log_counts counts = {0, 0, 0, 0, ""};
     mf_server_config c = test_config(&counts);
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECK_STATUS(st, MF_OK);
     if (!server)
         return;
@@ -410,7 +434,7 @@ static void test_client(void)
     c.max_message_bytes = 4096;
     c.idle_timeout = 5.0;
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server for the client");
         mf_server_free(server);
@@ -447,7 +471,7 @@ static void test_client(void)
         CHECK(mf_client_send(client, 0.1 * (double)i, &face, 1, &seq) == MF_OK && seq == i);
     sleep_ms(200);
     c.port = port;
-    server = mf_ws_server_new(&c, &ECHO, &st);
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECKF(server && mf_server_start(server) == MF_OK, "a new server on port %d", port);
     CHECKF(mf_client_flush(client, 10.0) == 0, "every frame answered after the restart");
     in_order = 1;
@@ -478,7 +502,7 @@ static void test_client(void)
     mf_client_free(client);
 
     /* Wrong keys: refused for good, every frame answered with 4001. */
-    server = mf_ws_server_new(&c, &ECHO, &st);
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     mf_server_start(server);
     cc.socket_key = "wrong";
     client = mf_client_new(&cc, &st);
@@ -502,7 +526,7 @@ static void test_backpressure(void)
     c.idle_timeout = 5.0;
     c.log = NULL;
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server for backpressure");
         mf_server_free(server);
@@ -540,7 +564,7 @@ static void test_catch_up(void)
     log_counts counts = {0, 0, 0, 0, ""};
     mf_server_config c = test_config(&counts);
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO_TIMED, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO_TIMED, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server with frame times");
         mf_server_free(server);
