@@ -636,11 +636,11 @@ static PyObject *PoseEstimator_estimate(PoseEstimatorObject *self, PyObject *arg
     st = mf_pose_estimate(self->estimator, PyArray_DATA(points), &pose);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
+    /* the points are the only argument the core refuses: its rule names the cause */
+    const char *problem = st == MF_E_INVALID_ARGUMENT ? mf_points_problem(PyArray_DATA(points)) : NULL;
     Py_DECREF(points);
-    if (st == MF_E_INVALID_ARGUMENT)
-        return PyErr_Format(PyExc_ValueError,
-                            "points must be within +-1e6 and spread like a face: the outer eye "
-                            "corners (points 36 and 45) apart and not all points on one line");
+    if (problem)
+        return PyErr_Format(PyExc_ValueError, "points refused: %s", problem);
     if (st != MF_OK)
         return raise_status(st, "head pose");
     return Py_BuildValue("(ddd)", (double)pose.yaw, (double)pose.pitch, (double)pose.roll);
@@ -735,6 +735,27 @@ static int ExpressionClassifier_init(ExpressionClassifierObject *self, PyObject 
     return 0;
 }
 
+/* Raises the ValueError naming the first face of `points` or `neutral`
+ * (n faces each, or one) the core's landmark rule refuses; 0 if none is. */
+static int points_refused(PyArrayObject *points, PyArrayObject *neutral, npy_intp n)
+{
+    PyArrayObject *arrays[2] = {points, neutral};
+    const char *names[2] = {"points", "neutral"};
+    for (npy_intp i = 0; i < n; i++)
+        for (int a = 0; a < 2 && arrays[a]; a++) {
+            const char *problem = mf_points_problem((const float *)PyArray_DATA(arrays[a]) +
+                                                    i * 2 * MF_LANDMARKS);
+            if (!problem)
+                continue;
+            if (PyArray_NDIM(arrays[a]) == 3)
+                PyErr_Format(PyExc_ValueError, "%s[%zd] refused: %s", names[a], (Py_ssize_t)i, problem);
+            else
+                PyErr_Format(PyExc_ValueError, "%s refused: %s", names[a], problem);
+            return 1;
+        }
+    return 0;
+}
+
 /* classify(points (n, 68, 2), neutral=None (n, 68, 2)) ->
  * (emotions (n, 7), social (n, 3): amusement, surprise, confusion,
  *  action_units (n, 9)), all float32 */
@@ -781,12 +802,8 @@ static PyObject *ExpressionClassifier_classify(ExpressionClassifierObject *self,
                         neutral ? PyArray_DATA(neutral) : NULL, (size_t)n, out);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
-    if (st == MF_E_INVALID_ARGUMENT) {
-        PyErr_SetString(PyExc_ValueError,
-                        "points (and neutral) must be finite, within ±1e6, and outline a face "
-                        "(outer eye corners apart)");
+    if (st == MF_E_INVALID_ARGUMENT && points_refused(points, neutral, n))
         goto done;
-    }
     if (st != MF_OK) {
         raise_status(st, "expressions");
         goto done;

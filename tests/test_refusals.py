@@ -220,3 +220,27 @@ def test_the_wire_reason_names_the_cause(points):
                 reply = msgpack.unpackb(conn.recv(timeout=TIMEOUT))
                 assert (reply["t"], reply["seq"], reply["code"], reply["reason"]) == \
                     ("error", seq + 1, 4012, problem)
+
+
+# ---- the pose estimator and the expression classifier: the landmark rule broken ----------
+
+
+def test_pose_and_expression_refusals_name_the_rule(points):
+    line = np.stack([np.linspace(0, 100, 68), np.linspace(0, 50, 68)], axis=1).astype(np.float32)
+    far = points.copy()
+    far[3, 0] = 2e6
+    with pytest.raises(ValueError) as refused:
+        mojofer.HeadPose().estimate(line)
+    assert str(refused.value) == "points refused: landmarks on one line, not spread like a face"
+    classifier = mojofer.ExpressionClassifier()
+    with pytest.raises(ValueError) as refused:
+        classifier.classify(far)
+    assert str(refused.value) == "points refused: landmarks beyond +-1e6"
+    with pytest.raises(ValueError) as refused:
+        classifier.classify(points, neutral=np.zeros((68, 2), np.float32))
+    assert str(refused.value) == "neutral refused: outer eye corners (landmarks 36 and 45) at one point"
+    batch = np.stack([points] * 4)
+    batch[2] = line
+    with pytest.raises(ValueError) as refused:
+        classifier.classify_many(batch)
+    assert str(refused.value) == "points[2] refused: landmarks on one line, not spread like a face"
