@@ -528,8 +528,8 @@ static mf_status check_config(const mf_server_config *c, const char **problem)
     return why ? MF_E_INVALID_ARGUMENT : MF_OK;
 }
 
-/* Opens a TLS file, or NULL with *problem naming why not (`setting`'s
- * phrases begin with its name). */
+/* Opens a TLS file, or NULL with *problem naming why not, in a phrase
+ * that begins with the file's setting, tls_key or tls_cert. */
 static FILE *open_tls_file(const char *path, int is_key, const char **problem)
 {
     FILE *f = fopen(path, "rb");

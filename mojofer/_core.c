@@ -1635,13 +1635,12 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     Py_END_ALLOW_THREADS
     if (!self->server) {
         /* the core's phrase names the one cause; a TLS file's begins with
-         * its setting, followed here by the file's path */
-        const int is_key = strncmp(problem, "tls_key:", 8) == 0;
-        const char *setting = is_key ? "tls_key" : "tls_cert";
-        if (st == MF_E_IO)
-            PyErr_Format(PyExc_OSError, "cannot serve: %s %s%s", setting,
-                         is_key ? config.tls_key : config.tls_cert, problem + strlen(setting));
-        else if (st == MF_E_NETWORK)
+         * "tls_cert:" or "tls_key:", followed here by the file's path */
+        if (st == MF_E_IO) {
+            const int is_key = strncmp(problem, "tls_key:", 8) == 0;
+            PyErr_Format(PyExc_OSError, "cannot serve: %s %s%s", is_key ? "tls_key" : "tls_cert",
+                         is_key ? config.tls_key : config.tls_cert, strchr(problem, ':'));
+        } else if (st == MF_E_NETWORK)
             PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: %s", config.host, config.port,
                          problem);
         else if (st == MF_E_INVALID_ARGUMENT)
