@@ -1,7 +1,7 @@
 # `make test` is the project's one test command: C unit tests, then pytest.
 PYTHON ?= python3
 CC ?= cc
-PKGS := openblas libwebsockets msgpack
+PKGS := openblas libwebsockets msgpack openssl
 CFLAGS ?= -std=c11 -O3 -fno-math-errno -g -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L
 CORE_SRC := $(wildcard csrc/*.c)
 TEST_SRC := $(wildcard csrc/tests/*.c)

@@ -18,6 +18,7 @@ SYSTEM_LIBRARIES = {
     "openblas": "libopenblas-dev",
     "libwebsockets": "libwebsockets-dev",
     "msgpack": "libmsgpack-dev",
+    "openssl": "libssl-dev",  # the server names what is wrong with its TLS files
 }
 
 

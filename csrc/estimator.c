@@ -8,6 +8,8 @@
  * estimator as it was.
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,7 @@ struct mf_estimator {
     mf_expression *expression;
     int32_t *slot;    /* per input face: its index in faces, or -1 when new */
     uint8_t *given;   /* per kept face */
+    char problem[MF_ESTIMATOR_PROBLEM_BYTES]; /* why the last update was refused, or "" */
 };
 
 const char *mf_face_state_name(int32_t state)
@@ -226,19 +229,39 @@ static void sort_events(mf_estimate_event *ev, size_t n)
     }
 }
 
+/* Records why the update is refused; returns `st`. */
+static mf_status refuse(mf_estimator *e, mf_status st, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(e->problem, sizeof e->problem, format, args);
+    va_end(args);
+    return st;
+}
+
 /* Everything that can refuse the frame, before any state changes: the
  * arguments, then every pose and expression into scratch. */
 static mf_status prepare(mf_estimator *e, double t, const mf_keypoints *faces, size_t count)
 {
-    if (!isfinite(t) || (e->started && t < e->time))
-        return MF_E_INVALID_ARGUMENT;
+    if (!isfinite(t))
+        return refuse(e, MF_E_INVALID_ARGUMENT, "timestamp %g is not finite", t);
+    if (e->started && t < e->time)
+        return refuse(e, MF_E_INVALID_ARGUMENT,
+                      "timestamp %.9g is before the previous %.9g: timestamps must not decrease", t,
+                      e->time);
     for (size_t i = 0; i < count; i++) {
         const mf_keypoints *k = &faces[i];
         for (size_t j = 0; j < i; j++)
             if (faces[j].face_id == k->face_id)
-                return MF_E_INVALID_ARGUMENT;
-        if (mf_points_check(k->landmarks) != MF_OK || (k->has_pose && !pose_ok(&k->pose)))
-            return MF_E_INVALID_ARGUMENT;
+                return refuse(e, MF_E_INVALID_ARGUMENT, "face %zu (id %d): id given twice in one frame",
+                              i, (int)k->face_id);
+        const char *problem = mf_points_problem(k->landmarks);
+        if (problem)
+            return refuse(e, MF_E_INVALID_ARGUMENT, "face %zu (id %d): %s", i, (int)k->face_id, problem);
+        if (k->has_pose && !pose_ok(&k->pose))
+            return refuse(e, MF_E_INVALID_ARGUMENT,
+                          "face %zu (id %d): pose beyond +-180 degrees or not finite", i,
+                          (int)k->face_id);
         memcpy(e->points + i * 2 * MF_LANDMARKS, k->landmarks, sizeof k->landmarks);
     }
     mf_status st;
@@ -246,9 +269,11 @@ static mf_status prepare(mf_estimator *e, double t, const mf_keypoints *faces, s
         if (faces[i].has_pose)
             e->poses[i] = faces[i].pose;
         else if ((st = mf_pose_estimate(e->pose, faces[i].landmarks, &e->poses[i])) != MF_OK)
-            return st;
+            return refuse(e, st, "face %zu (id %d): head pose: %s", i, (int)faces[i].face_id,
+                          mf_status_str(st));
     }
-    return count ? mf_expressions(e->expressions, e->points, NULL, count, e->expression) : MF_OK;
+    st = count ? mf_expressions(e->expressions, e->points, NULL, count, e->expression) : MF_OK;
+    return st == MF_OK ? st : refuse(e, st, "expressions: %s", mf_status_str(st));
 }
 
 mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *faces, size_t count,
@@ -260,13 +285,16 @@ mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *fac
         *out_count = 0;
     if (events_count)
         *events_count = 0;
-    if (!e || (count && !faces) || !out || !out_count || !events || !events_count)
+    if (!e)
         return MF_E_INVALID_ARGUMENT;
+    e->problem[0] = '\0';
+    if ((count && !faces) || !out || !out_count || !events || !events_count)
+        return refuse(e, MF_E_INVALID_ARGUMENT, "a NULL pointer for the faces or the outputs");
     const size_t max = (size_t)e->params.max_faces;
     if (out_capacity < max || events_capacity / MF_ESTIMATE_EVENTS_PER_FACE < max)
-        return MF_E_INVALID_ARGUMENT;
+        return refuse(e, MF_E_INVALID_ARGUMENT, "output capacities below max_faces");
     if (count > max)
-        return MF_E_TOO_LARGE;
+        return refuse(e, MF_E_TOO_LARGE, "%zu faces, more than max_faces (%zu)", count, max);
     mf_status st = prepare(e, t, faces, count);
     if (st != MF_OK)
         return st;
@@ -351,6 +379,11 @@ mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *fac
     *out_count = written;
     *events_count = n;
     return MF_OK;
+}
+
+const char *mf_estimator_problem(const mf_estimator *e)
+{
+    return e ? e->problem : "no estimator";
 }
 
 size_t mf_estimator_lost(const mf_estimator *e, int32_t *ids, size_t capacity)

@@ -51,6 +51,9 @@ mf_status mf_landmark_features(const mf_image *image, const float *shape, const 
 #define MF_POINTS_MIN_EYES 1e-3f
 #define MF_POINTS_MIN_SPREAD 1e-3
 mf_status mf_points_check(const float *points);
+/* The rule mf_points_check finds broken, as a static phrase ("landmarks not
+ * finite"), or NULL for points it accepts. */
+const char *mf_points_problem(const float *points);
 
 /* 1 if all n values are finite (no NaN or infinity), else 0. */
 int mf_all_finite(const float *values, int64_t n);

@@ -5,13 +5,20 @@
 
 mf_status mf_points_check(const float *points)
 {
+    return mf_points_problem(points) ? MF_E_INVALID_ARGUMENT : MF_OK;
+}
+
+const char *mf_points_problem(const float *points)
+{
     if (!points)
-        return MF_E_INVALID_ARGUMENT;
+        return "no landmarks";
     double mx = 0, my = 0;
     for (int i = 0; i < MF_LANDMARKS; i++) {
         const float x = points[2 * i], y = points[2 * i + 1];
-        if (!(fabsf(x) <= MF_POINTS_MAX && fabsf(y) <= MF_POINTS_MAX)) /* NaN fails too */
-            return MF_E_INVALID_ARGUMENT;
+        if (!(isfinite(x) && isfinite(y)))
+            return "landmarks not finite";
+        if (!(fabsf(x) <= MF_POINTS_MAX && fabsf(y) <= MF_POINTS_MAX))
+            return "landmarks beyond +-1e6";
         mx += x;
         my += y;
     }
@@ -20,7 +27,7 @@ mf_status mf_points_check(const float *points)
     const double ex = (double)points[2 * 45] - points[2 * 36];
     const double ey = (double)points[2 * 45 + 1] - points[2 * 36 + 1];
     if (!(sqrt(ex * ex + ey * ey) >= MF_POINTS_MIN_EYES))
-        return MF_E_INVALID_ARGUMENT;
+        return "outer eye corners (landmarks 36 and 45) at one point";
     /* the spreads are the square roots of the scatter matrix's eigenvalues */
     double sxx = 0, sxy = 0, syy = 0;
     for (int i = 0; i < MF_LANDMARKS; i++) {
@@ -32,8 +39,8 @@ mf_status mf_points_check(const float *points)
     const double half = (sxx + syy) / 2, gap = sqrt((sxx - syy) * (sxx - syy) / 4 + sxy * sxy);
     const double along = half + gap, across = half - gap;
     if (!(across >= MF_POINTS_MIN_SPREAD * MF_POINTS_MIN_SPREAD * along))
-        return MF_E_INVALID_ARGUMENT;
-    return MF_OK;
+        return "landmarks on one line, not spread like a face";
+    return NULL;
 }
 
 int mf_all_finite(const float *values, int64_t n)

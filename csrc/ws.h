@@ -30,11 +30,15 @@ typedef struct {
      * the transport's own refusals, such as the frame rate. */
     mf_status (*error)(void *user, const uint8_t *data, size_t size, int32_t code,
                        const char *reason, mf_ws_buffer *reply);
+    /* The "ts" of a frame, for the frame rate's catch-up allowance: 1 and
+     * *timestamp if `data` is a frame that decodes, else 0. May be NULL:
+     * the rate then counts wall-clock time only. */
+    int (*frame_time)(void *user, const uint8_t *data, size_t size, double *timestamp);
 } mf_ws_handler;
 
 /* mf_server_new with the given message layer in place of the estimator's. */
 mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
-                            mf_status *status);
+                            mf_status *status, const char **problem);
 
 /* Equal strings, in a time that depends on the secret's length only. */
 int mf_ws_equal(const char *given, const char *secret);

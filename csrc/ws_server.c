@@ -7,17 +7,24 @@
  * the session is counted or any state of it is made; a refused connection
  * is upgraded only to carry its close code and reason, which browsers and
  * other WebSocket clients can read, where an HTTP status they cannot. */
+#include <errno.h>
 #include <libwebsockets.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ws.h"
 
@@ -60,7 +67,10 @@ typedef struct session {
     size_t rx_size, rx_capacity;
     reply *head, *tail;
     int pending, throttled;
-    double start, last_message, tokens, tokens_at;
+    double start, last_message, tokens;
+    double rate_clock;           /* seconds of the session counted into tokens */
+    double ts_origin;            /* a frame's "ts" less this is its time in the session */
+    int has_ts_origin;
     int32_t closing;             /* close code once decided, or 0 */
     const char *closing_reason;
     int64_t frames, errors;
@@ -79,7 +89,7 @@ typedef struct {
 typedef struct {
     char *id, *api_key, *socket_key;
     int32_t max_sessions;
-    double max_fps, max_session_seconds;
+    double max_fps, max_session_seconds, catch_up_seconds;
     int32_t active;
 } server_key;
 
@@ -316,6 +326,29 @@ static void refuse_message(session *s, int32_t code, const char *reason)
         close_with(s, 1011, "the server could not answer a message");
 }
 
+/* The session's clock for its frame rate, in seconds since it started:
+ * the wall clock's, or the frames' own when their timestamps (counted from
+ * the session's first frame, at the time it arrived) run ahead of it, by
+ * at most the plan's catch_up_seconds. A backlog sent again after a
+ * reconnect is such a run: its frames were taken over the outage and
+ * arrive at once, and each earns its token by its timestamp. A client
+ * whose timestamps run fast gains at most max_fps * catch_up_seconds
+ * frames per session. */
+static double rate_clock(session *s, const server_key *key, double now, const uint8_t *data,
+                         size_t size)
+{
+    const mf_ws_handler *handler = &s->server->handler;
+    const double wall = now - s->start;
+    double ts;
+    if (!handler->frame_time || !handler->frame_time(handler->user, data, size, &ts))
+        return wall;
+    if (!s->has_ts_origin) {
+        s->ts_origin = ts - wall;
+        s->has_ts_origin = 1;
+    }
+    return fmax(wall, fmin(ts - s->ts_origin, wall + key->catch_up_seconds));
+}
+
 /* One whole message in: the rate, the message layer, a reply queued. */
 static void on_message(session *s, const uint8_t *data, size_t size)
 {
@@ -332,10 +365,13 @@ static void on_message(session *s, const uint8_t *data, size_t size)
             return;
         }
     }
-    s->tokens += (now - s->tokens_at) * key->max_fps;
+    const double clock = rate_clock(s, key, now, data, size);
+    if (clock > s->rate_clock) {
+        s->tokens += (clock - s->rate_clock) * key->max_fps;
+        s->rate_clock = clock;
+    }
     if (s->tokens > key->max_fps)
         s->tokens = key->max_fps;
-    s->tokens_at = now;
     int32_t code;
     if (s->tokens < 1.0) {
         code = MF_CLOSE_FRAME_RATE;
@@ -458,7 +494,7 @@ static void on_established(session *s, struct lws *wsi)
     server->keys[s->key].active++;
     s->established = 1;
     s->id = ++server->next_id;
-    s->start = s->last_message = s->tokens_at = now_seconds();
+    s->start = s->last_message = now_seconds();
     s->tokens = server->keys[s->key].max_fps;
     s->next = server->sessions;
     if (s->next)
@@ -599,41 +635,167 @@ static mf_status resolve_host(const char *host, char *numeric, size_t size, int 
     return st;
 }
 
-static mf_status check_config(const mf_server_config *c)
+/* MF_OK, or MF_E_INVALID_ARGUMENT with *problem the first rule broken. */
+static mf_status check_config(const mf_server_config *c, const char **problem)
 {
-    if (!c || !c->host || !c->host[0] || c->port < 0 || c->port > 65535 ||
-        c->max_connections < 1 || c->max_connections_per_address < 1 ||
-        c->max_connections_per_address > c->max_connections ||
-        !(c->handshake_timeout > 0 && c->handshake_timeout <= 3600) || !(c->idle_timeout > 0) ||
-        c->max_message_bytes < 16 || c->key_count == 0 || !c->keys ||
-        !c->tls_cert != !c->tls_key)
-        return MF_E_INVALID_ARGUMENT;
-    for (size_t k = 0; k < c->key_count; k++) {
+    const char *why = NULL;
+    if (!c || !c->host || !c->host[0])
+        why = "a host to serve on is needed";
+    else if (c->port < 0 || c->port > 65535)
+        why = "port must be within 0..65535";
+    else if (c->max_connections < 1)
+        why = "max_connections must be at least 1";
+    else if (c->max_connections_per_address < 1 ||
+             c->max_connections_per_address > c->max_connections)
+        why = "max_connections_per_address must be within 1..max_connections";
+    else if (!(c->handshake_timeout > 0 && c->handshake_timeout <= 3600))
+        why = "handshake_timeout must be a number of seconds in (0, 3600]";
+    else if (!(c->idle_timeout > 0))
+        why = "idle_timeout must be a positive number of seconds";
+    else if (c->max_message_bytes < 16)
+        why = "max_message_bytes must be at least 16";
+    else if (c->key_count == 0 || !c->keys)
+        why = "the server needs at least one key";
+    else if (!c->tls_cert != !c->tls_key)
+        why = "tls_cert and tls_key go together";
+    for (size_t k = 0; !why && k < c->key_count; k++) {
         const mf_server_key *key = &c->keys[k];
-        if (!key->id || !key->api_key || !key->socket_key || !key->api_key[0] ||
-            !key->socket_key[0] || strlen(key->api_key) >= MF_WS_SECRET_MAX ||
-            strlen(key->socket_key) >= MF_WS_SECRET_MAX || key->max_sessions < 1 ||
-            !(key->max_fps > 0) || !(key->max_session_seconds > 0))
-            return MF_E_INVALID_ARGUMENT;
+        if (!key->id)
+            why = "every key needs an id";
+        else if (!key->api_key || !key->socket_key || !key->api_key[0] || !key->socket_key[0] ||
+                 strlen(key->api_key) >= MF_WS_SECRET_MAX || strlen(key->socket_key) >= MF_WS_SECRET_MAX)
+            why = "a key's api_key and socket_key must be non-empty and under 256 bytes";
+        else if (key->max_sessions < 1)
+            why = "a key's max_sessions must be at least 1";
+        else if (!(key->max_fps > 0))
+            why = "a key's max_fps must be a positive number of frames per second";
+        else if (!(key->max_session_seconds > 0))
+            why = "a key's max_session_seconds must be a positive number of seconds";
+        else if (!(isfinite(key->catch_up_seconds) && key->catch_up_seconds >= 0))
+            why = "a key's catch_up_seconds must be a finite number of seconds >= 0";
     }
-    return MF_OK;
+    *problem = why;
+    return why ? MF_E_INVALID_ARGUMENT : MF_OK;
+}
+
+/* Opens a TLS file, or NULL with *problem naming why not, in a phrase
+ * that begins with the file's setting, tls_key or tls_cert. */
+static FILE *open_tls_file(const char *path, int is_key, const char **problem)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        *problem = is_key ? "tls_key: a folder, not a file" : "tls_cert: a folder, not a file";
+        return NULL;
+    }
+    if (!f)
+        *problem = errno == ENOENT || errno == ENOTDIR
+                       ? (is_key ? "tls_key: no such file" : "tls_cert: no such file")
+                   : errno == EACCES ? (is_key ? "tls_key: permission denied" : "tls_cert: permission denied")
+                                     : (is_key ? "tls_key: cannot be opened" : "tls_cert: cannot be opened");
+    return f;
+}
+
+/* OpenSSL's passphrase callback: none is given, and *asked records that
+ * one was wanted (the key is encrypted), rather than OpenSSL asking on a
+ * terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf, (void)size, (void)rwflag;
+    *(int *)asked = 1;
+    return -1;
+}
+
+/* Why the TLS files cannot serve, or NULL: read as libwebsockets reads them
+ * (a PEM certificate, a PEM private key that is its), so that a refusal
+ * names the file and the cause, where libwebsockets only fails. */
+static const char *tls_problem(const char *cert_path, const char *key_path)
+{
+    const char *why = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    int asked = 0;
+    FILE *f = open_tls_file(cert_path, 0, &why);
+    if (f) {
+        cert = PEM_read_X509(f, NULL, no_passphrase, &asked);
+        fclose(f);
+        if (!cert)
+            why = "tls_cert: no PEM certificate in it (-----BEGIN CERTIFICATE-----), or a damaged one";
+    }
+    if (!why && (f = open_tls_file(key_path, 1, &why))) {
+        key = PEM_read_PrivateKey(f, NULL, no_passphrase, &asked);
+        fclose(f);
+        if (!key)
+            why = asked ? "tls_key: encrypted, and the server cannot ask for its passphrase"
+                        : "tls_key: no PEM private key in it (-----BEGIN ... PRIVATE KEY-----), or a "
+                          "damaged one";
+    }
+    if (!why && X509_check_private_key(cert, key) != 1)
+        why = "tls_key: not the private key of tls_cert";
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    ERR_clear_error(); /* what failed here is told by `why`, not left to libwebsockets */
+    return why;
+}
+
+/* Why host:port cannot be bound, or NULL: a socket bound as libwebsockets
+ * binds it (its own logs are off) tells the system's reason. */
+static const char *bind_problem(const char *host, int32_t port)
+{
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof service, "%d", (int)port);
+    if (getaddrinfo(host, service, &hints, &found) != 0)
+        return "the host is neither an address nor a name that resolves";
+    const char *why = NULL;
+    for (const struct addrinfo *a = found; a && !why; a = a->ai_next) {
+        const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        const int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0)
+            why = errno == EADDRINUSE      ? "the port is in use"
+                  : errno == EADDRNOTAVAIL ? "the address is not one of this machine's"
+                  : errno == EACCES        ? "the port needs privileges (ports below 1024)"
+                                           : "the address cannot be bound";
+        close(fd);
+    }
+    freeaddrinfo(found);
+    return why;
 }
 
 mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
-                            mf_status *status)
+                            mf_status *status, const char **problem)
 {
-    mf_status st = check_config(config);
+    const char *why = NULL;
+    mf_status st = check_config(config, &why);
     mf_server *server = NULL;
     int loopback = 0;
-    if (st != MF_OK || !handler)
+    if (st != MF_OK)
+        goto fail;
+    st = MF_E_INVALID_ARGUMENT;
+    why = "no message layer";
+    if (!handler)
+        goto fail;
+    st = MF_E_IO;
+    if (config->tls_cert && (why = tls_problem(config->tls_cert, config->tls_key)))
         goto fail;
     char address[INET6_ADDRSTRLEN];
+    why = "the host does not resolve to an address";
     if ((st = resolve_host(config->host, address, sizeof address, &loopback)) != MF_OK)
         goto fail;
     st = MF_E_INVALID_ARGUMENT;
+    why = "plain ws:// serves loopback only (127.x.x.x, ::1, localhost): give tls_cert and "
+          "tls_key, or allow_remote_plain";
     if (!config->tls_cert && !config->allow_remote_plain && !loopback)
         goto fail;
     st = MF_E_NO_MEMORY;
+    why = "out of memory";
     if (!(server = calloc(1, sizeof *server)))
         goto fail;
     server->config = *config;
@@ -662,6 +824,7 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         to->max_sessions = from->max_sessions;
         to->max_fps = from->max_fps;
         to->max_session_seconds = from->max_session_seconds;
+        to->catch_up_seconds = from->catch_up_seconds;
     }
     server->protocols[0].name = MF_WIRE_PROTOCOL;
     server->protocols[0].callback = callback;
@@ -694,19 +857,26 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         info.ssl_cert_filepath = server->config.tls_cert;
         info.ssl_private_key_filepath = server->config.tls_key;
     }
-    st = MF_E_NETWORK;
-    if (!(server->context = lws_create_context(&info)))
+    if (!(server->context = lws_create_context(&info)) ||
+        !(server->vhost = lws_get_vhost_by_name(server->context, "default")) ||
+        (server->port = lws_get_vhost_listen_port(server->vhost)) <= 0) {
+        lws_context_destroy(server->context); /* the address is free again for the diagnosis */
+        server->context = NULL;
+        st = MF_E_NETWORK;
+        why = bind_problem(info.iface, config->port);
+        if (!why)
+            why = "the address cannot be bound";
         goto fail;
-    if (!(server->vhost = lws_get_vhost_by_name(server->context, "default")))
-        goto fail;
-    server->port = lws_get_vhost_listen_port(server->vhost);
-    if (server->port <= 0)
-        goto fail;
+    }
     *status = MF_OK;
+    if (problem)
+        *problem = NULL;
     return server;
 fail:
     mf_server_free(server);
     *status = st;
+    if (problem)
+        *problem = why;
     return NULL;
 }
 
@@ -788,10 +958,7 @@ static int32_t estimator_message(void *user, void *session, const uint8_t *data,
     error.code = st == MF_E_TOO_LARGE     ? MF_WIRE_E_TOO_MANY
                  : st == MF_E_INVALID_ARGUMENT ? MF_WIRE_E_INVALID
                                           : MF_WIRE_E_INTERNAL;
-    error.reason = st == MF_E_TOO_LARGE ? "more faces than the server keeps"
-                   : st == MF_E_INVALID_ARGUMENT
-                       ? "landmarks, pose, face ids or timestamp refused by the estimator"
-                       : "the server failed to estimate this frame";
+    error.reason = mf_estimator_problem(session);
     return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
 }
 
@@ -813,6 +980,16 @@ static mf_status estimator_error(void *user, const uint8_t *data, size_t size, i
     return encode_error(&error, reply);
 }
 
+static int estimator_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
+{
+    estimator_layer *layer = user;
+    mf_wire_error error;
+    uint64_t seq;
+    size_t count;
+    return mf_wire_decode_frame(data, size, &seq, timestamp, layer->faces, layer->max_faces,
+                                &count, &error) == MF_OK;
+}
+
 static void estimator_layer_free(estimator_layer *layer)
 {
     if (!layer)
@@ -825,14 +1002,16 @@ static void estimator_layer_free(estimator_layer *layer)
 
 mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
                          mf_expression_classifier *expressions, const mf_estimator_params *params,
-                         mf_status *status)
+                         mf_status *status, const char **problem)
 {
     estimator_layer *layer = NULL;
     mf_server *server = NULL;
+    const char *why = "a head pose estimator and an expression classifier are needed";
     mf_status st = MF_E_INVALID_ARGUMENT;
-    if (!pose || !expressions || !params || mf_estimator_params_check(params, NULL) != MF_OK)
+    if (!pose || !expressions || mf_estimator_params_check(params, &why) != MF_OK)
         goto fail;
     st = MF_E_NO_MEMORY;
+    why = "out of memory";
     if (!(layer = calloc(1, sizeof *layer)))
         goto fail;
     layer->pose = pose;
@@ -846,15 +1025,19 @@ mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose
     if (!layer->faces || !layer->estimates || !layer->events)
         goto fail;
     const mf_ws_handler handler = {layer, estimator_session_new, estimator_session_free,
-                                   estimator_message, estimator_error};
-    if (!(server = mf_ws_server_new(config, &handler, &st)))
+                                   estimator_message, estimator_error, estimator_frame_time};
+    if (!(server = mf_ws_server_new(config, &handler, &st, &why)))
         goto fail;
     server->owned_layer = layer;
     *status = MF_OK;
+    if (problem)
+        *problem = NULL;
     return server;
 fail:
     estimator_layer_free(layer);
     *status = st;
+    if (problem)
+        *problem = why;
     return NULL;
 }
 

@@ -636,11 +636,11 @@ static PyObject *PoseEstimator_estimate(PoseEstimatorObject *self, PyObject *arg
     st = mf_pose_estimate(self->estimator, PyArray_DATA(points), &pose);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
+    /* the points are the only argument the core refuses: its rule names the cause */
+    const char *problem = st == MF_E_INVALID_ARGUMENT ? mf_points_problem(PyArray_DATA(points)) : NULL;
     Py_DECREF(points);
-    if (st == MF_E_INVALID_ARGUMENT)
-        return PyErr_Format(PyExc_ValueError,
-                            "points must be within +-1e6 and spread like a face: the outer eye "
-                            "corners (points 36 and 45) apart and not all points on one line");
+    if (problem)
+        return PyErr_Format(PyExc_ValueError, "points refused: %s", problem);
     if (st != MF_OK)
         return raise_status(st, "head pose");
     return Py_BuildValue("(ddd)", (double)pose.yaw, (double)pose.pitch, (double)pose.roll);
@@ -735,6 +735,27 @@ static int ExpressionClassifier_init(ExpressionClassifierObject *self, PyObject 
     return 0;
 }
 
+/* Raises the ValueError naming the first face of `points` or `neutral`
+ * (n faces each, or one) the core's landmark rule refuses; 0 if none is. */
+static int points_refused(PyArrayObject *points, PyArrayObject *neutral, npy_intp n)
+{
+    PyArrayObject *arrays[2] = {points, neutral};
+    const char *names[2] = {"points", "neutral"};
+    for (npy_intp i = 0; i < n; i++)
+        for (int a = 0; a < 2 && arrays[a]; a++) {
+            const char *problem = mf_points_problem((const float *)PyArray_DATA(arrays[a]) +
+                                                    i * 2 * MF_LANDMARKS);
+            if (!problem)
+                continue;
+            if (PyArray_NDIM(arrays[a]) == 3)
+                PyErr_Format(PyExc_ValueError, "%s[%zd] refused: %s", names[a], (Py_ssize_t)i, problem);
+            else
+                PyErr_Format(PyExc_ValueError, "%s refused: %s", names[a], problem);
+            return 1;
+        }
+    return 0;
+}
+
 /* classify(points (n, 68, 2), neutral=None (n, 68, 2)) ->
  * (emotions (n, 7), social (n, 3): amusement, surprise, confusion,
  *  action_units (n, 9)), all float32 */
@@ -781,12 +802,8 @@ static PyObject *ExpressionClassifier_classify(ExpressionClassifierObject *self,
                         neutral ? PyArray_DATA(neutral) : NULL, (size_t)n, out);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
-    if (st == MF_E_INVALID_ARGUMENT) {
-        PyErr_SetString(PyExc_ValueError,
-                        "points (and neutral) must be finite, within ±1e6, and outline a face "
-                        "(outer eye corners apart)");
+    if (st == MF_E_INVALID_ARGUMENT && points_refused(points, neutral, n))
         goto done;
-    }
     if (st != MF_OK) {
         raise_status(st, "expressions");
         goto done;
@@ -1319,6 +1336,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
     mf_status st;
     int went_back;
     double previous;
+    char problem[MF_ESTIMATOR_PROBLEM_BYTES];
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
     for (npy_intp i = 0; i < n; i++) {
@@ -1337,6 +1355,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
                              (size_t)self->max_faces * MF_ESTIMATE_EVENTS_PER_FACE, &events_count);
     if (st == MF_OK)
         self->updated = 1, self->last = t;
+    snprintf(problem, sizeof problem, "%s", mf_estimator_problem(self->estimator));
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     if (went_back) {
@@ -1345,9 +1364,7 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
         goto done;
     }
     if (st == MF_E_INVALID_ARGUMENT) {
-        PyErr_SetString(PyExc_ValueError,
-                        "faces refused: each id once, landmarks finite, within +-1e6 and spread "
-                        "like a face, a given pose finite and within +-180 degrees");
+        PyErr_Format(PyExc_ValueError, "faces refused: %s", problem);
         goto done;
     }
     if (st != MF_OK) {
@@ -1503,16 +1520,17 @@ static void Server_dealloc(ServerObject *self)
 }
 
 /* Fills one key from (id, api_key, socket_key, max_sessions, max_fps,
- * max_session_seconds); the strings stay owned by `item`. */
+ * max_session_seconds, catch_up_seconds); the strings stay owned by `item`. */
 static int server_key(PyObject *item, mf_server_key *key)
 {
     if (!PyTuple_Check(item) ||
-        !PyArg_ParseTuple(item, "sssidd", &key->id, &key->api_key, &key->socket_key,
-                          &key->max_sessions, &key->max_fps, &key->max_session_seconds)) {
+        !PyArg_ParseTuple(item, "sssiddd", &key->id, &key->api_key, &key->socket_key,
+                          &key->max_sessions, &key->max_fps, &key->max_session_seconds,
+                          &key->catch_up_seconds)) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
                      "each key must be (id, api_key, socket_key, max_sessions, max_fps, "
-                     "max_session_seconds), got %R",
+                     "max_session_seconds, catch_up_seconds), got %R",
                      item);
         return -1;
     }
@@ -1618,19 +1636,20 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     Py_INCREF(log);
     self->log = log;
     Py_BEGIN_ALLOW_THREADS
-    self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st);
+    self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st, &problem);
     Py_END_ALLOW_THREADS
     if (!self->server) {
-        if (st == MF_E_NETWORK)
-            PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: the address is in use or "
-                         "not local, or the TLS certificate or key is unusable", config.host, config.port);
+        /* the core's phrase names the one cause; a TLS file's begins with
+         * "tls_cert:" or "tls_key:", followed here by the file's path */
+        if (st == MF_E_IO) {
+            const int is_key = strncmp(problem, "tls_key:", 8) == 0;
+            PyErr_Format(PyExc_OSError, "cannot serve: %s %s%s", is_key ? "tls_key" : "tls_cert",
+                         is_key ? config.tls_key : config.tls_cert, strchr(problem, ':'));
+        } else if (st == MF_E_NETWORK)
+            PyErr_Format(PyExc_OSError, "cannot serve on %s port %d: %s", config.host, config.port,
+                         problem);
         else if (st == MF_E_INVALID_ARGUMENT)
-            PyErr_SetString(PyExc_ValueError,
-                            "invalid server configuration: every key needs an id, non-empty "
-                            "api_key and socket_key (under 256 bytes), max_sessions >= 1, "
-                            "max_fps > 0 and max_session_seconds > 0; idle_timeout > 0; "
-                            "tls_cert and tls_key together; a host that is not loopback "
-                            "needs TLS or allow_remote_plain");
+            PyErr_Format(PyExc_ValueError, "invalid server configuration: %s", problem);
         else
             raise_status(st, "server");
         goto done;

@@ -57,8 +57,7 @@ class ExpressionClassifier:
         points = np.asarray(points)
         if points.shape != (68, 2):
             raise ValueError(f"points must be shaped (68, 2), got {points.shape}")
-        emotions, social, units = self.classify_many(points[None], None if neutral is None
-                                                     else np.asarray(neutral)[None])
+        emotions, social, units = self._classifier.classify(points, neutral)
         return Expression(dict(zip(EMOTIONS, map(float, emotions[0]))), *map(float, social[0]),
                           dict(zip(ACTION_UNITS, map(float, units[0]))))
 

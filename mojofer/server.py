@@ -41,10 +41,13 @@ class Key:
     max_sessions: int = 4          # simultaneous; one more is refused (4002)
     max_fps: float = 30.0          # frames per second, bursts of one second allowed
     max_session_seconds: float = 3600.0
+    # a backlog of frames taken over an outage this long (sent again after a
+    # reconnect, faster than max_fps) is admitted by its timestamps
+    catch_up_seconds: float = 10.0
 
     def as_tuple(self) -> tuple:
         return (self.id, self.api_key, self.socket_key, int(self.max_sessions),
-                float(self.max_fps), float(self.max_session_seconds))
+                float(self.max_fps), float(self.max_session_seconds), float(self.catch_up_seconds))
 
 
 def log_to_logging(entry: dict) -> None:
@@ -171,7 +174,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
 
 def load_keys(path: PathLike) -> list[Key]:
     """Keys from a TOML file of [[keys]] tables (id, api_key, socket_key,
-    max_sessions, max_fps, max_session_seconds)."""
+    max_sessions, max_fps, max_session_seconds, catch_up_seconds)."""
     data = _read_toml(Path(path))
     entries = data.get("keys")
     if not isinstance(entries, list) or not entries:

@@ -427,6 +427,8 @@ typedef enum {
  * least this times max_faces. */
 #define MF_ESTIMATE_EVENTS_PER_FACE 8
 #define MF_ESTIMATOR_MAX_FACES 1024
+/* Bytes of an estimator's problem sentence (mf_estimator_problem), NUL included. */
+#define MF_ESTIMATOR_PROBLEM_BYTES 160
 
 typedef struct {
     double smoothing;     /* seconds, >= 0, EMA time constant of emotions, social, action units; 0.2 */
@@ -479,12 +481,20 @@ MF_API void mf_estimator_reset(mf_estimator *estimator);
  * max_faces faces; MF_E_INVALID_ARGUMENT for NULL pointers, small
  * capacities, a timestamp that is not finite or goes back, a face id given
  * twice, landmarks that mf_points_check refuses or a given pose out of
- * range. On any error the state is untouched and the counts are 0. */
+ * range. On any error the state is untouched and the counts are 0, and
+ * mf_estimator_problem names the one cause. */
 MF_API mf_status mf_estimator_update(mf_estimator *estimator, double timestamp,
                                      const mf_keypoints *faces, size_t count, mf_estimate *out,
                                      size_t out_capacity, size_t *out_count,
                                      mf_estimate_event *events, size_t events_capacity,
                                      size_t *events_count);
+
+/* Why the last mf_estimator_update was refused: a sentence naming the
+ * face (its place in the input and its id) and the rule it broke, e.g.
+ * "face 1 (id 7): landmarks not finite", or the timestamp, e.g. "timestamp
+ * 0.5 is before the previous 1: timestamps must not decrease"; "" after an
+ * update that succeeded. Valid until the next update. */
+MF_API const char *mf_estimator_problem(const mf_estimator *estimator);
 
 /* The ids of the lost faces still in their grace period, in the order of
  * the estimates:
@@ -594,6 +604,11 @@ typedef struct {
     int32_t max_sessions;             /* simultaneous sessions, >= 1 */
     double max_fps;                   /* frames per second, > 0; bursts of 1 s allowed */
     double max_session_seconds;       /* > 0 */
+    /* finite, >= 0: how far a session's frame timestamps may run ahead of
+     * its wall-clock time and still count for the frame rate, so that the
+     * backlog a client sends again after an outage this long is admitted
+     * (docs/protocol.md, "Sessions and plans"); 0: wall-clock time only */
+    double catch_up_seconds;
 } mf_server_key;
 
 /* One structured log entry; strings live for the call only. */
@@ -643,14 +658,22 @@ typedef struct {
 typedef struct mf_server mf_server;
 
 MF_API mf_server_config mf_server_config_default(void);
-/* Checks the config, resolves the host and binds the port (MF_E_NETWORK if
- * the host does not resolve or the port cannot be bound);
- * serves nothing until mf_server_start. Every session gets an mf_estimator
- * with `params`, all sharing `pose` and `expressions` on the service
- * thread: free the server before them. */
+/* Checks the config, resolves the host (once) and binds the port; serves
+ * nothing until mf_server_start. Every session gets an mf_estimator with `params`, all
+ * sharing `pose` and `expressions` on the service thread: free the server
+ * before them. On failure *problem (if `problem` is not NULL) is a static
+ * phrase naming the one cause: MF_E_INVALID_ARGUMENT, the first rule of the
+ * config or params broken (e.g. "tls_cert and tls_key go together");
+ * MF_E_IO, a TLS file that cannot serve, read with OpenSSL as
+ * libwebsockets reads it, the phrase beginning with "tls_cert:" or
+ * "tls_key:" (e.g. "tls_key: no such file", "tls_key: not the private key
+ * of tls_cert"); MF_E_NETWORK, the address that cannot be bound (e.g. "the
+ * port is in use", "the address is not one of this machine's"). NULL on
+ * success. */
 MF_API mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
                                 mf_expression_classifier *expressions,
-                                const mf_estimator_params *params, mf_status *status);
+                                const mf_estimator_params *params, mf_status *status,
+                                const char **problem);
 /* The bound port. */
 MF_API int32_t mf_server_port(const mf_server *server);
 /* The bound address, numeric ("127.0.0.1", "::1"); lives with the server. */

@@ -270,6 +270,11 @@ static void test_eviction(const engines *g)
 
 /* Every refusal leaves the state as it was: the estimator that refused
  * frames answers the next frame exactly as one that never saw them. */
+/* The estimator's problem names the refusal's one cause. */
+#define CHECK_PROBLEM(r, expected)                                                                  \
+    CHECKF(strcmp(mf_estimator_problem((r)->e), (expected)) == 0, "problem \"%s\", expected \"%s\"", \
+           mf_estimator_problem((r)->e), (expected))
+
 static void test_refusals(const engines *g)
 {
     rig r, twin;
@@ -282,25 +287,37 @@ static void test_refusals(const engines *g)
     bad[1].face_id = 1;
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT); /* duplicate id */
     CHECK(r.count == 0 && r.events_count == 0);
+    CHECK_PROBLEM(&r, "face 1 (id 1): id given twice in one frame");
     bad[1] = k[1], bad[1].landmarks[17] = NAN;
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "face 1 (id 2): landmarks not finite");
     bad[1] = k[1], bad[1].landmarks[3] = 2e6f;
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "face 1 (id 2): landmarks beyond +-1e6");
     bad[1] = k[1];
     for (int i = 0; i < VALUES; i++)
         bad[1].landmarks[i] = 5.0f; /* no face */
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "face 1 (id 2): outer eye corners (landmarks 36 and 45) at one point");
+    for (int i = 0; i < MF_LANDMARKS; i++)
+        bad[1].landmarks[2 * i] = (float)i, bad[1].landmarks[2 * i + 1] = 2.0f * (float)i;
+    CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "face 1 (id 2): landmarks on one line, not spread like a face");
     bad[1] = k[1], bad[1].has_pose = 1, bad[1].pose = (mf_pose){NAN, 0.0f, 0.0f};
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "face 1 (id 2): pose beyond +-180 degrees or not finite");
     bad[1].pose = (mf_pose){0.0f, 200.0f, 0.0f};
     CHECK_STATUS(step(&r, 2.0, bad, 2), MF_E_INVALID_ARGUMENT);
     CHECK_STATUS(step(&r, 0.5, k, 2), MF_E_INVALID_ARGUMENT); /* back in time */
+    CHECK_PROBLEM(&r, "timestamp 0.5 is before the previous 1: timestamps must not decrease");
     CHECK_STATUS(step(&r, NAN, k, 2), MF_E_INVALID_ARGUMENT);
+    CHECK_PROBLEM(&r, "timestamp nan is not finite");
     CHECK_STATUS(step(&r, INFINITY, k, 2), MF_E_INVALID_ARGUMENT);
     mf_keypoints many[MAX + 1];
     for (int i = 0; i <= MAX; i++)
         many[i] = face_at(g, 10 + i, 0.0f, 0.0f);
     CHECK_STATUS(step(&r, 2.0, many, MAX + 1), MF_E_TOO_LARGE);
+    CHECK(strstr(mf_estimator_problem(r.e), "more than max_faces") != NULL);
     size_t n, m;
     CHECK_STATUS(mf_estimator_update(r.e, 2.0, k, 2, r.out, MAX - 1, &n, r.events, EVENTS, &m),
                  MF_E_INVALID_ARGUMENT);
@@ -311,6 +328,7 @@ static void test_refusals(const engines *g)
     CHECK_STATUS(mf_estimator_update(NULL, 2.0, k, 2, r.out, MAX, &n, r.events, EVENTS, &m),
                  MF_E_INVALID_ARGUMENT);
     CHECK_STATUS(step(&r, 2.5, &k[1], 1), MF_OK);
+    CHECK_PROBLEM(&r, "");
     CHECK_STATUS(step(&twin, 2.5, &k[1], 1), MF_OK);
     CHECK(r.count == twin.count && r.events_count == twin.events_count);
     CHECK(memcmp(r.out, twin.out, r.count * sizeof r.out[0]) == 0);

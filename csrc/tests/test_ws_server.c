@@ -58,7 +58,22 @@ static int32_t echo_message(void *user, void *session, const uint8_t *data, size
     return 0;
 }
 
-static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error};
+/* A message "t=SECONDS" is a frame taken at that time. */
+static int echo_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
+{
+    (void)user;
+    char text[32];
+    if (size < 3 || size >= sizeof text || memcmp(data, "t=", 2) != 0)
+        return 0;
+    memcpy(text, data + 2, size - 2);
+    text[size - 2] = '\0';
+    *timestamp = strtod(text, NULL);
+    return 1;
+}
+
+static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error, NULL};
+static const mf_ws_handler ECHO_TIMED = {NULL,       echo_new,   echo_free,
+                                         echo_message, echo_error, echo_frame_time};
 
 typedef struct {
     int starts, ends, refusals, last_code;
@@ -246,9 +261,11 @@ static const char *answer(int fd, char *buf, size_t capacity, int timeout_ms)
 /* ---- tests -------------------------------------------------------------- */
 
 static const mf_server_key KEYS[] = {
-    {"alpha", "api-alpha", "sock-alpha", 1, 1000.0, 60.0},
-    {"slow", "api-slow", "sock-slow", 4, 4.0, 60.0},
-    {"brief", "api-brief", "sock-brief", 4, 1000.0, 0.3},
+    {"alpha", "api-alpha", "sock-alpha", 1, 1000.0, 60.0, 0.0},
+    {"slow", "api-slow", "sock-slow", 4, 4.0, 60.0, 0.0},
+    {"brief", "api-brief", "sock-brief", 4, 1000.0, 0.3, 0.0},
+    {"catch-up", "api-catch", "sock-catch", 4, 1.0, 60.0, 2.0},
+    {"no-catch-up", "api-none", "sock-none", 4, 1.0, 60.0, 0.0},
 };
 
 static mf_server_config test_config(log_counts *counts)
@@ -263,45 +280,69 @@ static mf_server_config test_config(log_counts *counts)
     return c;
 }
 
+/* Each refusal of a config names its one cause. */
 static void test_config_checks(void)
 {
     mf_status st;
+    const char *problem;
     mf_server_config c = test_config(NULL);
     c.key_count = 0;
-    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strcmp(problem, "the server needs at least one key") == 0);
     c = test_config(NULL);
     c.host = "0.0.0.0";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT,
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+               strncmp(problem, "plain ws:// serves loopback only", 32) == 0,
            "plain ws:// beyond loopback needs allow_remote_plain");
     c = test_config(NULL);
     c.tls_cert = "cert.pem";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "cert without key");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+               strcmp(problem, "tls_cert and tls_key go together") == 0,
+           "cert without key");
+    c.tls_key = "key.pem";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_IO &&
+               strcmp(problem, "tls_cert: no such file") == 0,
+           "a certificate file that is not there");
     mf_server_key bad = KEYS[0];
     bad.socket_key = "";
     c = test_config(NULL);
     c.keys = &bad;
     c.key_count = 1;
-    CHECK(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "socket_key"));
+    bad = KEYS[0];
+    bad.catch_up_seconds = -1.0;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "catch_up_seconds"));
+
+    c = test_config(NULL);
+    mf_server *first = mf_ws_server_new(&c, &ECHO, &st, &problem);
+    CHECK(first && problem == NULL);
+    c.port = mf_server_port(first);
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_NETWORK &&
+               strcmp(problem, "the port is in use") == 0,
+           "a port taken by another server");
+    mf_server_free(first);
     c = test_config(NULL);
     c.max_connections = 0;
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "max_connections 0");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, NULL) && st == MF_E_INVALID_ARGUMENT, "max_connections 0");
     c = test_config(NULL);
     c.max_connections = 4;
     c.max_connections_per_address = 5;
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT,
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, NULL) && st == MF_E_INVALID_ARGUMENT,
            "a per-address cap over the total");
     c = test_config(NULL);
     c.handshake_timeout = 0;
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "handshake_timeout 0");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, NULL) && st == MF_E_INVALID_ARGUMENT, "handshake_timeout 0");
     c = test_config(NULL);
     c.host = "";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_INVALID_ARGUMENT, "an empty host");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, NULL) && st == MF_E_INVALID_ARGUMENT, "an empty host");
     c = test_config(NULL);
     c.host = "no-such-host.invalid";
-    CHECKF(!mf_ws_server_new(&c, &ECHO, &st) && st == MF_E_NETWORK, "a host that does not resolve");
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, NULL) && st == MF_E_NETWORK, "a host that does not resolve");
     c = test_config(NULL);
     c.host = "localhost";
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECKF(server && strcmp(mf_server_address(server), "127.0.0.1") == 0,
            "localhost binds 127.0.0.1: %s", server ? mf_server_address(server) : "no server");
     mf_server_free(server);
@@ -322,7 +363,7 @@ static void test_sessions(void)
     log_counts counts = {0, 0, 0, 0, ""};
     mf_server_config c = test_config(&counts);
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECK_STATUS(st, MF_OK);
     if (!server)
         return;
@@ -452,7 +493,7 @@ static void test_client(void)
     c.max_message_bytes = 4096;
     c.idle_timeout = 5.0;
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server for the client");
         mf_server_free(server);
@@ -489,7 +530,7 @@ static void test_client(void)
         CHECK(mf_client_send(client, 0.1 * (double)i, &face, 1, &seq) == MF_OK && seq == i);
     sleep_ms(200);
     c.port = port;
-    server = mf_ws_server_new(&c, &ECHO, &st);
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECKF(server && mf_server_start(server) == MF_OK, "a new server on port %d", port);
     CHECKF(mf_client_flush(client, 10.0) == 0, "every frame answered after the restart");
     in_order = 1;
@@ -520,7 +561,7 @@ static void test_client(void)
     mf_client_free(client);
 
     /* Wrong keys: refused for good, every frame answered with 4001. */
-    server = mf_ws_server_new(&c, &ECHO, &st);
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     mf_server_start(server);
     cc.socket_key = "wrong";
     client = mf_client_new(&cc, &st);
@@ -544,7 +585,7 @@ static void test_backpressure(void)
     c.idle_timeout = 5.0;
     c.log = NULL;
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server for backpressure");
         mf_server_free(server);
@@ -584,7 +625,7 @@ static void test_connection_caps(void)
     c.max_connections_per_address = 2;
     c.handshake_timeout = 1.0;
     mf_status st;
-    mf_server *server = mf_ws_server_new(&c, &ECHO, &st);
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     if (!server || mf_server_start(server) != MF_OK) {
         CHECK(!"echo server for the connection caps");
         mf_server_free(server);
@@ -618,6 +659,45 @@ static void test_connection_caps(void)
     mf_server_free(server);
 }
 
+/* A backlog sent at once, its frames 1 s apart by their timestamps, to a
+ * plan of 1 fps with 2 s of catch-up: the burst of 1 and 2 s of timestamps
+ * (2 frames) pass, then the timestamps are too far ahead of the wall
+ * clock; under the same plan without catch-up only the burst passes. */
+static void test_catch_up(void)
+{
+    log_counts counts = {0, 0, 0, 0, ""};
+    mf_server_config c = test_config(&counts);
+    mf_status st;
+    mf_server *server = mf_ws_server_new(&c, &ECHO_TIMED, &st, NULL);
+    if (!server || mf_server_start(server) != MF_OK) {
+        CHECK(!"echo server with frame times");
+        mf_server_free(server);
+        return;
+    }
+    const int port = mf_server_port(server);
+    const char *query[2] = {"?api_key=api-catch&socket_key=sock-catch",
+                            "?api_key=api-none&socket_key=sock-none"};
+    const int admitted[2] = {3, 1};
+    for (int plan = 0; plan < 2; plan++) {
+        int fd = ws_connect(port, query[plan], "");
+        char text[16], buf[64];
+        int passed = 0, refused = 0;
+        for (int i = 0; fd >= 0 && i < 6; i++) {
+            snprintf(text, sizeof text, "t=%d", 100 + i);
+            if (round_trip(fd, text, buf, sizeof buf) != 0)
+                break;
+            passed += strcmp(buf, text) == 0 && refused == 0;
+            refused += strcmp(buf, "E4003") == 0;
+        }
+        CHECKF(passed == admitted[plan] && refused == 6 - admitted[plan],
+               "plan %d: %d frames passed then %d refused, expected %d then the rest", plan, passed,
+               refused, admitted[plan]);
+        if (fd >= 0)
+            close(fd);
+    }
+    mf_server_free(server);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
@@ -626,4 +706,5 @@ void test_ws_server(void)
     test_backpressure();
     test_connection_caps();
     test_client();
+    test_catch_up();
 }
