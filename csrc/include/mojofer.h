@@ -190,7 +190,10 @@ MF_API void mf_landmarker_free(mf_landmarker *landmarker);
 /* Fits the landmarks of the face in `box` (a detector box). `points` holds
  * at least 2 * MF_LANDMARKS floats. `quality` (may be NULL) receives the
  * model's estimate of the fit's error, in units of the outer-eye-corner
- * distance: about 0.03 for a good fit, above 0.1 when the face is lost. */
+ * distance: about 0.03 for a good fit, above 0.1 when the face is lost.
+ * MF_E_MODEL_CORRUPT when a regression stage moves a point beyond +-1e6 or
+ * to a value that is not finite (or the quality is not finite): only
+ * absurd model weights do that. */
 MF_API mf_status mf_landmarks_from_box(mf_landmarker *landmarker, const mf_image *image,
                                        const mf_box *box, float *points, size_t capacity,
                                        float *quality);
@@ -270,7 +273,8 @@ MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
  * NULL or as many points of each person's neutral face: the action units
  * and confusion are then measured against it instead of the model's mean
  * neutral face. Non-finite, out-of-range (|v| > 1e6) or degenerate points
- * give MF_E_INVALID_ARGUMENT and leave `out` unset. */
+ * give MF_E_INVALID_ARGUMENT and leave `out` unset; MF_E_MODEL_CORRUPT if
+ * the model's weights overflow (an output not finite). */
 MF_API mf_status mf_expressions(mf_expression_classifier *classifier, const float *points,
                                 const float *neutral, size_t count, mf_expression *out);
 

@@ -279,6 +279,48 @@ static void test_detector_model_checks(void)
     c = edge_cascade();
     memcpy(c.rect[0][2], (float[5]){-9, -9, 99, 99, 0.0f}, sizeof c.rect[0][2]);
     CHECK_STATUS(detector_status(&c), MF_OK);
+
+    /* the calibration places boxes: bounded, not only finite */
+    const float bad_calibrations[][4] = {
+        {1e30f, 0, 1, 1}, {0, -1e30f, 1, 1}, {0, 0, 1e30f, 1}, {0, 0, 1, 1e30f},
+        {5.0f, 0, 1, 1},  {0, 0, 4.5f, 1},   {0, 0, 1e-30f, 1},
+    };
+    for (size_t i = 0; i < sizeof bad_calibrations / sizeof bad_calibrations[0]; i++) {
+        c = edge_cascade();
+        memcpy(c.box_calibration, bad_calibrations[i], sizeof c.box_calibration);
+        CHECKF(detector_status(&c) == MF_E_MODEL_MISSING, "calibration {%g, %g, %g, %g} loads",
+               bad_calibrations[i][0], bad_calibrations[i][1], bad_calibrations[i][2],
+               bad_calibrations[i][3]);
+    }
+}
+
+/* An unused rectangle (weight 0) may hold anything, NaN and huge values
+ * included: detection never converts it to pixel offsets (it did, to int,
+ * before checking the weight: undefined behaviour, seen under UBSan). */
+static void test_unused_rect_never_converted(void)
+{
+    const float junk[][5] = {{NAN, NAN, NAN, NAN, 0.0f}, {3e38f, -3e38f, 1e30f, -1e30f, 0.0f}};
+    static uint8_t scene[SCENE_H * SCENE_W];
+    draw_scene(scene);
+    const mf_image image = fx_view(scene, SCENE_W, SCENE_H, MF_GRAY);
+    const mf_limits limits = mf_limits_default();
+    const mf_detect_params params = side_params();
+    rig clean;
+    const cascade plain = edge_cascade();
+    CHECK_STATUS(rig_open(&clean, &plain, &limits), MF_OK);
+    const found want = detect(clean.detector, &image, &params);
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        cascade c = edge_cascade();
+        memcpy(c.rect[0][2], junk[i], sizeof c.rect[0][2]);
+        rig r;
+        CHECK_STATUS(rig_open(&r, &c, &limits), MF_OK);
+        if (r.detector) {
+            const found f = detect(r.detector, &image, &params);
+            CHECK(same_found(&f, &want) && f.count == 1);
+        }
+        rig_close(&r);
+    }
+    rig_close(&clean);
 }
 
 static void test_detect_pattern(void)
@@ -609,4 +651,5 @@ void test_detect(void)
     test_detect_views();
     test_detect_capacity();
     test_detect_arguments();
+    test_unused_rect_never_converted();
 }
