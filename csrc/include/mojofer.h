@@ -404,11 +404,17 @@ MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *
  *     updated with the pose;
  *   - a face not given is lost: its cues are updated with pose NULL and it
  *     is reported with visible 0 (last pose, last smoothed expression) until
- *     t - lost_at >= grace, when it is retired (event stamped lost_at +
- *     grace) and its id forgotten; given again before that, it resumes.
+ *     t - lost_at >= grace and its cues are back in idle, when it is
+ *     retired (event stamped the later of lost_at + grace and the idle
+ *     event's time, after that event) and its id forgotten; given again
+ *     before that, it resumes. So every lost face's last events are its
+ *     cues' way to idle, each at its due time, then its retirement: with
+ *     the defaults, a face engaged when lost is retired about 8.3 s after
+ *     (attention_tau ln(1 / attention_low) + long_interruption_end at most);
+ *     cues.attention_low must be > 0 for that.
  *   - at most max_faces faces are kept, visible and lost together: a new
  *     face when all are taken retires the face lost longest ago (events
- *     stamped t).
+ *     stamped t; its cues end where they are, without reaching idle).
  * Estimates: the faces given, in input order, then the lost ones in the
  * order they first appeared. Events (cue transitions and MF_CUE_FACE changes: absent -> visible,
  * visible -> lost, lost -> visible, lost -> retired), ordered by timestamp
@@ -434,7 +440,8 @@ typedef enum {
 
 typedef struct {
     double smoothing;     /* seconds, >= 0, EMA time constant of emotions, social, action units; 0.2 */
-    double grace;         /* seconds, >= 0, a lost face keeps its id and state; cues.long_interruption_end */
+    double grace;         /* seconds, >= 0, a lost face keeps its id and state (longer while its cues
+                           * are not idle); cues.long_interruption_end */
     mf_cues_params cues;  /* of every face; mf_cues_params_default() */
     int32_t max_faces;    /* faces kept, 1..MF_ESTIMATOR_MAX_FACES; 16 */
 } mf_estimator_params;
@@ -483,7 +490,8 @@ MF_API void mf_estimator_reset(mf_estimator *estimator);
  * max_faces faces; MF_E_INVALID_ARGUMENT for NULL pointers, small
  * capacities, a timestamp that is not finite or goes back, a face id given
  * twice, landmarks that mf_points_check refuses or a given pose out of
- * range. On any error the state is untouched and the counts are 0. */
+ * range; MF_E_MODEL_CORRUPT if the expression model's outputs overflow.
+ * On any error the state is untouched and the counts are 0. */
 MF_API mf_status mf_estimator_update(mf_estimator *estimator, double timestamp,
                                      const mf_keypoints *faces, size_t count, mf_estimate *out,
                                      size_t out_capacity, size_t *out_count,
