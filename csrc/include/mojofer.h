@@ -170,7 +170,9 @@ MF_API mf_detector *mf_detector_new(const mf_model *model, const mf_limits *limi
 MF_API void mf_detector_free(mf_detector *detector);
 
 /* Finds faces. Writes at most `capacity` boxes, best score first, and sets
- * *count to the number written. */
+ * *count to the number written. At most 8192 raw detections (windows the
+ * cascade passes) are grouped per call, the first found (smallest scales
+ * first): this bounds the grouping's time, which is quadratic in them. */
 MF_API mf_status mf_detect(mf_detector *detector, const mf_image *image,
                            const mf_detect_params *params, mf_box *boxes, size_t capacity,
                            size_t *count);

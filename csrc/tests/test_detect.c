@@ -4,6 +4,7 @@
  * right. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "fixtures.h"
 #include "harness.h"
@@ -641,6 +642,36 @@ static void test_detect_arguments(void)
     rig_close(&r);
 }
 
+/* A cascade that passes every window that is not flat, on a textured
+ * frame: tens of thousands of windows pass, all one cluster. Grouping
+ * compares all pairs of raw detections, so their number is capped (8192,
+ * the first found); at the old cap, 65536, this took seconds (the fuzzer
+ * found the hang). */
+static void test_every_window_fires(void)
+{
+    enum { SIDE_ALL = 256 };
+    cascade c = edge_cascade();
+    c.stump_leaf[0][0] = c.stump_leaf[0][1] = 1.0f; /* above the stage threshold 0 */
+    const mf_limits limits = mf_limits_default();
+    rig r;
+    CHECK_STATUS(rig_open(&r, &c, &limits), MF_OK);
+    static uint8_t texture[SIDE_ALL * SIDE_ALL];
+    for (int y = 0; y < SIDE_ALL; y++)
+        for (int x = 0; x < SIDE_ALL; x++)
+            texture[y * SIDE_ALL + x] = (uint8_t)((x * 7 + y * 13 + (x * y) % 17) & 0xff);
+    const mf_image image = fx_view(texture, SIDE_ALL, SIDE_ALL, MF_GRAY);
+    mf_detect_params params = mf_detect_params_default();
+    params.min_size = 1;
+    const clock_t start = clock();
+    found f = detect(r.detector, &image, &params);
+    const double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+    CHECK_STATUS(f.status, MF_OK);
+    CHECKF(f.count == 1 && f.boxes[0].score == 8192.0f, "%zu boxes, the first of score %g",
+           f.count, f.count ? f.boxes[0].score : 0.0f);
+    CHECKF(seconds < 1.0, "detection took %.2f s of CPU", seconds);
+    rig_close(&r);
+}
+
 void test_detect(void)
 {
     test_detect_params_default();
@@ -652,4 +683,5 @@ void test_detect(void)
     test_detect_capacity();
     test_detect_arguments();
     test_unused_rect_never_converted();
+    test_every_window_fires();
 }
