@@ -709,6 +709,10 @@ static void test_shapes_bounded_at_load(void)
     for (int i = 0; i < VALUES; i++)
         s.mean_shape[i] *= 1e20f; /* centred still, but no face in canonical units */
     CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    for (int i = 0; i < VALUES; i++)
+        s.mean_shape[i] *= 1e-6f; /* nearly a point: fitting it to a face scales by 1e6 */
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
 }
 
 void test_landmarks(void)
