@@ -28,7 +28,8 @@ SAN_CFLAGS := -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -Icsrc/include -Icsrc \
 SAN_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 FUZZ_SECONDS ?= 60
 FUZZERS := wire model image
-MOJOFER_DATA ?= $(abspath ../shared/data)
+# the copy in build/sanitize no longer sits beside ../shared/data: named
+SAN_DATA := $(or $(MOJOFER_DATA),$(wildcard $(abspath ../shared/data)))
 
 .PHONY: sanitize sanitize-c sanitize-py fuzz
 sanitize: sanitize-c sanitize-py
@@ -50,7 +51,7 @@ sanitize-py:
 	cd build/sanitize && CC=$(SAN_CC) LDSHARED="$(SAN_CC) -shared" CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="$(SAN_FLAGS) -shared-libsan" $(PYTHON) setup.py build_ext --inplace -q
 	cd build/sanitize && LD_PRELOAD=$$($(SAN_CC) -print-file-name=libclang_rt.asan-x86_64.so) \
-		ASAN_OPTIONS=detect_leaks=0 MOJOFER_DATA=$(MOJOFER_DATA) PYTHONPATH=$$PWD \
+		ASAN_OPTIONS=detect_leaks=0 $(if $(SAN_DATA),MOJOFER_DATA=$(SAN_DATA)) PYTHONPATH=$$PWD \
 		$(PYTHON) -m pytest -q tests
 
 # libFuzzer harnesses (csrc/fuzz/), each run FUZZ_SECONDS from its seeds
