@@ -11,7 +11,8 @@
  *   stump_threshold f32 [K]
  *   stump_leaf      f32 [K, 2]    value below, value at or above the threshold
  *   rect            f32 [F, 3, 5] x, y, w, h, weight; weight 0 marks an unused rect
- *   box_calibration f32 [4]       dx, dy, sw, sh: face box = (x + dx*w, y + dy*h, sw*w, sh*h)
+ *   box_calibration f32 [4]       dx, dy, sw, sh: face box = (x + dx*w, y + dy*h, sw*w, sh*h);
+ *                                 |dx|, |dy| <= 4, sw and sh within 1/64..4
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,10 +20,15 @@
 
 #include "internal.h"
 
-enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 16 };
+/* Grouping compares every pair of raw detections (as OpenCV's does), so
+ * their number bounds its time as well as memory: 8192 take a fraction of
+ * a second even when every window of a frame passes (65536 took seconds,
+ * over 10 under the fuzzer that found it); real frames give a few hundred. */
+enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 13 };
 static const float STAGE_SUM_MARGIN = 1e-3f;
 static const double FLAT_WINDOW = 0.1; /* OpenCV's HaarEvaluator::setWindow bound */
 static const double GROUP_EPS = 0.2;
+static const float MAX_BOX_SHIFT = 4.0f, MIN_BOX_SCALE = 1.0f / 64, MAX_BOX_SCALE = 4.0f;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
  * image stride of the current pyramid level: evaluation touches one record.
@@ -91,8 +97,11 @@ static mf_status load_cascade(mf_detector *d, const mf_model *model)
     if ((st = mf_model_expect(model, "box_calibration", MF_DTYPE_F32, 4, &t)) != MF_OK)
         return st;
     d->calibration = t.data;
+    /* boxes are placed with it: a shift within MAX_BOX_SHIFT windows, a size
+     * of MIN_BOX_SCALE to MAX_BOX_SCALE windows (NaN fails too) */
     for (int i = 0; i < 4; i++)
-        if (!isfinite(d->calibration[i]) || (i >= 2 && !(d->calibration[i] > 0.0f)))
+        if (!(i < 2 ? fabsf(d->calibration[i]) <= MAX_BOX_SHIFT
+                    : d->calibration[i] >= MIN_BOX_SCALE && d->calibration[i] <= MAX_BOX_SCALE))
             return MF_E_MODEL_MISSING;
     d->stage_weak = stages.data;
     d->stump_feature = feature.data;
@@ -225,9 +234,10 @@ static void bind_stumps(mf_detector *d, int32_t stride)
         stump_t *sp = &d->stumps[k];
         const float *v = d->rect + (size_t)d->stump_feature[k] * RECTS_PER_FEATURE * 5;
         for (int r = 0; r < RECTS_PER_FEATURE; r++, v += 5) {
-            int32_t x = (int32_t)v[0], y = (int32_t)v[1], w = (int32_t)v[2], h = (int32_t)v[3];
-            if (v[4] == 0.0f)
-                x = y = w = h = 0;
+            /* an unused rectangle's numbers were never checked: not converted */
+            const int used = v[4] != 0.0f;
+            const int32_t x = used ? (int32_t)v[0] : 0, y = used ? (int32_t)v[1] : 0;
+            const int32_t w = used ? (int32_t)v[2] : 0, h = used ? (int32_t)v[3] : 0;
             sp->weight[r] = v[4];
             sp->corner[r][0] = y * stride + x;
             sp->corner[r][1] = y * stride + x + w;

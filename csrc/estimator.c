@@ -74,8 +74,9 @@ mf_status mf_estimator_params_check(const mf_estimator_params *p, const char **p
         why = "grace must be a finite number of seconds >= 0";
     else if (p->max_faces < 1 || p->max_faces > MF_ESTIMATOR_MAX_FACES)
         why = "max_faces must be within 1..1024";
-    else
-        mf_cues_params_check(&p->cues, &why);
+    else if (mf_cues_params_check(&p->cues, &why) == MF_OK && !(p->cues.attention_low > 0.0))
+        why = "cues.attention_low must be > 0 in an estimator: a lost face's attention falls "
+              "towards 0 and must pass under it for the face's cues to end in idle";
     if (problem)
         *problem = why;
     return why ? MF_E_INVALID_ARGUMENT : MF_OK;
@@ -172,15 +173,22 @@ static void add_event(mf_estimate_event *events, size_t *n, double t, int32_t id
     events[(*n)++] = (mf_estimate_event){t, id, kind, from, to};
 }
 
-/* Cue events of face f, tagged with its id. */
-static void cue_update(face *f, double t, const mf_pose *pose, mf_estimate_event *events, size_t *n)
+/* Cue events of face f, tagged with its id. Returns when this update
+ * brought the status to idle, or -INFINITY if it did not. */
+static double cue_update(face *f, double t, const mf_pose *pose, mf_estimate_event *events,
+                         size_t *n)
 {
     mf_cue_event ev[MF_CUES_MAX_EVENTS];
     size_t k = 0;
+    double idle_at = -INFINITY;
     /* cannot fail: t is checked and not before this face's last update */
     mf_cues_update(f->cues, t, pose, &f->state, ev, MF_CUES_MAX_EVENTS, &k);
-    for (size_t j = 0; j < k; j++)
+    for (size_t j = 0; j < k; j++) {
         add_event(events, n, ev[j].timestamp, f->id, ev[j].kind, ev[j].from, ev[j].to);
+        if (ev[j].kind == MF_CUE_INTERACTION && ev[j].to == MF_INTERACTION_IDLE)
+            idle_at = ev[j].timestamp;
+    }
+    return idle_at;
 }
 
 static void smooth(const mf_estimator *e, face *f, const mf_expression *x, double t, int first)
@@ -362,10 +370,12 @@ mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *fac
             f->lost_at = t;
             add_event(events, &n, t, f->id, MF_CUE_FACE, MF_FACE_VISIBLE, MF_FACE_LOST);
         }
-        cue_update(f, t, NULL, events, &n);
-        if (t - f->lost_at >= e->params.grace) {
-            add_event(events, &n, f->lost_at + e->params.grace, f->id, MF_CUE_FACE, MF_FACE_LOST,
-                      MF_FACE_RETIRED);
+        const double idle_at = cue_update(f, t, NULL, events, &n);
+        /* retired once its grace is over and its cues have told how the
+         * interaction ended: back in idle, at that status's own due time */
+        if (t - f->lost_at >= e->params.grace && f->state.status == MF_INTERACTION_IDLE) {
+            add_event(events, &n, fmax(f->lost_at + e->params.grace, idle_at), f->id, MF_CUE_FACE,
+                      MF_FACE_LOST, MF_FACE_RETIRED);
             drop(e, i);
             memmove(e->given + i, e->given + i + 1, e->count - i);
             continue;

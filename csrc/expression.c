@@ -7,9 +7,10 @@
  *
  * Model tensors (kind "expressions", written by mojofer.train expressions):
  *   reference         f32 [68, 2]   mirror-symmetric mean face, outer eye corners 1 apart
+ *                                   (every value within +-10)
  *   neutral_measures  f32 [9]       measures() of the mean neutral training face
  *   feature_mean      f32 [145]     standardisation of the features
- *   feature_std       f32 [145]     (all > 0)
+ *   feature_std       f32 [145]     (all >= 1e-6)
  *   layer<i>.weight/.bias           the MLP, 145 inputs -> MF_EMOTIONS logits (mlp.c)
  * mojofer/train/expression_reference.py is the NumPy reference; the tests
  * keep the two equal.
@@ -34,6 +35,10 @@ enum {
 #define CONFUSION_BROW_LO 0.02f
 #define CONFUSION_BROW_HI 0.08f
 #define CONFUSION_LIDS_HI 0.3f
+
+/* Outer eye corners 1 apart put every reference point within about 1 of
+ * 0; feature deviations are at least about 1e-3 in any trained model. */
+static const float MAX_REFERENCE = 10.0f, MIN_STD = 1e-6f;
 
 static const int STABLE[] = {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45};
 enum { STABLE_COUNT = sizeof STABLE / sizeof STABLE[0] };
@@ -92,8 +97,13 @@ static mf_status load_expressions(mf_expression_classifier *ec, const mf_model *
         !mf_all_finite(ec->feature_mean, FEATURES) || !mf_all_finite(ec->feature_std, FEATURES) ||
         !(ec->neutral_measures[EYE_CLOSURE] < 0.0f))
         return MF_E_MODEL_CORRUPT;
+    /* the reference becomes coordinates, and standardising divides by the
+     * std: bounded, so that real faces give features of ordinary size */
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        if (!(fabsf(ec->reference[i]) <= MAX_REFERENCE))
+            return MF_E_MODEL_CORRUPT;
     for (int i = 0; i < FEATURES; i++)
-        if (!(ec->feature_std[i] > 0.0f))
+        if (!(ec->feature_std[i] >= MIN_STD))
             return MF_E_MODEL_CORRUPT;
     return mf_mlp_load(&ec->mlp, model, FEATURES, MF_EMOTIONS);
 }
@@ -278,6 +288,11 @@ mf_status mf_expressions(mf_expression_classifier *ec, const float *points,
             softmax_into(ec->logits + (2 * i + 1) * MF_EMOTIONS, 0.5f, e->emotions);
             describe(ec, points + (first + i) * SHAPE_VALUES,
                      neutral_points ? neutral_points + (first + i) * SHAPE_VALUES : NULL, e);
+            /* finite weights can still overflow the logits: a status, not NaN */
+            const float social[3] = {e->amusement, e->surprise, e->confusion};
+            if (!mf_all_finite(e->emotions, MF_EMOTIONS) || !mf_all_finite(social, 3) ||
+                !mf_all_finite(e->action_units, MF_ACTION_UNITS))
+                return MF_E_MODEL_CORRUPT;
         }
     }
     return MF_OK;

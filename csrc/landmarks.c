@@ -7,6 +7,7 @@
  * Model tensors (kind "landmarks", written by mojofer.train landmarks):
  *   mean_shape   f32 [68, 2]          canonical shape: centred, outer eye corners 1 apart
  *   box_shape    f32 [68, 2]          initial shape in face-box units: (p - box.xy) / box.wh
+ *                                     (both shapes within +-10)
  *   stage_radius f32 [S]              patch half-width per stage, canonical units
  *   shape_basis  f32 [136, K]         orthonormal directions a shape may move in
  *   pose_axis    f32 [136]            optional, with pose_edges: a direction in canonical
@@ -31,6 +32,10 @@
 #include "internal.h"
 
 enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES, MAX_CLUSTERS = 8 };
+/* mean_shape (outer eye corners 1 apart) and box_shape (box units) lie
+ * within a few units of 0 in any model; this bounds them well beyond that */
+static const float MAX_SHAPE_VALUE = 10.0f;
+static const double MIN_SHAPE_RADIUS = 1e-2; /* root mean square, of the mean shape */
 
 /* The luma of the part of the frame the patches read, converted once per
  * fit rather than once per sample (a sample reads four pixels). */
@@ -66,10 +71,14 @@ static mf_status roi_cover(luma_roi *roi, const mf_image *im, float x0, float y0
     if (roi->width > 0 && need_x0 >= roi->x0 && need_y0 >= roi->y0 &&
         need_x1 < roi->x0 + roi->width && need_y1 < roi->y0 + roi->height)
         return MF_OK;
-    int32_t m = (int32_t)margin;
-    int32_t rx0 = need_x0 - m > 0 ? need_x0 - m : 0, ry0 = need_y0 - m > 0 ? need_y0 - m : 0;
-    int32_t rx1 = need_x1 + m < im->width ? need_x1 + m : im->width - 1;
-    int32_t ry1 = need_y1 + m < im->height ? need_y1 + m : im->height - 1;
+    /* a margin past the frame's side adds nothing: clamped before it becomes
+     * an int, and the sums taken in 64 bits */
+    const float side = (float)(im->width > im->height ? im->width : im->height);
+    const int64_t m = (int64_t)clampf(margin, 0.0f, side);
+    const int32_t rx0 = (int32_t)(need_x0 - m > 0 ? need_x0 - m : 0);
+    const int32_t ry0 = (int32_t)(need_y0 - m > 0 ? need_y0 - m : 0);
+    const int32_t rx1 = (int32_t)(need_x1 + m < im->width ? need_x1 + m : im->width - 1);
+    const int32_t ry1 = (int32_t)(need_y1 + m < im->height ? need_y1 + m : im->height - 1);
     size_t size = (size_t)(rx1 - rx0 + 1) * (size_t)(ry1 - ry0 + 1);
     if (size > roi->capacity) {
         uint8_t *grown = realloc(roi->data, size);
@@ -355,7 +364,8 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
     lm->box_shape = t.data;
     double norm = 0, centre_x = 0, centre_y = 0;
     for (int i = 0; i < SHAPE_VALUES; i++) {
-        if (!isfinite(lm->mean_shape[i]) || !isfinite(lm->box_shape[i]))
+        /* both become coordinates: bounded, NaN failing too */
+        if (!(fabsf(lm->mean_shape[i]) <= MAX_SHAPE_VALUE && fabsf(lm->box_shape[i]) <= MAX_SHAPE_VALUE))
             return MF_E_MODEL_MISSING;
         norm += (double)lm->mean_shape[i] * lm->mean_shape[i];
         *(i % 2 ? &centre_y : &centre_x) += lm->mean_shape[i];
@@ -366,7 +376,8 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
     /* mf_similarity relies on a centred mean shape */
     if (fabs(centre_x) + fabs(centre_y) > 1e-3 * MF_LANDMARKS * sqrt(norm / MF_LANDMARKS))
         return MF_E_MODEL_MISSING;
-    if (!(norm > 0))
+    /* a shape of any size a face can have in those units, not a point */
+    if (!(sqrt(norm / MF_LANDMARKS) >= MIN_SHAPE_RADIUS))
         return MF_E_MODEL_MISSING;
     const float *weights[] = {lm->shape_basis, lm->regressor, lm->quality, lm->pose_axis};
     const int64_t counts[] = {(int64_t)SHAPE_VALUES * lm->basis_size,
@@ -433,11 +444,27 @@ static int32_t pose_cluster(const mf_landmarker *lm, const float *points, float 
     return c;
 }
 
-/* Runs the cascade from the shape in `points`, refining it in place. */
+/* A shape the next stage can read from: finite, every coordinate within
+ * +-MF_POINTS_MAX (what mf_points_check accepts), so that the region and
+ * the patches computed from it stay within int range. */
+static int shape_in_range(const float *points)
+{
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        if (!(fabsf(points[i]) <= MF_POINTS_MAX)) /* NaN fails too */
+            return 0;
+    return 1;
+}
+
+/* Runs the cascade from the shape in `points`, refining it in place. A
+ * start out of range is the caller's (MF_E_INVALID_ARGUMENT); a stage that
+ * moves the points out of range has absurd weights (MF_E_MODEL_CORRUPT),
+ * caught before the next stage reads the frame around them. */
 static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, float *quality)
 {
     const int row = MF_LANDMARK_FEATURES + 1, k = lm->basis_size;
     mf_status st;
+    if (!shape_in_range(points))
+        return MF_E_INVALID_ARGUMENT;
     lm->roi.width = 0; /* a new frame */
     lm->features[MF_LANDMARK_FEATURES] = 1.0f;
     for (int s = 0; s < lm->stage_count; s++) {
@@ -457,11 +484,14 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
             points[2 * i] += a * u - b * v;
             points[2 * i + 1] += b * u + a * v;
         }
+        if (!shape_in_range(points))
+            return MF_E_MODEL_CORRUPT;
     }
-    if (!mf_all_finite(points, SHAPE_VALUES))
-        return MF_E_MODEL_CORRUPT; /* only absurd weights get here */
-    if (quality) /* from the last stage's features: no extra extraction */
+    if (quality) { /* from the last stage's features: no extra extraction */
         *quality = cblas_sdot(row, lm->quality, 1, lm->features, 1);
+        if (!isfinite(*quality))
+            return MF_E_MODEL_CORRUPT;
+    }
     return MF_OK;
 }
 

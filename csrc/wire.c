@@ -566,9 +566,11 @@ static mf_status result(const reader *r)
 static int start(reader *r, const uint8_t *data, size_t size, mf_wire_error *error)
 {
     *error = (mf_wire_error){0, NULL, 0, 0};
-    r->p = data, r->end = data + size, r->error = error;
+    /* NULL + 0 is undefined too: the end is computed only from a buffer */
+    r->p = r->end = data, r->error = error;
     if (!data)
         return refuse(r, MF_WIRE_E_MALFORMED, "no message");
+    r->end = data + size;
     return 1;
 }
 

@@ -28,8 +28,9 @@ class FaceResult(Estimate):
     emotions and action units, cues) plus what the frame gave: box, points
     (float32 (68, 2), frame pixels) and fit quality. A lost face (visible
     False) is reported with its last box and points until its grace period
-    ends; its attention falls and its status passes through the
-    interruptions."""
+    ends and its status is back in "idle"; its attention falls and its
+    status passes through the interruptions (docs/cues.md, "Lost faces end
+    in idle")."""
 
     box: Box = None
     landmarks: np.ndarray = None
@@ -43,8 +44,9 @@ class FrameResult:
     face_id), in time order. Besides the state machines' "engagement" and
     "status" events there are kind "face" events: "absent" -> "visible"
     (first seen), "visible" -> "lost", "lost" -> "visible" (back within the
-    grace period, same id), "lost" -> "retired" (at the end of it, or
-    earlier when max_faces faces are kept and a new one arrives)."""
+    grace period, same id), "lost" -> "retired" (at its end, after the
+    face's status events down to "idle", or earlier when max_faces faces
+    are kept and a new one arrives)."""
     timestamp: float
     faces: list
     events: list

@@ -29,7 +29,8 @@ _DEFAULTS = _core.estimator_defaults()
 class Estimate:
     """One face at one frame: a FaceResult without what only the frames
     give (box, landmarks, quality). A lost face (visible False) keeps its
-    last pose and expression until its grace period ends."""
+    last pose and expression until its grace period ends and its status
+    is back in "idle"."""
 
     id: int
     visible: bool
@@ -57,7 +58,8 @@ class Estimator:
     smoothing: time constant in seconds of the exponential smoothing of
         emotions, social emotions and action units (0 = none);
     grace: seconds a face not given keeps its id and state (default: the
-        long interruption's end); cues: CueParams of every face's state
+        long interruption's end; kept longer until its status is idle);
+        cues: CueParams of every face's state
         machines; max_faces: faces kept at once, visible and lost together
         (a new face when all are taken retires the one lost longest ago).
     Timestamps are seconds and must not decrease.

@@ -80,15 +80,25 @@ def test_lost_face_keeps_id_within_grace_then_is_retired(detector, landmarker, h
     assert [f.id for f in r.faces] == [0] and r.faces[0].visible
     assert ("face", "lost", "visible") in [(e.kind, e.from_state, e.to_state) for e in r.events]
     t += 0.1
-    an.process(blank, t)
-    retired = []
-    for k in range(1, 30):
+    last = list(an.process(blank, t).events)
+    for k in range(1, 100):
         r = an.process(blank, t + 0.1 * k)
-        retired += [e for e in r.events if e.to_state == "retired"]
-    assert len(retired) == 1 and retired[0].face_id == 0
-    assert retired[0].timestamp == pytest.approx(t + 2.0)
+        last += r.events
+    # its grace ends at t + 2, but it is retired only once its cues have
+    # ended the interruption in idle (8 s after disengaging began), at once
+    assert [(e.kind, e.from_state, e.to_state) for e in last] == [
+        ("face", "visible", "lost"),
+        ("engagement", "engaged", "disengaging"), ("status", "ready", "in_short_interruption"),
+        ("status", "in_short_interruption", "in_long_interruption"),
+        ("engagement", "disengaging", "idle"), ("status", "in_long_interruption", "idle"),
+        ("face", "lost", "retired")]
+    assert {e.face_id for e in last} == {0}
+    lost, disengaged, short, long, idle, idle_status, retired = [e.timestamp for e in last]
+    assert lost == t and disengaged == short and long == pytest.approx(disengaged + 3.0)
+    assert idle == idle_status == retired == pytest.approx(disengaged + 8.0)
+    assert retired > t + 2.0
     assert r.faces == []
-    r = an.process(face_frame, t + 5)  # a new id after retirement
+    r = an.process(face_frame, t + 12)  # a new id after retirement
     assert [f.id for f in r.faces] == [1]
 
 

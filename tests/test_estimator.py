@@ -76,8 +76,10 @@ class Reference:
                 events.append(CueEvent(t, "face", "visible", "lost", fid))
             state, ev = tr["cues"].update(t, None)
             events += [dataclasses.replace(e, face_id=fid) for e in ev]
-            if t - tr["lost_at"] >= self.grace:
-                events.append(CueEvent(tr["lost_at"] + self.grace, "face", "lost", "retired", fid))
+            # retired once the grace is over and the cues are back in idle
+            if t - tr["lost_at"] >= self.grace and state.status == "idle":
+                idle_at = [e.timestamp for e in ev if e.kind == "status" and e.to_state == "idle"]
+                events.append(CueEvent(max([tr["lost_at"] + self.grace] + idle_at), "face", "lost", "retired", fid))
                 del self.tracks[fid]
                 continue
             results.append((fid, False, tr, state))
@@ -146,11 +148,23 @@ def test_lost_face_timing(points):
     assert est.lost() == [3]
     estimates, _ = est.update(2.999, [])
     assert [e.id for e in estimates] == [3]
+    # its grace ends at 3.0, but its cues went ready (engage_after, due at
+    # 1.0) and then disengaging at 1.0: kept until they are idle, at 9.0
     estimates, events = est.update(3.5, [])
+    assert [(e.id, e.status) for e in estimates] == [(3, "in_short_interruption")]
+    assert est.lost() == [3] and events == []
+    estimates, events = est.update(9.5, [])
     assert estimates == [] and est.lost() == []
-    retired = [e for e in events if e.to_state == "retired"]
-    assert len(retired) == 1 and retired[0].timestamp == 3.0
-    assert events == sorted(events, key=lambda e: (e.timestamp, e.face_id))
+    assert [(e.timestamp, e.kind, e.from_state, e.to_state) for e in events] == [
+        (4.0, "status", "in_short_interruption", "in_long_interruption"),
+        (9.0, "engagement", "disengaging", "idle"),
+        (9.0, "status", "in_long_interruption", "idle"),
+        (9.0, "face", "lost", "retired")]
+    # a face whose cues are idle before its grace ends is retired at its end
+    est.update(10.0, [(4, points, (80.0, 0.0, 0.0))])  # looking away: stays idle
+    est.update(11.0, [])
+    _, events = est.update(20.0, [])
+    assert [(e.timestamp, e.to_state) for e in events] == [(13.0, "retired")]
 
 
 def test_given_pose_is_used(points):

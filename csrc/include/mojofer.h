@@ -170,7 +170,9 @@ MF_API mf_detector *mf_detector_new(const mf_model *model, const mf_limits *limi
 MF_API void mf_detector_free(mf_detector *detector);
 
 /* Finds faces. Writes at most `capacity` boxes, best score first, and sets
- * *count to the number written. */
+ * *count to the number written. At most 8192 raw detections (windows the
+ * cascade passes) are grouped per call, the first found (smallest scales
+ * first): this bounds the grouping's time, which is quadratic in them. */
 MF_API mf_status mf_detect(mf_detector *detector, const mf_image *image,
                            const mf_detect_params *params, mf_box *boxes, size_t capacity,
                            size_t *count);
@@ -190,7 +192,10 @@ MF_API void mf_landmarker_free(mf_landmarker *landmarker);
 /* Fits the landmarks of the face in `box` (a detector box). `points` holds
  * at least 2 * MF_LANDMARKS floats. `quality` (may be NULL) receives the
  * model's estimate of the fit's error, in units of the outer-eye-corner
- * distance: about 0.03 for a good fit, above 0.1 when the face is lost. */
+ * distance: about 0.03 for a good fit, above 0.1 when the face is lost.
+ * MF_E_MODEL_CORRUPT when a regression stage moves a point beyond +-1e6 or
+ * to a value that is not finite (or the quality is not finite): only
+ * absurd model weights do that. */
 MF_API mf_status mf_landmarks_from_box(mf_landmarker *landmarker, const mf_image *image,
                                        const mf_box *box, float *points, size_t capacity,
                                        float *quality);
@@ -270,7 +275,8 @@ MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
  * NULL or as many points of each person's neutral face: the action units
  * and confusion are then measured against it instead of the model's mean
  * neutral face. Non-finite, out-of-range (|v| > 1e6) or degenerate points
- * give MF_E_INVALID_ARGUMENT and leave `out` unset. */
+ * give MF_E_INVALID_ARGUMENT and leave `out` unset; MF_E_MODEL_CORRUPT if
+ * the model's weights overflow (an output not finite). */
 MF_API mf_status mf_expressions(mf_expression_classifier *classifier, const float *points,
                                 const float *neutral, size_t count, mf_expression *out);
 
@@ -400,11 +406,17 @@ MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *
  *     updated with the pose;
  *   - a face not given is lost: its cues are updated with pose NULL and it
  *     is reported with visible 0 (last pose, last smoothed expression) until
- *     t - lost_at >= grace, when it is retired (event stamped lost_at +
- *     grace) and its id forgotten; given again before that, it resumes.
+ *     t - lost_at >= grace and its cues are back in idle, when it is
+ *     retired (event stamped the later of lost_at + grace and the idle
+ *     event's time, after that event) and its id forgotten; given again
+ *     before that, it resumes. So every lost face's last events are its
+ *     cues' way to idle, each at its due time, then its retirement: with
+ *     the defaults, a face engaged when lost is retired about 8.3 s after
+ *     (attention_tau ln(1 / attention_low) + long_interruption_end at most);
+ *     cues.attention_low must be > 0 for that.
  *   - at most max_faces faces are kept, visible and lost together: a new
  *     face when all are taken retires the face lost longest ago (events
- *     stamped t).
+ *     stamped t; its cues end where they are, without reaching idle).
  * Estimates: the faces given, in input order, then the lost ones in the
  * order they first appeared. Events (cue transitions and MF_CUE_FACE changes: absent -> visible,
  * visible -> lost, lost -> visible, lost -> retired), ordered by timestamp
@@ -432,7 +444,8 @@ typedef enum {
 
 typedef struct {
     double smoothing;     /* seconds, >= 0, EMA time constant of emotions, social, action units; 0.2 */
-    double grace;         /* seconds, >= 0, a lost face keeps its id and state; cues.long_interruption_end */
+    double grace;         /* seconds, >= 0, a lost face keeps its id and state (longer while its cues
+                           * are not idle); cues.long_interruption_end */
     mf_cues_params cues;  /* of every face; mf_cues_params_default() */
     int32_t max_faces;    /* faces kept, 1..MF_ESTIMATOR_MAX_FACES; 16 */
 } mf_estimator_params;
@@ -481,7 +494,8 @@ MF_API void mf_estimator_reset(mf_estimator *estimator);
  * max_faces faces; MF_E_INVALID_ARGUMENT for NULL pointers, small
  * capacities, a timestamp that is not finite or goes back, a face id given
  * twice, landmarks that mf_points_check refuses or a given pose out of
- * range. On any error the state is untouched and the counts are 0, and
+ * range; MF_E_MODEL_CORRUPT if the expression model's outputs overflow.
+ * On any error the state is untouched and the counts are 0, and
  * mf_estimator_problem names the one cause. */
 MF_API mf_status mf_estimator_update(mf_estimator *estimator, double timestamp,
                                      const mf_keypoints *faces, size_t count, mf_estimate *out,

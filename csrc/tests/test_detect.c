@@ -4,6 +4,7 @@
  * right. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "fixtures.h"
 #include "harness.h"
@@ -279,6 +280,48 @@ static void test_detector_model_checks(void)
     c = edge_cascade();
     memcpy(c.rect[0][2], (float[5]){-9, -9, 99, 99, 0.0f}, sizeof c.rect[0][2]);
     CHECK_STATUS(detector_status(&c), MF_OK);
+
+    /* the calibration places boxes: bounded, not only finite */
+    const float bad_calibrations[][4] = {
+        {1e30f, 0, 1, 1}, {0, -1e30f, 1, 1}, {0, 0, 1e30f, 1}, {0, 0, 1, 1e30f},
+        {5.0f, 0, 1, 1},  {0, 0, 4.5f, 1},   {0, 0, 1e-30f, 1},
+    };
+    for (size_t i = 0; i < sizeof bad_calibrations / sizeof bad_calibrations[0]; i++) {
+        c = edge_cascade();
+        memcpy(c.box_calibration, bad_calibrations[i], sizeof c.box_calibration);
+        CHECKF(detector_status(&c) == MF_E_MODEL_MISSING, "calibration {%g, %g, %g, %g} loads",
+               bad_calibrations[i][0], bad_calibrations[i][1], bad_calibrations[i][2],
+               bad_calibrations[i][3]);
+    }
+}
+
+/* An unused rectangle (weight 0) may hold anything, NaN and huge values
+ * included: detection never converts it to pixel offsets (it did, to int,
+ * before checking the weight: undefined behaviour, seen under UBSan). */
+static void test_unused_rect_never_converted(void)
+{
+    const float junk[][5] = {{NAN, NAN, NAN, NAN, 0.0f}, {3e38f, -3e38f, 1e30f, -1e30f, 0.0f}};
+    static uint8_t scene[SCENE_H * SCENE_W];
+    draw_scene(scene);
+    const mf_image image = fx_view(scene, SCENE_W, SCENE_H, MF_GRAY);
+    const mf_limits limits = mf_limits_default();
+    const mf_detect_params params = side_params();
+    rig clean;
+    const cascade plain = edge_cascade();
+    CHECK_STATUS(rig_open(&clean, &plain, &limits), MF_OK);
+    const found want = detect(clean.detector, &image, &params);
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        cascade c = edge_cascade();
+        memcpy(c.rect[0][2], junk[i], sizeof c.rect[0][2]);
+        rig r;
+        CHECK_STATUS(rig_open(&r, &c, &limits), MF_OK);
+        if (r.detector) {
+            const found f = detect(r.detector, &image, &params);
+            CHECK(same_found(&f, &want) && f.count == 1);
+        }
+        rig_close(&r);
+    }
+    rig_close(&clean);
 }
 
 static void test_detect_pattern(void)
@@ -599,6 +642,36 @@ static void test_detect_arguments(void)
     rig_close(&r);
 }
 
+/* A cascade that passes every window that is not flat, on a textured
+ * frame: tens of thousands of windows pass, all one cluster. Grouping
+ * compares all pairs of raw detections, so their number is capped (8192,
+ * the first found); at the old cap, 65536, this took seconds (the fuzzer
+ * found the hang). */
+static void test_every_window_fires(void)
+{
+    enum { SIDE_ALL = 256 };
+    cascade c = edge_cascade();
+    c.stump_leaf[0][0] = c.stump_leaf[0][1] = 1.0f; /* above the stage threshold 0 */
+    const mf_limits limits = mf_limits_default();
+    rig r;
+    CHECK_STATUS(rig_open(&r, &c, &limits), MF_OK);
+    static uint8_t texture[SIDE_ALL * SIDE_ALL];
+    for (int y = 0; y < SIDE_ALL; y++)
+        for (int x = 0; x < SIDE_ALL; x++)
+            texture[y * SIDE_ALL + x] = (uint8_t)((x * 7 + y * 13 + (x * y) % 17) & 0xff);
+    const mf_image image = fx_view(texture, SIDE_ALL, SIDE_ALL, MF_GRAY);
+    mf_detect_params params = mf_detect_params_default();
+    params.min_size = 1;
+    const clock_t start = clock();
+    found f = detect(r.detector, &image, &params);
+    const double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+    CHECK_STATUS(f.status, MF_OK);
+    CHECKF(f.count == 1 && f.boxes[0].score == 8192.0f, "%zu boxes, the first of score %g",
+           f.count, f.count ? f.boxes[0].score : 0.0f);
+    CHECKF(seconds < 1.0, "detection took %.2f s of CPU", seconds);
+    rig_close(&r);
+}
+
 void test_detect(void)
 {
     test_detect_params_default();
@@ -609,4 +682,6 @@ void test_detect(void)
     test_detect_views();
     test_detect_capacity();
     test_detect_arguments();
+    test_unused_rect_never_converted();
+    test_every_window_fires();
 }

@@ -124,6 +124,12 @@ static void test_params(void)
     p = d, p.cues.attention_low = 0.9;
     CHECK_STATUS(mf_estimator_params_check(&p, &why), MF_E_INVALID_ARGUMENT);
     CHECK(why && strstr(why, "attention_low"));
+    /* a lost face's attention never passes under 0: its cues could not end */
+    p = d, p.cues.attention_low = 0.0;
+    CHECK_STATUS(mf_cues_params_check(&p.cues, NULL), MF_OK);
+    why = NULL;
+    CHECK_STATUS(mf_estimator_params_check(&p, &why), MF_E_INVALID_ARGUMENT);
+    CHECK(why && strstr(why, "attention_low must be > 0"));
     CHECK_STATUS(mf_estimator_params_check(NULL, NULL), MF_E_INVALID_ARGUMENT);
     mf_status st = MF_OK;
     CHECK(mf_estimator_new(NULL, NULL, &d, &st) == NULL && st == MF_E_INVALID_ARGUMENT);
@@ -337,6 +343,63 @@ static void test_refusals(const engines *g)
     mf_estimator_free(twin.e);
 }
 
+/* A face engaged for 4 s, then gone (10 fps, looking straight at the
+ * camera): its cues go disengaging at 4.2 s (smoothed attention under 0.4),
+ * in_long_interruption at 7.2 s, idle at 12.2 s, and only then is it
+ * retired, though its grace (lost at 4.0, grace 8) ended at 12.0. Before,
+ * it was retired at 12.0 and idle never came. */
+static void test_lost_face_ends_idle(const engines *g)
+{
+    rig r;
+    if (!rig_open(&r, g, 0.2, 8.0, MAX))
+        return;
+    mf_keypoints k = face_at(g, 7, 0.0f, 0.0f);
+    k.has_pose = 1;
+    k.pose = (mf_pose){0.0f, 0.0f, 0.0f};
+    enum { LAST = 64 };
+    mf_estimate_event last[LAST];
+    size_t kept = 0;
+    int reported_after_grace = 0, reported_at_idle = 0;
+    for (int i = 0; i <= 150; i++) {
+        const double t = i / 10.0;
+        if (step(&r, t, &k, i < 40 ? 1 : 0) != MF_OK) {
+            CHECKF(0, "frame at %g refused", t);
+            break;
+        }
+        if (i == 39)
+            CHECK(r.count == 1 && r.out[0].cues.status == MF_INTERACTION_READY);
+        if (i == 121) /* 12.1: its grace is over, its cues are not idle yet */
+            reported_after_grace = r.count == 1 && r.out[0].face_id == 7 && !r.out[0].visible &&
+                                   r.out[0].cues.status == MF_INTERACTION_LONG_INTERRUPTION;
+        if (i == 122)
+            reported_at_idle = r.count;
+        for (size_t j = 0; i >= 40 && j < r.events_count && kept < LAST; j++)
+            last[kept++] = r.events[j];
+    }
+    CHECK(reported_after_grace);
+    CHECK(reported_at_idle == 0);
+    const mf_estimate_event want[] = {
+        {4.0, 7, MF_CUE_FACE, MF_FACE_VISIBLE, MF_FACE_LOST},
+        {4.2, 7, MF_CUE_ENGAGEMENT, MF_ENGAGEMENT_ENGAGED, MF_ENGAGEMENT_DISENGAGING},
+        {4.2, 7, MF_CUE_INTERACTION, MF_INTERACTION_READY, MF_INTERACTION_SHORT_INTERRUPTION},
+        {7.2, 7, MF_CUE_INTERACTION, MF_INTERACTION_SHORT_INTERRUPTION, MF_INTERACTION_LONG_INTERRUPTION},
+        {12.2, 7, MF_CUE_ENGAGEMENT, MF_ENGAGEMENT_DISENGAGING, MF_ENGAGEMENT_IDLE},
+        {12.2, 7, MF_CUE_INTERACTION, MF_INTERACTION_LONG_INTERRUPTION, MF_INTERACTION_IDLE},
+        {12.2, 7, MF_CUE_FACE, MF_FACE_LOST, MF_FACE_RETIRED},
+    };
+    enum { WANT = sizeof want / sizeof want[0] };
+    CHECKF(kept == WANT, "%zu events after the face left, expected %d", kept, (int)WANT);
+    for (size_t j = 0; j < kept && j < WANT; j++) {
+        const mf_estimate_event *a = &last[j], *b = &want[j];
+        CHECKF(fabs(a->timestamp - b->timestamp) < 1e-9 && a->face_id == b->face_id &&
+                   a->kind == b->kind && a->from == b->from && a->to == b->to,
+               "event %zu: (%.9g, %d, %d, %d -> %d), expected (%g, %d, %d, %d -> %d)", j,
+               a->timestamp, a->face_id, a->kind, a->from, a->to, b->timestamp, b->face_id,
+               b->kind, b->from, b->to);
+    }
+    mf_estimator_free(r.e);
+}
+
 void test_estimator(void)
 {
     test_params();
@@ -347,6 +410,7 @@ void test_estimator(void)
         test_lost_and_retired(&g);
         test_eviction(&g);
         test_refusals(&g);
+        test_lost_face_ends_idle(&g);
     }
     engines_close(&g);
 }

@@ -252,10 +252,35 @@ static void test_names(void)
     CHECK(mf_action_unit_name(MF_ACTION_UNITS) == NULL);
 }
 
+/* Finite weights large enough to overflow the logits give a status, not
+ * NaN probabilities; the reference face is bounded at load. */
+static void test_absurd_weights(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    for (int i = 0; i < MF_EMOTIONS * HIDDEN; i++)
+        s.w1[i] = 3e38f;
+    rig r;
+    if (rig_open_kind(&r, &s, "expressions") == MF_OK) {
+        float face[VALUES];
+        mf_expression out;
+        make_face(&s, 0, face);
+        CHECK_STATUS(mf_expressions(r.classifier, face, NULL, 1, &out), MF_E_MODEL_CORRUPT);
+    }
+    rig_close(&r);
+    synthetic_init(&s);
+    s.reference[40] = 1e30f;
+    CHECK_STATUS(open_status(&s), MF_E_MODEL_CORRUPT);
+    synthetic_init(&s);
+    s.std[3] = 1e-30f; /* standardising by it makes any offset huge */
+    CHECK_STATUS(open_status(&s), MF_E_MODEL_CORRUPT);
+}
+
 void test_expressions(void)
 {
     test_model_checks();
     test_outputs();
     test_bad_points();
     test_names();
+    test_absurd_weights();
 }

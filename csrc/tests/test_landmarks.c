@@ -640,6 +640,81 @@ static void test_channel_orders_agree(void)
     rig_close(&r);
 }
 
+/* A model whose first basis direction scales the shape about its centre
+ * (the second rotates it): a large coefficient spreads the points far. */
+static void scaling_model(synthetic *s)
+{
+    synthetic_init(s);
+    double norm = 0;
+    for (int i = 0; i < VALUES; i++)
+        norm += (double)s->mean_shape[i] * s->mean_shape[i];
+    norm = sqrt(norm);
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const float u = s->mean_shape[2 * i], v = s->mean_shape[2 * i + 1];
+        s->shape_basis[(2 * i) * BASIS + 0] = (float)(u / norm);
+        s->shape_basis[(2 * i + 1) * BASIS + 0] = (float)(v / norm);
+        s->shape_basis[(2 * i) * BASIS + 1] = (float)(-v / norm);
+        s->shape_basis[(2 * i + 1) * BASIS + 1] = (float)(u / norm);
+    }
+}
+
+/* Finite but huge weights (the checksum valid) move the points beyond any
+ * frame: the stage that does it is caught, before the next one computes a
+ * region from them (an int overflow, then a huge allocation, before). */
+static void test_absurd_points_after_a_stage(void)
+{
+    const mf_image image = fx_view(test_frame(), SIDE, SIDE, MF_GRAY);
+    const mf_box box = {12.0f, 20.0f, 64.0f, 48.0f, 0.0f};
+    const float biases[] = {1e30f, -1e30f, 3e38f, 1e7f};
+    for (int stage = 0; stage < STAGES; stage++)
+        for (size_t i = 0; i < sizeof biases / sizeof biases[0]; i++) {
+            synthetic s;
+            scaling_model(&s);
+            s.regressor[(size_t)stage * BASIS * ROW + ROW - 1] = biases[i];
+            rig r;
+            CHECK_STATUS(rig_open(&r, &s), MF_OK);
+            float points[VALUES], start[VALUES];
+            box_points(&s, &box, start);
+            CHECKF(mf_landmarks_from_box(r.landmarker, &image, &box, points, VALUES, NULL) ==
+                       MF_E_MODEL_CORRUPT,
+                   "stage %d with bias %g: not refused", stage, (double)biases[i]);
+            CHECKF(mf_landmarks_from_points(r.landmarker, &image, start, points, VALUES, NULL) ==
+                       MF_E_MODEL_CORRUPT,
+                   "tracking, stage %d with bias %g: not refused", stage, (double)biases[i]);
+            rig_close(&r);
+        }
+    /* a moderate move stays allowed */
+    synthetic s;
+    scaling_model(&s);
+    s.regressor[ROW - 1] = 1.0f;
+    rig r;
+    CHECK_STATUS(rig_open(&r, &s), MF_OK);
+    float points[VALUES];
+    CHECK_STATUS(mf_landmarks_from_box(r.landmarker, &image, &box, points, VALUES, NULL), MF_OK);
+    CHECK(all_finite(points));
+    rig_close(&r);
+}
+
+/* Shapes that become coordinates are bounded at load, not only finite. */
+static void test_shapes_bounded_at_load(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    s.box_shape[9] = 1e30f;
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    s.box_shape[9] = -11.0f;
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    for (int i = 0; i < VALUES; i++)
+        s.mean_shape[i] *= 1e20f; /* centred still, but no face in canonical units */
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    for (int i = 0; i < VALUES; i++)
+        s.mean_shape[i] *= 1e-6f; /* nearly a point: fitting it to a face scales by 1e6 */
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+}
+
 void test_landmarks(void)
 {
     test_valid_model_loads();
@@ -657,4 +732,6 @@ void test_landmarks(void)
     test_null_and_capacity();
     test_limits_set_at_creation();
     test_channel_orders_agree();
+    test_absurd_points_after_a_stage();
+    test_shapes_bounded_at_load();
 }

@@ -249,7 +249,7 @@ static void test_error_round_trip(void)
     /* a long reason is cut at 256 bytes, not inside a character: 255 x 'a' then 'e' acute */
     char longer[300];
     memset(longer, 'a', 255);
-    memcpy(longer + 255, "\xc3\xa9 and more", 11);
+    memcpy(longer + 255, "\xc3\xa9 and more", sizeof "\xc3\xa9 and more"); /* with its NUL */
     e.reason = longer;
     CHECK_STATUS(mf_wire_encode_error(&e, buf, sizeof buf, &n), MF_OK);
     CHECK(n <= MF_WIRE_ERROR_BYTES);
