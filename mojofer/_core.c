@@ -7,7 +7,9 @@
 #include <numpy/arrayobject.h>
 #include <pythread.h>
 
+#include <cblas.h> /* openblas_set_num_threads: OpenBLAS's thread count is the process's */
 #include <math.h>
+#include <stdlib.h>
 
 #include "internal.h" /* mf_landmark_features, for training and tests */
 
@@ -2358,6 +2360,51 @@ done:
     return result;
 }
 
+/* ---- BLAS threads --------------------------------------------------------- */
+
+/* The core's products are per face (a 136-value regression, an MLP over a
+ * few faces): too small to split across threads, where OpenBLAS's thread
+ * hand-offs cost more than they save and several Analyzers on several
+ * threads oversubscribe the CPUs. So one BLAS thread per call is the
+ * default, unless the user chose with OpenBLAS's own variables. The count
+ * is OpenBLAS's, process-wide, so the binding (the process's side) sets it,
+ * not the core. */
+static int blas_threads_from_environment(void)
+{
+    static const char *const variables[] = {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
+                                            "OMP_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof variables / sizeof *variables; i++) {
+        const char *v = getenv(variables[i]);
+        if (v && atoi(v) > 0) /* what OpenBLAS counts as set */
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *core_get_num_threads(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromLong(openblas_get_num_threads());
+}
+
+static PyObject *core_set_num_threads(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const int cpus = openblas_get_num_procs();
+    if (!PyLong_Check(arg) || PyBool_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "n must be an int (BLAS threads, 1 to %d), not %.100s",
+                            cpus, Py_TYPE(arg)->tp_name);
+    int overflow;
+    const long n = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow || n < 1 || n > cpus)
+        return PyErr_Format(PyExc_ValueError,
+                            "n must be from 1 to %d (the CPUs OpenBLAS sees), got %R", cpus, arg);
+    openblas_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -2390,6 +2437,11 @@ static PyObject *core_versions(PyObject *self, PyObject *unused)
 
 static PyMethodDef core_methods[] = {
     {"versions", core_versions, METH_NOARGS, "versions of the core and its system libraries"},
+    {"get_num_threads", core_get_num_threads, METH_NOARGS,
+     "get_num_threads() -> the threads each OpenBLAS call may use (1 unless chosen)"},
+    {"set_num_threads", core_set_num_threads, METH_O,
+     "set_num_threads(n): let each OpenBLAS call use n threads (1 to the CPU count), "
+     "process-wide; call it before starting work on other threads"},
     {"landmark_features", (PyCFunction)(void (*)(void))core_landmark_features,
      METH_VARARGS | METH_KEYWORDS,
      "landmark_features(frame, shape, mean_shape, radius, *, bgr=False) -> the regressor's "
@@ -2422,6 +2474,8 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
+    if (!blas_threads_from_environment())
+        openblas_set_num_threads(1);
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
         PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
         PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0 ||
