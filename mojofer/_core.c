@@ -15,6 +15,19 @@
 
 static PyObject *ModelError; /* set once at import; the exception type is immutable */
 
+#if PY_VERSION_HEX < 0x030A0000
+/* Python 3.9 has no PyModule_AddObjectRef (3.10): the same from
+ * PyModule_AddObject, which takes the reference on success only. */
+static int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
+{
+    Py_XINCREF(value);
+    const int result = PyModule_AddObject(module, name, value);
+    if (result < 0)
+        Py_XDECREF(value);
+    return result;
+}
+#endif
+
 /* ---- status -> exception: the one table --------------------------------- */
 
 static PyObject *status_exception(mf_status st)
@@ -1977,7 +1990,7 @@ static PyObject *Client_receive(ClientObject *self, PyObject *args)
     if (st != MF_OK)
         raise_status(st, "receive");
     else if (size == 0)
-        result = Py_NewRef(Py_None);
+        Py_INCREF(Py_None), result = Py_None;
     else
         result = reply_tuple(self, size);
     PyThread_release_lock(self->receive_lock);
