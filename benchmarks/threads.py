@@ -8,7 +8,10 @@ Every Analyzer processes the same frames: the bundled sample picture with
 its face moving 2 px a frame, back and forth (tracked, the detector every 10 frames, as
 Analyzer's defaults run it). A run's time is from the moment all threads
 are released to the last one's end, the Analyzers made before; the median
-of --repeats runs counts, after one warm-up run.
+of --repeats runs counts, after one warm-up run, the two ways taken in
+turns. The CPU time of the process (all threads) is given beside: more CPU
+for the same work in threads is overhead (OpenBLAS's threads waiting for
+work), the same CPU in more wall time is the machine's other load.
 
 The ratio is (time one after another) / (time in N threads): N would be
 perfect scaling; the goal is at least 0.8 N while N is at most the CPUs
@@ -55,50 +58,55 @@ def analyze(analyzer: mojofer.Analyzer, frames: list[np.ndarray]) -> None:
             raise RuntimeError(f"frame {i}: the sample's face was not found")
 
 
-def one_run(n: int, frames: list[np.ndarray], threaded: bool) -> float:
-    """Seconds for n fresh Analyzers to process the frames, in n threads or in turn."""
+def one_run(n: int, frames: list[np.ndarray], threaded: bool) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) for n fresh Analyzers to process
+    the frames, in n threads or in turn."""
     analyzers = [mojofer.Analyzer() for _ in range(n)]
-    if not threaded:
-        start = time.perf_counter()
-        for a in analyzers:
-            analyze(a, frames)
-        return time.perf_counter() - start
-    ready = threading.Barrier(n + 1)
+    ready = threading.Barrier(n + 1 if threaded else 1)
     failures = []
 
-    def work(a):
+    def work(todo):
         ready.wait()
         try:
-            analyze(a, frames)
+            for a in todo:
+                analyze(a, frames)
         except Exception as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(exc)
 
-    pool = [threading.Thread(target=work, args=(a,)) for a in analyzers]
+    pool = [threading.Thread(target=work, args=([a],)) for a in analyzers] if threaded else []
     for t in pool:
         t.start()
-    ready.wait()
-    start = time.perf_counter()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    if threaded:
+        ready.wait()
+    wall, cpu = time.perf_counter(), time.process_time()
+    if threaded:
+        for t in pool:
+            t.join()
+    else:
+        work(analyzers)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if failures:
         raise failures[0]
-    return elapsed
-
-
-def median_run(n: int, frames: list[np.ndarray], threaded: bool, repeats: int) -> float:
-    return statistics.median(one_run(n, frames, threaded) for _ in range(repeats))
+    return wall, cpu
 
 
 def scaling(counts: list[int], frames: list[np.ndarray], repeats: int) -> list[dict]:
+    """Per N, the medians of `repeats` runs each way, taken in turns (one way
+    first, then the other first) so that a change in the machine's load
+    falls on both."""
     rows = []
     for n in counts:
-        after = median_run(n, frames, False, repeats)
-        together = median_run(n, frames, True, repeats)
+        runs = {False: [], True: []}
+        for r in range(repeats):
+            for threaded in ((False, True) if r % 2 == 0 else (True, False)):
+                runs[threaded].append(one_run(n, frames, threaded))
+        (after, after_cpu), (together, together_cpu) = (
+            tuple(statistics.median(x[i] for x in runs[t]) for i in (0, 1)) for t in (False, True))
         rows.append({"threads": n, "one_after_another_s": after, "in_threads_s": together,
-                     "ratio": after / together})
-        print(f"  N={n}: one after another {after:.3f} s, in {n} threads {together:.3f} s, "
-              f"ratio {after / together:.2f}", flush=True)
+                     "ratio": after / together, "one_after_another_cpu_s": after_cpu,
+                     "in_threads_cpu_s": together_cpu})
+        print(f"  N={n}: one after another {after:.3f} s ({after_cpu:.3f} s CPU), in {n} threads "
+              f"{together:.3f} s ({together_cpu:.3f} s CPU), ratio {after / together:.2f}", flush=True)
     return rows
 
 
@@ -123,7 +131,7 @@ def main() -> None:
         mojofer.set_num_threads(blas)
         print(f"BLAS threads per call: {blas} ({label})", flush=True)
         analyze(mojofer.Analyzer(), frames)  # warm: first calls fault pages in and fill caches
-        one = median_run(1, frames, False, args.repeats)
+        one = statistics.median(one_run(1, frames, False)[0] for _ in range(args.repeats))
         one_analyzer[label] = one
         print(f"  one Analyzer: {1000 * one / len(frames):.2f} ms a frame", flush=True)
         report["blas"][label] = {"blas_threads": blas, "one_analyzer_s": one,
@@ -148,9 +156,11 @@ def main() -> None:
         for r in result["scaling"]:
             n = r["threads"]
             goal = 0.8 * min(n, cpus)
-            rows.append([n, f"{r['one_after_another_s']:.3f}", f"{r['in_threads_s']:.3f}", f"{r['ratio']:.2f}",
+            rows.append([n, f"{r['one_after_another_s']:.3f} ({r['one_after_another_cpu_s']:.3f})",
+                         f"{r['in_threads_s']:.3f} ({r['in_threads_cpu_s']:.3f})", f"{r['ratio']:.2f}",
                          f"≥ {goal:.1f}: {verdict(r['ratio'] >= goal)}"])
-        lines += table(["N", "one after another (s)", "in N threads (s)", "ratio", "goal 0.8·min(N, CPUs)"], rows)
+        lines += table(["N", "one after another, s (CPU s)", "in N threads, s (CPU s)", "ratio",
+                        "goal 0.8·min(N, CPUs)"], rows)
     write_results(args.results_dir, "threads", report, "\n".join(lines) + "\n")
 
 
