@@ -40,7 +40,7 @@ def hammer(work, threads=2):
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             failures.append(exc)
 
-    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    pool = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
