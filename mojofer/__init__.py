@@ -1,6 +1,6 @@
 """mojofer: facial expression and social-cue recognition with a C core."""
 from ._core import ModelError
-from ._core import versions
+from ._core import get_num_threads, set_num_threads, versions
 from .detect import Box, FaceDetector, detect_faces
 from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifier,
                           classify_expression)
@@ -16,7 +16,7 @@ from .sample import sample_image
 __all__ = [
     "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
-    "detect_faces", "find_landmarks", "head_pose", "versions",
+    "detect_faces", "find_landmarks", "head_pose", "versions", "get_num_threads", "set_num_threads",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",

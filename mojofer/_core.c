@@ -7,11 +7,26 @@
 #include <numpy/arrayobject.h>
 #include <pythread.h>
 
+#include <cblas.h> /* openblas_set_num_threads: OpenBLAS's thread count is the process's */
 #include <math.h>
+#include <stdlib.h>
 
 #include "internal.h" /* mf_landmark_features, for training and tests */
 
 static PyObject *ModelError; /* set once at import; the exception type is immutable */
+
+#if PY_VERSION_HEX < 0x030A0000
+/* Python 3.9 has no PyModule_AddObjectRef (3.10): the same from
+ * PyModule_AddObject, which takes the reference on success only. */
+static int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
+{
+    Py_XINCREF(value);
+    const int result = PyModule_AddObject(module, name, value);
+    if (result < 0)
+        Py_XDECREF(value);
+    return result;
+}
+#endif
 
 /* ---- status -> exception: the one table --------------------------------- */
 
@@ -1162,6 +1177,9 @@ typedef struct {
     mf_keypoints *faces;
     mf_estimate *out;
     mf_estimate_event *events;
+    /* Guards the core estimator and the three buffers until update's
+     * outputs are copied into Python objects. Taken with the GIL released
+     * (then the GIL is taken with it held), so it cannot deadlock. */
     PyThread_type_lock lock;
 } EstimatorObject;
 
@@ -1297,6 +1315,32 @@ static PyObject *event_tuple(const mf_estimate_event *e)
                          e->face_id);
 }
 
+/* ([estimate tuples], [event tuples]): copies of the buffers, which the
+ * caller may reuse as soon as this returns. */
+static PyObject *estimates_and_events(const mf_estimate *estimates, size_t count,
+                                      const mf_estimate_event *events, size_t events_count)
+{
+    PyObject *faces = PyList_New((Py_ssize_t)count), *evs = PyList_New((Py_ssize_t)events_count);
+    for (size_t i = 0; faces && evs && i < count; i++) {
+        PyObject *item = estimate_tuple(&estimates[i]);
+        if (!item)
+            goto fail;
+        PyList_SET_ITEM(faces, (Py_ssize_t)i, item);
+    }
+    for (size_t i = 0; faces && evs && i < events_count; i++) {
+        PyObject *item = event_tuple(&events[i]);
+        if (!item)
+            goto fail;
+        PyList_SET_ITEM(evs, (Py_ssize_t)i, item);
+    }
+    if (faces && evs)
+        return Py_BuildValue("(NN)", faces, evs);
+fail:
+    Py_XDECREF(faces);
+    Py_XDECREF(evs);
+    return NULL;
+}
+
 /* update(timestamp, ids (n,) int32, points (n, 68, 2) float32, poses (n, 3)
  * float32, has_pose (n,) bool) -> ([estimate tuples], [(timestamp, kind,
  * from, to, face_id)]) */
@@ -1356,8 +1400,10 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
     if (st == MF_OK)
         self->updated = 1, self->last = t;
     snprintf(problem, sizeof problem, "%s", mf_estimator_problem(self->estimator));
-    PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
+    if (st == MF_OK && !went_back)
+        result = estimates_and_events(self->out, count, self->events, events_count);
+    PyThread_release_lock(self->lock);
     if (went_back) {
         raise_time(t, "timestamp %s is before the previous %s: timestamps must be non-decreasing",
                    previous);
@@ -1371,31 +1417,6 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
         raise_status(st, "estimator update");
         goto done;
     }
-    PyObject *estimates = PyList_New((Py_ssize_t)count), *events = PyList_New((Py_ssize_t)events_count);
-    if (!estimates || !events) {
-        Py_XDECREF(estimates);
-        Py_XDECREF(events);
-        goto done;
-    }
-    /* the buffers are read under the GIL only: a concurrent update waits for it */
-    for (size_t i = 0; i < count; i++) {
-        PyObject *item = estimate_tuple(&self->out[i]);
-        if (!item)
-            break;
-        PyList_SET_ITEM(estimates, (Py_ssize_t)i, item);
-    }
-    for (size_t i = 0; !PyErr_Occurred() && i < events_count; i++) {
-        PyObject *item = event_tuple(&self->events[i]);
-        if (!item)
-            break;
-        PyList_SET_ITEM(events, (Py_ssize_t)i, item);
-    }
-    if (PyErr_Occurred()) {
-        Py_DECREF(estimates);
-        Py_DECREF(events);
-        goto done;
-    }
-    result = Py_BuildValue("(NN)", estimates, events);
 done:
     if (!result && !PyErr_Occurred())
         PyErr_SetString(PyExc_TypeError, "update needs ids, points, poses and has_pose arrays");
@@ -1485,7 +1506,11 @@ typedef struct {
     mf_expression_classifier *expressions;
     PyObject *models; /* kept alive for the engines */
     PyObject *log;    /* callable(dict) or None */
-    int started;
+    /* start and stop one at a time, never a start after a stop (the core's
+     * context is gone then); taken with the GIL released, which the log
+     * callback needs while stop joins the service thread */
+    PyThread_type_lock lock;
+    int started, stopped;
 } ServerObject;
 
 /* The log callback, on the server's service thread. */
@@ -1516,7 +1541,19 @@ static void Server_dealloc(ServerObject *self)
     mf_pose_estimator_free(self->pose);
     Py_XDECREF(self->models);
     Py_XDECREF(self->log);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Server_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    ServerObject *self = (ServerObject *)PyType_GenericNew(type, args, kwds);
+    if (self && !(self->lock = PyThread_allocate_lock())) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
 }
 
 /* Fills one key from (id, api_key, socket_key, max_sessions, max_fps,
@@ -1673,15 +1710,21 @@ static PyObject *Server_start(ServerObject *self, PyObject *unused)
     (void)unused;
     if (!server_ready(self))
         return NULL;
-    if (self->started) {
+    mf_status st = MF_OK;
+    int again;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    again = self->started || self->stopped;
+    if (!again && (st = mf_server_start(self->server)) == MF_OK)
+        self->started = 1;
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (again) {
         PyErr_SetString(PyExc_RuntimeError, "a Server runs once: make a new one to serve again");
         return NULL;
     }
-    /* The log callback takes the GIL from the service thread. */
-    mf_status st = mf_server_start(self->server);
     if (st != MF_OK)
         return raise_status(st, "server start");
-    self->started = 1;
     Py_RETURN_NONE;
 }
 
@@ -1690,9 +1733,11 @@ static PyObject *Server_stop(ServerObject *self, PyObject *unused)
     (void)unused;
     if (!server_ready(self))
         return NULL;
-    mf_server *server = self->server;
     Py_BEGIN_ALLOW_THREADS
-    mf_server_stop(server);
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    mf_server_stop(self->server);
+    self->stopped = 1;
+    PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -1712,7 +1757,8 @@ static PyObject *Server_address(ServerObject *self, void *closure)
 }
 
 static PyMethodDef Server_methods[] = {
-    {"start", (PyCFunction)Server_start, METH_NOARGS, "start(): serve on a thread of the core's own"},
+    {"start", (PyCFunction)Server_start, METH_NOARGS,
+     "start(): serve on a thread of the core's own; once, and not after stop()"},
     {"stop", (PyCFunction)Server_stop, METH_NOARGS,
      "stop(): close every session (1001) and join the service thread"},
     {NULL, NULL, 0, NULL},
@@ -1734,7 +1780,7 @@ static PyTypeObject ServerType = {
     .tp_getset = Server_getset,
     .tp_dealloc = (destructor)Server_dealloc,
     .tp_init = (initproc)Server_init,
-    .tp_new = PyType_GenericNew,
+    .tp_new = Server_new,
 };
 
 /* ---- streaming client ---------------------------------------------------- */
@@ -1745,11 +1791,12 @@ typedef struct {
     PyObject_HEAD
     mf_client *client;
     mf_keypoints *faces;       /* send's, under send_lock */
+    int closed;                /* under send_lock: the core's close must not meet a send or a close */
     mf_estimate *estimates;    /* receive's, under receive_lock */
     mf_estimate_event *events;
     uint8_t *reply;
     size_t reply_capacity;
-    PyThread_type_lock send_lock, receive_lock;
+    PyThread_type_lock send_lock, receive_lock; /* taken with the GIL released */
 } ClientObject;
 
 static void Client_dealloc(ClientObject *self)
@@ -1864,10 +1911,12 @@ static PyObject *Client_send(ClientObject *self, PyObject *args)
         goto done;
     }
     uint64_t seq = 0;
-    mf_status st;
+    mf_status st = MF_OK;
+    int closed;
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->send_lock, WAIT_LOCK);
-    for (npy_intp i = 0; i < n; i++) {
+    closed = self->closed;
+    for (npy_intp i = 0; !closed && i < n; i++) {
         mf_keypoints *k = &self->faces[i];
         k->face_id = ((const int32_t *)PyArray_DATA(ids))[i];
         memcpy(k->landmarks, (const float *)PyArray_DATA(points) + i * 2 * MF_LANDMARKS,
@@ -1876,10 +1925,13 @@ static PyObject *Client_send(ClientObject *self, PyObject *args)
         const float *p = (const float *)PyArray_DATA(poses) + 3 * i;
         k->pose = (mf_pose){p[0], p[1], p[2]};
     }
-    st = mf_client_send(self->client, t, self->faces, (size_t)n, &seq);
+    if (!closed)
+        st = mf_client_send(self->client, t, self->faces, (size_t)n, &seq);
     PyThread_release_lock(self->send_lock);
     Py_END_ALLOW_THREADS
-    if (st != MF_OK)
+    if (closed)
+        PyErr_SetString(PyExc_ValueError, "send on a closed Client");
+    else if (st != MF_OK)
         raise_status(st, "send");
     else
         result = PyLong_FromUnsignedLongLong((unsigned long long)seq);
@@ -1971,7 +2023,7 @@ static PyObject *Client_receive(ClientObject *self, PyObject *args)
     if (st != MF_OK)
         raise_status(st, "receive");
     else if (size == 0)
-        result = Py_NewRef(Py_None);
+        Py_INCREF(Py_None), result = Py_None;
     else
         result = reply_tuple(self, size);
     PyThread_release_lock(self->receive_lock);
@@ -2009,9 +2061,12 @@ static PyObject *Client_close(ClientObject *self, PyObject *unused)
     (void)unused;
     if (!client_ready(self))
         return NULL;
-    mf_client *client = self->client;
     Py_BEGIN_ALLOW_THREADS
-    mf_client_close(client);
+    PyThread_acquire_lock(self->send_lock, WAIT_LOCK);
+    if (!self->closed)
+        mf_client_close(self->client);
+    self->closed = 1;
+    PyThread_release_lock(self->send_lock);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -2026,7 +2081,8 @@ static PyMethodDef Client_methods[] = {
      "flush(timeout) -> frames still unanswered after waiting up to timeout seconds"},
     {"state", (PyCFunction)Client_state, METH_NOARGS, "state() -> dict: connected, connects, waiting, replies, last_close"},
     {"close", (PyCFunction)Client_close, METH_NOARGS,
-     "close(): end the session; unanswered frames get error replies (code 4101)"},
+     "close(): end the session; unanswered frames get error replies (code 4101); a send after "
+     "it raises ValueError"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2350,6 +2406,51 @@ done:
     return result;
 }
 
+/* ---- BLAS threads --------------------------------------------------------- */
+
+/* The core's products are per face (a 136-value regression, an MLP over a
+ * few faces): too small to split across threads, where OpenBLAS's thread
+ * hand-offs cost more than they save and several Analyzers on several
+ * threads oversubscribe the CPUs. So one BLAS thread per call is the
+ * default, unless the user chose with OpenBLAS's own variables. The count
+ * is OpenBLAS's, process-wide, so the binding (the process's side) sets it,
+ * not the core. */
+static int blas_threads_from_environment(void)
+{
+    static const char *const variables[] = {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
+                                            "OMP_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof variables / sizeof *variables; i++) {
+        const char *v = getenv(variables[i]);
+        if (v && atoi(v) > 0) /* what OpenBLAS counts as set */
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *core_get_num_threads(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromLong(openblas_get_num_threads());
+}
+
+static PyObject *core_set_num_threads(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const int cpus = openblas_get_num_procs();
+    if (!PyLong_Check(arg) || PyBool_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "n must be an int (BLAS threads, 1 to %d), not %.100s",
+                            cpus, Py_TYPE(arg)->tp_name);
+    int overflow;
+    const long n = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow || n < 1 || n > cpus)
+        return PyErr_Format(PyExc_ValueError,
+                            "n must be from 1 to %d (the CPUs OpenBLAS sees), got %R", cpus, arg);
+    openblas_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
 /* ---- module ------------------------------------------------------------- */
 
 static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
@@ -2382,6 +2483,11 @@ static PyObject *core_versions(PyObject *self, PyObject *unused)
 
 static PyMethodDef core_methods[] = {
     {"versions", core_versions, METH_NOARGS, "versions of the core and its system libraries"},
+    {"get_num_threads", core_get_num_threads, METH_NOARGS,
+     "get_num_threads() -> the threads each OpenBLAS call may use (1 unless chosen)"},
+    {"set_num_threads", core_set_num_threads, METH_O,
+     "set_num_threads(n): let each OpenBLAS call use n threads (1 to the CPU count), "
+     "process-wide; call it before starting work on other threads"},
     {"landmark_features", (PyCFunction)(void (*)(void))core_landmark_features,
      METH_VARARGS | METH_KEYWORDS,
      "landmark_features(frame, shape, mean_shape, radius, *, bgr=False) -> the regressor's "
@@ -2414,6 +2520,8 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
+    if (!blas_threads_from_environment())
+        openblas_set_num_threads(1);
     if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&DetectorType) < 0 ||
         PyType_Ready(&LandmarkerType) < 0 || PyType_Ready(&PoseEstimatorType) < 0 ||
         PyType_Ready(&ExpressionClassifierType) < 0 || PyType_Ready(&CuesType) < 0 ||

@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from ._onethread import OneThread
 from .cues import CueParams
 from .detect import Box, FaceDetector
 from .estimator import Estimate, Estimator
@@ -83,7 +84,9 @@ class Analyzer:
         waits up to cloud_timeout seconds for its estimate (TimeoutError),
         and a frame the server refuses raises ConnectionError with its code.
     Timestamps are seconds and must not decrease. One Analyzer per video
-    stream and thread.
+    stream and thread: a call while another thread is inside process() or
+    reset() raises RuntimeError (an Analyzer may be handed from one thread
+    to another between calls).
     """
 
     def __init__(self, *, detect_every: int = 10, grace: Optional[float] = None,
@@ -95,6 +98,7 @@ class Analyzer:
                  cloud=None, cloud_timeout: float = 2.0):
         if not (math.isfinite(cloud_timeout) and cloud_timeout > 0):
             raise ValueError(f"cloud_timeout must be a finite number of seconds > 0, got {cloud_timeout!r}")
+        self._one_thread = OneThread("Analyzer")
         self.cloud, self.cloud_timeout = cloud, float(cloud_timeout)
         self.cue_params = cues if cues is not None else CueParams()
         self.pose = pose or HeadPose()
@@ -109,6 +113,10 @@ class Analyzer:
 
     def reset(self) -> None:
         """Forgets every face and the last timestamp."""
+        with self._one_thread:
+            self._reset()
+
+    def _reset(self) -> None:
         self.tracker.reset()
         self.estimator.reset()
         self._tracks: dict[int, _Track] = {}
@@ -117,6 +125,10 @@ class Analyzer:
 
     def process(self, frame: np.ndarray, timestamp: float, *, bgr: bool = False) -> FrameResult:
         """Analyzes one frame taken at `timestamp` seconds."""
+        with self._one_thread:
+            return self._process(frame, timestamp, bgr)
+
+    def _process(self, frame: np.ndarray, timestamp: float, bgr: bool) -> FrameResult:
         timestamp = self._check_timestamp(timestamp)
         seen = self.tracker.process(frame, bgr=bgr)[:self.estimator.max_faces]
         by_tracker = {t.tracker_id: fid for fid, t in self._tracks.items() if t.tracker_id is not None}

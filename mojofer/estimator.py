@@ -53,7 +53,9 @@ FaceInput = Union[Sequence, Mapping]
 
 
 class Estimator:
-    """Keypoints in, estimates out, per stream (one thread at a time).
+    """Keypoints in, estimates out, per stream. Calls from several threads
+    are serialised and each gets its own estimates, but they share the
+    faces and the clock: one Estimator per stream.
 
     smoothing: time constant in seconds of the exponential smoothing of
         emotions, social emotions and action units (0 = none);

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from . import _core
+from ._onethread import OneThread
 from .detect import Box, FaceDetector, iou
 from .models import model_path
 
@@ -84,6 +85,8 @@ class FaceTracker:
     faces that enter while others are tracked. Each face keeps its `id`
     while it is tracked; a face found again after it was lost gets a new one.
     Two tracked faces that converge onto one are merged into the better fit.
+    One FaceTracker per video stream and thread: a call while another thread
+    is inside process() or reset() raises RuntimeError.
     """
 
     def __init__(self, *, detector: Optional[FaceDetector] = None,
@@ -98,9 +101,14 @@ class FaceTracker:
         self.max_quality = max_quality
         self.detect_every = detect_every
         self.min_size = min_size
+        self._one_thread = OneThread("FaceTracker")
         self.reset()
 
     def reset(self) -> None:
+        with self._one_thread:
+            self._reset()
+
+    def _reset(self) -> None:
         self._points: list[np.ndarray] = []
         self._ids: list[int] = []
         self._next_id = 0
@@ -108,6 +116,10 @@ class FaceTracker:
         self.detections = 0  # detector runs so far, for tuning and tests
 
     def process(self, frame: np.ndarray, *, bgr: bool = False) -> list[Face]:
+        with self._one_thread:
+            return self._process(frame, bgr)
+
+    def _process(self, frame: np.ndarray, bgr: bool) -> list[Face]:
         faces = []
         for points, face_id in zip(self._points, self._ids):
             fitted, quality = self.landmarker.track(frame, points, bgr=bgr)

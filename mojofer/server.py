@@ -14,6 +14,7 @@ import logging
 import math
 import numbers
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,13 +217,10 @@ def load_config(path: PathLike) -> dict:
 
 
 def _read_toml(path: Path) -> Mapping:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python < 3.11
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise OSError("reading TOML on Python < 3.11 needs tomli: pip install tomli") from None
+    else:  # the same module, a declared dependency before 3.11
+        import tomli as tomllib
     with open(path, "rb") as f:
         try:
             return tomllib.load(f)

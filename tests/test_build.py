@@ -25,3 +25,18 @@ def test_versions_report_linked_system_libraries():
     assert versions["openblas"].startswith("OpenBLAS ")
     assert versions["libwebsockets"][0].isdigit()
     assert versions["msgpack"].count(".") == 2
+
+
+def test_what_older_pythons_need_is_declared():
+    """`mojofer serve --config` reads TOML: tomllib from Python 3.11, the
+    tomli package before, which must then be a dependency."""
+    from packaging.requirements import Requirement
+
+    from mojofer.server import _read_toml
+
+    project = _read_toml(ROOT / "pyproject.toml")["project"]
+    assert project["requires-python"] == ">=3.9"
+    tomli = [r for r in map(Requirement, project["dependencies"]) if r.name == "tomli"]
+    assert len(tomli) == 1 and tomli[0].marker is not None
+    for version, needed in (("3.9", True), ("3.10", True), ("3.11", False), ("3.13", False)):
+        assert tomli[0].marker.evaluate({"python_version": version}) == needed, version

@@ -68,7 +68,8 @@ def test_estimate_round_trip_from_the_estimator(astronaut):
     m = wire.decode(wire.encode_estimate(5, 1.5, estimates, events))
     assert isinstance(m, wire.EstimateMessage) and (m.seq, m.timestamp) == (5, 1.5)
     assert m.events == events
-    for got, want in zip(m.faces, estimates, strict=True):
+    assert len(m.faces) == len(estimates)
+    for got, want in zip(m.faces, estimates):
         assert (got.id, got.visible, got.pose, got.engagement, got.status) == \
             (want.id, want.visible, want.pose, want.engagement, want.status)
         assert got.emotions == want.emotions and got.action_units == want.action_units
