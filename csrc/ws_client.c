@@ -499,7 +499,9 @@ mf_status mf_client_send(mf_client *client, double timestamp, const mf_keypoints
     pthread_mutex_unlock(&client->lock);
     if (buf != stack)
         free(buf);
-    if (st == MF_OK)
+    /* after mf_client_close the frame was answered at once and no service
+     * thread (nor context) is left to wake */
+    if (st == MF_OK && !atomic_load(&client->stop))
         lws_cancel_service(client->context);
     return st;
 }

@@ -747,8 +747,9 @@ MF_API mf_status mf_client_receive(mf_client *client, double timeout, uint8_t *b
  * how many are still waiting. */
 MF_API size_t mf_client_flush(mf_client *client, double timeout);
 MF_API void mf_client_state_get(mf_client *client, mf_client_state *out);
-/* Closes the session (1000) and joins the thread; frames still unanswered
- * get MF_CLIENT_E_CLOSED. Replies stay to be taken. */
+/* Closes the session (1000) and joins the thread; frames still unanswered,
+ * and any sent after, get MF_CLIENT_E_CLOSED. Replies stay to be taken.
+ * Not while another thread sends. */
 MF_API void mf_client_close(mf_client *client);
 /* Closes if open; NULL-safe. */
 MF_API void mf_client_free(mf_client *client);

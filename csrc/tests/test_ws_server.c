@@ -558,6 +558,9 @@ static void test_client(void)
     while (next_reply(client, 0.0, &got, &code) == 0)
         closed += code == MF_CLIENT_E_CLOSED;
     CHECKF(closed == 16, "closing answers the 16 unanswered frames: %d", closed);
+    CHECKF(mf_client_send(client, 30.0, &face, 1, &seq) == MF_OK && seq == 31 &&
+               next_reply(client, 0.0, &got, &code) == 0 && got == 31 && code == MF_CLIENT_E_CLOSED,
+           "a send after close is answered at once with %d", MF_CLIENT_E_CLOSED);
     mf_client_free(client);
 
     /* Wrong keys: refused for good, every frame answered with 4001. */
