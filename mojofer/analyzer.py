@@ -208,6 +208,10 @@ class Analyzer:
             if not r.ok:
                 raise ConnectionError(f"the server refused the frame at {timestamp} s: "
                                       f"code {r.error.code}, {r.error.reason}")
+            foreign = sorted({e.id for e in r.faces} - set(self._tracks))
+            if foreign:
+                raise ConnectionError(f"the server's session holds face ids this Analyzer did not "
+                                      f"send ({foreign}): give each Analyzer a CloudClient of its own")
             return r.faces, r.events
         raise TimeoutError(f"no estimate from {self.cloud.url} within {self.cloud_timeout} s "
                            f"for the frame at {timestamp} s")

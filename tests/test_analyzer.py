@@ -242,3 +242,20 @@ def test_cloud_refusal_and_timeout_are_clear(detector, landmarker, head):
             an.process(frame, 0.0)
     with pytest.raises(ValueError, match="cloud_timeout"):
         mojofer.Analyzer(cloud_timeout=0)
+
+
+def test_cloud_session_shared_with_other_faces_is_refused_clearly(detector, landmarker, head):
+    """A client whose session already carries faces the Analyzer did not send
+    (keypoints sent by hand on the same client): a clear error, not a KeyError."""
+    from mojofer.server import Key, serve
+
+    key = Key("test", "api-key", "socket-key", max_fps=1000)
+    frame = canvas(head, (300, 100))
+    points = mojofer.find_landmarks(frame)[0].landmarks
+    with serve(port=0, keys=[key], background=True, log=None) as server, \
+            mojofer.CloudClient(server.url, key.api_key, key.socket_key) as client:
+        client.send(0.0, [(7, points, None)])
+        assert client.flush() == 0 and next(client.results()).ok
+        an = mojofer.Analyzer(detector=detector, landmarker=landmarker, cloud=client)
+        with pytest.raises(ConnectionError, match=r"face ids this Analyzer did not send \(\[7\]\)"):
+            an.process(frame, 0.1)
