@@ -857,13 +857,17 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         info.ssl_cert_filepath = server->config.tls_cert;
         info.ssl_private_key_filepath = server->config.tls_key;
     }
+    /* The system's reason first: a context that libwebsockets 4.1 fails to
+     * create leaks memory (lws_smd_register), and its logs are off. */
+    st = MF_E_NETWORK;
+    if ((why = bind_problem(server->address, config->port)))
+        goto fail;
     if (!(server->context = lws_create_context(&info)) ||
         !(server->vhost = lws_get_vhost_by_name(server->context, "default")) ||
         (server->port = lws_get_vhost_listen_port(server->vhost)) <= 0) {
         lws_context_destroy(server->context); /* the address is free again for the diagnosis */
         server->context = NULL;
-        st = MF_E_NETWORK;
-        why = bind_problem(info.iface, config->port);
+        why = bind_problem(server->address, config->port);
         if (!why)
             why = "the address cannot be bound";
         goto fail;
