@@ -25,26 +25,18 @@ def points(astronaut):
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A self-signed certificate and its key, and files that cannot serve."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+def tls_files(certificate, tmp_path_factory):
+    """The self-signed certificate and its key, and files that cannot serve."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = certificate
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     other = ec.generate_private_key(ec.SECP256R1())
     folder = tmp_path_factory.mktemp("tls")
     pkcs8 = dict(encoding=serialization.Encoding.PEM, format=serialization.PrivateFormat.PKCS8)
-    files = {"cert": cert.public_bytes(serialization.Encoding.PEM),
-             "key": key.private_bytes(encryption_algorithm=serialization.NoEncryption(), **pkcs8),
+    files = {"cert": cert_path.read_bytes(),
+             "key": key_path.read_bytes(),
              "other_key": other.private_bytes(encryption_algorithm=serialization.NoEncryption(), **pkcs8),
              "locked_key": key.private_bytes(
                  encryption_algorithm=serialization.BestAvailableEncryption(b"secret"), **pkcs8),
