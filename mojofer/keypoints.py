@@ -46,8 +46,11 @@ class KeypointFace:
 
 @dataclass(frozen=True)
 class KeypointFrame:
-    """One frame's faces, taken at `timestamp` seconds: what
-    Estimator.update and CloudClient.send take."""
+    """One frame's faces (a tuple of KeypointFace), taken at `timestamp`
+    seconds: what Estimator.update and CloudClient.send take."""
 
     timestamp: float
     faces: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "faces", tuple(self.faces))  # a list given compares as the tuple

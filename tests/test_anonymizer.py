@@ -159,6 +159,7 @@ def test_keypoint_faces_compare_and_print_by_value(astronaut):
     assert a == mojofer.KeypointFrame(0.0, (mojofer.KeypointFace(1, points.copy(), quality=0.05),))
     assert a != mojofer.KeypointFrame(0.0, (mojofer.KeypointFace(1, points + 1, quality=0.05),))
     assert a != mojofer.KeypointFrame(0.0, (mojofer.KeypointFace(2, points, quality=0.05),))
+    assert a == mojofer.KeypointFrame(0.0, [mojofer.KeypointFace(1, points, quality=0.05)])
     assert repr(a.faces[0]) == ("KeypointFace(id=1, landmarks=<float32 (68, 2)>, box=None, "
                                 "quality=0.05, pose=None)")
 
