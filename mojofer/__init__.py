@@ -7,6 +7,8 @@ from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifi
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 from .pose import HeadPose, Pose, head_pose
 from .cues import CueEvent, CueParams, Cues, CueState
+from .keypoints import KeypointFace, KeypointFrame
+from .anonymizer import Anonymizer
 from .estimator import Estimate, Estimator
 from .analyzer import Analyzer, FaceResult, FrameResult
 from .server import Key, Server, serve
@@ -18,7 +20,7 @@ __all__ = [
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
     "detect_faces", "find_landmarks", "head_pose", "versions", "get_num_threads", "set_num_threads",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
-    "Estimate", "Estimator",
+    "Anonymizer", "KeypointFace", "KeypointFrame", "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
 ]
 __version__ = "0.1.0"

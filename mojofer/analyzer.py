@@ -1,5 +1,6 @@
-"""The whole pipeline over time: faces with stable ids, landmarks, head pose,
-expressions and the social-cue state machines, per frame.
+"""The whole pipeline over time: an Anonymizer (frames -> keypoint frames)
+and an Estimator or a CloudClient (keypoint frames -> estimates), joined
+into one result per frame.
 
     an = mojofer.Analyzer()
     r = an.process(frame, timestamp=t)      # FrameResult: .faces, .events
@@ -15,11 +16,13 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 
 from ._onethread import OneThread
+from .anonymizer import Anonymizer, stamped
 from .cues import CueParams
 from .detect import Box, FaceDetector
 from .estimator import Estimate, Estimator
 from .expressions import ExpressionClassifier
-from .landmarks import DEFAULT_MAX_QUALITY, FaceTracker, Landmarker
+from .keypoints import KeypointFace, KeypointFrame
+from .landmarks import DEFAULT_MAX_QUALITY, Landmarker
 from .pose import HeadPose
 
 
@@ -53,20 +56,11 @@ class FrameResult:
     events: list
 
 
-@dataclass
-class _Track:
-    """What the analyzer keeps per face id: the anonymize side's view of it
-    (the estimator keeps the rest)."""
-    face: object  # the tracker's Face when last seen: box, landmarks, quality
-    tracker_id: Optional[int] = None  # the FaceTracker's id while visible
-
-
 class Analyzer:
-    """Frames in, faces with ids, pose, expression and social cues out.
-
-    The anonymize side (detection, landmarks, tracking, face ids) runs here;
-    the estimate side is an Estimator (`self.estimator`), the same code the
-    streaming server runs per session.
+    """Frames in, faces with ids, pose, expression and social cues out: an
+    Anonymizer (`self.anonymizer`: detection, landmarks, tracking, the face
+    ids) feeding its keypoint frames to an Estimator (`self.estimator`, the
+    same code the streaming server runs per session) or to a CloudClient.
 
     detect_every: frames between detector runs while faces are tracked (to
         pick up newcomers); grace: seconds a lost face keeps its id and state
@@ -75,12 +69,14 @@ class Analyzer:
         seconds of the exponential smoothing of emotions, social emotions and
         action units (0 = none); cues: CueParams for the state machines
         (thresholds, durations, target direction); max_faces: faces kept at
-        once, lost ones in their grace period included (the tracker's first
-        max_faces faces of a frame are analyzed); cloud: a CloudClient (without
+        once, lost ones in their grace period included (a frame's first
+        max_faces faces are analyzed); cloud: a CloudClient (without
         on_result) to run the estimate side on a mojofer server instead of
-        here — only the keypoints and the head pose (computed here, as the
-        protocol's devices do) leave; the result fields are the same, and
-        the server's own smoothing, grace and cue settings apply; each frame
+        here (self.estimator is then None) — only the keypoint frames leave,
+        with the head pose fitted here (Anonymizer(pose=True), as the
+        protocol's devices do); the result fields are the same, and the
+        server's own smoothing, grace and cue settings apply (grace= still
+        bounds how long the Anonymizer keeps a lost face's id); each frame
         waits up to cloud_timeout seconds for its estimate (TimeoutError),
         and a frame the server refuses raises ConnectionError with its code.
     Timestamps are seconds and must not decrease. One Analyzer per video
@@ -102,26 +98,27 @@ class Analyzer:
         self.cloud, self.cloud_timeout = cloud, float(cloud_timeout)
         self.cue_params = cues if cues is not None else CueParams()
         self.pose = pose or HeadPose()
-        self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
-                                   pose_model=self.pose.model,
-                                   expression_model=(expressions or ExpressionClassifier()).model)
-        self.grace, self.smoothing = self.estimator.grace, self.estimator.smoothing
-        self.tracker = FaceTracker(detector=detector, landmarker=landmarker,
-                                   max_quality=max_quality, detect_every=detect_every,
-                                   min_size=min_size)
+        self.estimator = None
+        if cloud is None:
+            self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
+                                       pose_model=self.pose.model,
+                                       expression_model=(expressions or ExpressionClassifier()).model)
+        self.anonymizer = Anonymizer(
+            detect_every=detect_every, max_faces=max_faces, max_quality=max_quality,
+            min_size=min_size, detector=detector, landmarker=landmarker,
+            grace=self.cue_params.long_interruption_end if grace is None else grace,
+            pose=self.pose if cloud is not None else False)
+        self.grace, self.smoothing = self.anonymizer.grace, float(smoothing)
         self.reset()
 
     def reset(self) -> None:
         """Forgets every face and the last timestamp."""
         with self._one_thread:
-            self._reset()
-
-    def _reset(self) -> None:
-        self.tracker.reset()
-        self.estimator.reset()
-        self._tracks: dict[int, _Track] = {}
-        self._next_id = 0
-        self._last_timestamp: Optional[float] = None
+            self.anonymizer.reset()
+            if self.estimator is not None:
+                self.estimator.reset()
+            # each face's last keypoints, kept while the estimate side reports it
+            self._last: dict[int, KeypointFace] = {}
 
     def process(self, frame: np.ndarray, timestamp: float, *, bgr: bool = False) -> FrameResult:
         """Analyzes one frame taken at `timestamp` seconds."""
@@ -129,36 +126,16 @@ class Analyzer:
             return self._process(frame, timestamp, bgr)
 
     def _process(self, frame: np.ndarray, timestamp: float, bgr: bool) -> FrameResult:
-        timestamp = self._check_timestamp(timestamp)
-        seen = self.tracker.process(frame, bgr=bgr)[:self.estimator.max_faces]
-        by_tracker = {t.tracker_id: fid for fid, t in self._tracks.items() if t.tracker_id is not None}
-        seen_ids = {f.id for f in seen}
-        # faces the tracker dropped, this frame or before: a new detection may be one of them
-        unmatched = {fid for fid, t in self._tracks.items() if t.tracker_id not in seen_ids}
-        given = []
-        for face in seen:
-            face_id = by_tracker.get(face.id)
-            if face_id is None:
-                face_id = self._claim(face, unmatched)
-                unmatched.discard(face_id)
-            self._tracks[face_id] = _Track(face, face.id)
-            given.append((face_id, face.landmarks, None))
-        if self.cloud is None:
-            estimates, events = self.estimator.update(timestamp, given)
+        keypoints = self.anonymizer.process(frame, timestamp, bgr=bgr)
+        self._last.update((face.id, face) for face in keypoints.faces)
+        if self.estimator is not None:
+            estimates, events = self.estimator.update(keypoints)
         else:
-            given = [(fid, points, self.pose.estimate(points)) for fid, points, _ in given]
-            estimates, events = self._estimate_remotely(timestamp, given)
-        alive = {e.id for e in estimates}
-        for face_id in [fid for fid in self._tracks if fid not in alive]:
-            del self._tracks[face_id]  # retired
-        results = []
-        for e in estimates:
-            track = self._tracks[e.id]
-            if not e.visible:
-                track.tracker_id = None
-            f = track.face
-            results.append(FaceResult(**vars(e), box=f.box, landmarks=f.landmarks, quality=f.quality))
-        return FrameResult(timestamp, results, events)
+            estimates, events = self._estimate_remotely(keypoints)
+        self._last = {e.id: self._last[e.id] for e in estimates}
+        results = [FaceResult(**vars(e), box=self._last[e.id].box, landmarks=self._last[e.id].landmarks,
+                              quality=self._last[e.id].quality) for e in estimates]
+        return FrameResult(keypoints.timestamp, results, events)
 
     def stream(self, frames: Iterable[np.ndarray], fps: Optional[float] = None,
                timestamps: Optional[Iterable[float]] = None, *, bgr: bool = False
@@ -166,67 +143,23 @@ class Analyzer:
         """A generator of FrameResults. Frame i is taken at timestamps[i] if
         given, else at i / fps, else when it arrives (time.monotonic(), for
         live cameras)."""
-        if fps is not None and timestamps is not None:
-            raise ValueError("give fps or timestamps, not both")
-        if fps is not None and not (math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
-        stamps = iter(timestamps) if timestamps is not None else None
-        start = time.monotonic()
-        for i, frame in enumerate(frames):
-            if stamps is not None:
-                t = next(stamps, None)
-                if t is None:
-                    raise ValueError(f"timestamps ran out at frame {i}: give one per frame")
-            elif fps is not None:
-                t = i / fps
-            else:
-                t = time.monotonic() - start
+        for frame, t in stamped(frames, fps, timestamps):
             yield self.process(frame, t, bgr=bgr)
 
-    # ---------------------------------------------------------------- internals
-
-    def _check_timestamp(self, timestamp) -> float:
-        try:
-            t = float(timestamp)
-        except (TypeError, ValueError):
-            raise TypeError(f"timestamp must be a number of seconds, got {timestamp!r}") from None
-        if not math.isfinite(t):
-            raise ValueError(f"timestamp must be finite, got {timestamp!r}")
-        if self._last_timestamp is not None and t < self._last_timestamp:
-            raise ValueError(f"timestamp {t} is before the previous {self._last_timestamp}: "
-                             "timestamps must not decrease")
-        self._last_timestamp = t
-        return t
-
-    def _estimate_remotely(self, timestamp: float, given: list):
-        seq = self.cloud.send(timestamp, given)
+    def _estimate_remotely(self, keypoints: KeypointFrame):
+        seq = self.cloud.send(keypoints)
         deadline = time.monotonic() + self.cloud_timeout
         while (left := deadline - time.monotonic()) > 0:
             r = self.cloud.receive(left)
             if r is None or r.seq != seq:
                 continue  # nothing yet, or the late answer to a frame that timed out
             if not r.ok:
-                raise ConnectionError(f"the server refused the frame at {timestamp} s: "
+                raise ConnectionError(f"the server refused the frame at {keypoints.timestamp} s: "
                                       f"code {r.error.code}, {r.error.reason}")
-            foreign = sorted({e.id for e in r.faces} - set(self._tracks))
+            foreign = sorted({e.id for e in r.faces} - set(self._last))
             if foreign:
                 raise ConnectionError(f"the server's session holds face ids this Analyzer did not "
                                       f"send ({foreign}): give each Analyzer a CloudClient of its own")
             return r.faces, r.events
         raise TimeoutError(f"no estimate from {self.cloud.url} within {self.cloud_timeout} s "
-                           f"for the frame at {timestamp} s")
-
-    def _claim(self, face, unmatched: set) -> int:
-        """The id of an unmatched face this new detection is (near where it
-        was last seen, of a similar size), or a new id."""
-        best, best_distance = None, math.inf
-        cx, cy = face.box.x + face.box.w / 2, face.box.y + face.box.h / 2
-        for face_id in unmatched:
-            b = self._tracks[face_id].face.box
-            distance = math.hypot(b.x + b.w / 2 - cx, b.y + b.h / 2 - cy) / max(b.w, 1.0)
-            if distance < 1.0 and 0.5 < face.box.w / max(b.w, 1.0) < 2.0 and distance < best_distance:
-                best, best_distance = face_id, distance
-        if best is not None:
-            return best
-        face_id, self._next_id = self._next_id, self._next_id + 1
-        return face_id
+                           f"for the frame at {keypoints.timestamp} s")

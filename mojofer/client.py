@@ -4,8 +4,8 @@ thread of its own: send() only queues and never waits for the network;
 every frame sent gets exactly one CloudResult, an estimate or an error.
 
     with mojofer.CloudClient("ws://127.0.0.1:8765/", api_key, socket_key) as c:
-        for t, faces in keypoint_stream:
-            c.send(t, faces)
+        for keypoint_frame in anonymizer.stream(frames, fps=30):
+            c.send(keypoint_frame)
             for r in c.results():
                 ...
 """
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from . import _core
 from .cues import CueEvent
-from .estimator import Estimate, FaceInput, _arrays, _estimate
+from .estimator import Estimate, FaceInput, _arrays, _estimate, frame_parts
+from .keypoints import KeypointFrame
 
 # Codes of the error results the client makes itself (docs/protocol.md).
 QUEUE_FULL = 4100  # the send queue was full: the frame was not sent
@@ -82,12 +83,14 @@ class CloudClient:
                                                      name="mojofer-cloud-results", daemon=True)
             self._callback_thread.start()
 
-    def send(self, timestamp: float, faces: Iterable[FaceInput]) -> int:
-        """Queues one frame (faces as Estimator.update takes them) and
-        returns its seq; never waits for the network."""
+    def send(self, frame: Union[KeypointFrame, float], faces: Optional[Iterable[FaceInput]] = None) -> int:
+        """Queues one frame, a KeypointFrame or its timestamp and faces (as
+        Estimator.update takes them; a KeypointFace's box and quality do not
+        travel), and returns its seq; never waits for the network."""
         if self._closed:
             raise ValueError("send on a closed CloudClient")
-        ids, points, poses, has_pose = _arrays(list(faces))
+        timestamp, faces = frame_parts(frame, faces)
+        ids, points, poses, has_pose = _arrays(faces)
         return self._core.send(float(timestamp), ids, points, poses, has_pose)
 
     def receive(self, timeout: float = 0.0) -> Optional[CloudResult]:

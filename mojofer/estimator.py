@@ -1,9 +1,11 @@
-"""The estimate side of the privacy boundary: faces' keypoints in, under ids
-the caller assigns; head pose, smoothed expressions and social cues out.
-The C core's estimator (csrc/estimator.c) does the work; the local Analyzer
-and the streaming server run the same code.
+"""The estimate side of the privacy boundary: keypoint frames in (an
+Anonymizer's, or faces' keypoints under ids the caller assigns); head pose,
+smoothed expressions and social cues out. The C core's estimator
+(csrc/estimator.c) does the work; the local Analyzer and the streaming
+server run the same code.
 
     est = mojofer.Estimator()
+    estimates, events = est.update(keypoint_frame)
     estimates, events = est.update(t, [(face_id, landmarks, None), ...])
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from . import _core
 from .cues import CueEvent, CueParams, Cues
 from .expressions import ACTION_UNITS, EMOTIONS, EXPRESSIONS_MODEL
+from .keypoints import KeypointFace, KeypointFrame
 from .models import model_path
 from .pose import POSE_MODEL, Pose
 
@@ -49,7 +52,7 @@ class Estimate:
         return max(self.emotions, key=self.emotions.get)
 
 
-FaceInput = Union[Sequence, Mapping]
+FaceInput = Union[KeypointFace, Sequence, Mapping]
 
 
 class Estimator:
@@ -86,15 +89,18 @@ class Estimator:
                                      _model(expression_model, EXPRESSIONS_MODEL), self.smoothing,
                                      self.grace, max_faces, dataclasses.asdict(self.cue_params))
 
-    def update(self, timestamp: float, faces: Iterable[FaceInput]
+    def update(self, frame: Union[KeypointFrame, float], faces: Optional[Iterable[FaceInput]] = None
                ) -> tuple[list[Estimate], list[CueEvent]]:
-        """One frame: `faces` are (face_id, landmarks (68, 2), pose or None)
-        tuples or dicts with keys id, landmarks and (optional) pose; a pose
-        is a Pose or (yaw, pitch, roll) degrees, None to estimate it from
-        the landmarks. Returns the estimates (the faces given, in order,
-        then the lost ones) and the events in time order (CueEvent with
-        face_id; kind "face" for absent/visible/lost/retired changes)."""
-        ids, points, poses, has_pose = _arrays(list(faces))
+        """One frame: a KeypointFrame (an Anonymizer's), or its timestamp
+        and its faces, each a KeypointFace, a (face_id, landmarks (68, 2),
+        pose or None) tuple or a dict with keys id, landmarks and
+        (optional) pose; a pose is a Pose or (yaw, pitch, roll) degrees,
+        None to estimate it from the landmarks (a KeypointFace's box and
+        quality are not used). Returns the estimates (the faces given, in
+        order, then the lost ones) and the events in time order (CueEvent
+        with face_id; kind "face" for absent/visible/lost/retired changes)."""
+        timestamp, faces = frame_parts(frame, faces)
+        ids, points, poses, has_pose = _arrays(faces)
         estimates, events = self._core.update(timestamp, ids, points, poses, has_pose)
         return [_estimate(e) for e in estimates], [CueEvent(*e) for e in events]
 
@@ -113,6 +119,17 @@ def _model(model, default: str) -> "_core.Model":
     return _core.Model(model if model is not None else model_path(default))
 
 
+def frame_parts(frame, faces) -> tuple[float, list]:
+    """(timestamp, faces) of a KeypointFrame, or of a timestamp and faces."""
+    if isinstance(frame, KeypointFrame):
+        if faces is not None:
+            raise TypeError("give a KeypointFrame, or a timestamp and faces: not a KeypointFrame and faces")
+        return frame.timestamp, list(frame.faces)
+    if faces is None:
+        raise TypeError(f"faces missing: give a KeypointFrame, or a timestamp and faces, got {frame!r} alone")
+    return frame, list(faces)
+
+
 def _arrays(faces: list):
     n = len(faces)
     ids = np.empty(n, np.int32)
@@ -120,7 +137,9 @@ def _arrays(faces: list):
     poses = np.zeros((n, 3), np.float32)
     has_pose = np.zeros(n, bool)
     for i, face in enumerate(faces):
-        if isinstance(face, Mapping):
+        if isinstance(face, KeypointFace):
+            face_id, landmarks, pose = face.id, face.landmarks, face.pose
+        elif isinstance(face, Mapping):
             unknown = set(face) - {"id", "landmarks", "pose"}
             if unknown or "id" not in face or "landmarks" not in face:
                 raise TypeError(f"face {i}: a dict needs keys id, landmarks and optionally pose, got {sorted(face)}")

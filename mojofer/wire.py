@@ -1,7 +1,7 @@
 """The streaming protocol's messages (docs/protocol.md), encoded and decoded
 by the C core (csrc/wire.c), the same code the server and the client run.
 
-    data = wire.encode_frame(seq, t, [(face_id, landmarks, None)])
+    data = wire.encode_frame(seq, keypoint_frame)      # or (seq, t, [(face_id, landmarks, None)])
     message = wire.decode(data)          # Frame, EstimateMessage or Error
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Iterable, Optional, Union
 
 from . import _core
 from .cues import CueEvent
-from .estimator import Estimate, _arrays, _estimate
+from .estimator import Estimate, _arrays, _estimate, frame_parts
+from .keypoints import KeypointFace, KeypointFrame
 from .pose import Pose
 
 PROTOCOL = "mojofer.v1"
@@ -47,6 +48,11 @@ class Frame:
     timestamp: float
     faces: list
 
+    @property
+    def keypoints(self) -> KeypointFrame:
+        """The KeypointFrame sent (no box or quality: they do not travel)."""
+        return KeypointFrame(self.timestamp, tuple(KeypointFace(i, lm, pose=p) for i, lm, p in self.faces))
+
 
 @dataclass(frozen=True)
 class EstimateMessage:
@@ -65,10 +71,12 @@ class Error:
     reason: str
 
 
-def encode_frame(seq: int, timestamp: float, faces: Iterable) -> bytes:
-    """A keypoint frame; faces as Estimator.update takes them. Landmarks go
-    as a bin of 136 little-endian float32."""
-    return _core.wire_encode_frame(seq, timestamp, *_arrays(list(faces)))
+def encode_frame(seq: int, frame: Union[KeypointFrame, float], faces: Optional[Iterable] = None) -> bytes:
+    """A keypoint frame: a KeypointFrame, or its timestamp and faces as
+    Estimator.update takes them. Landmarks go as a bin of 136 little-endian
+    float32; a KeypointFace's box and quality stay behind."""
+    timestamp, faces = frame_parts(frame, faces)
+    return _core.wire_encode_frame(seq, timestamp, *_arrays(faces))
 
 
 def encode_estimate(seq: int, timestamp: float, estimates: Iterable[Estimate],

@@ -20,6 +20,7 @@ EXPECTED_OUTPUT = [
     ("an.stream(frames, fps=30)", "status possible -> ready"),
     ("classify_expression(points)", "happiness"),
     ("CloudClient(server.url", "10 possible"),
+    ("est.update(kf)", "0 (68, 2) 0 possible"),
 ]
 
 

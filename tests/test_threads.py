@@ -163,6 +163,24 @@ def test_one_face_tracker_two_threads_is_refused_clearly(astronaut):
     assert refused, "two threads hammering one FaceTracker were never refused"
 
 
+def test_one_anonymizer_two_threads_is_refused_clearly(astronaut):
+    anon = mojofer.Anonymizer()
+    refused = []
+
+    def work(k):
+        for _ in range(60):
+            try:
+                kf = anon.process(astronaut, 0.0)
+            except RuntimeError as exc:
+                assert "Anonymizer is in use by another thread" in str(exc)
+                refused.append(k)
+                continue
+            assert [f.id for f in kf.faces] == [0]
+
+    hammer(work)
+    assert refused, "two threads hammering one Anonymizer were never refused"
+
+
 def test_analyzer_in_turns_from_two_threads_is_fine(astronaut):
     """Refusal is only for calls at the same time: handing an Analyzer over is allowed."""
     an = mojofer.Analyzer()
