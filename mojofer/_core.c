@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h" /* mf_landmark_features, for training and tests */
+#include "mojofer_stream.h"
 
 static PyObject *ModelError; /* set once at import; the exception type is immutable */
 

@@ -1,6 +1,6 @@
 """The estimate side of the privacy boundary: faces' keypoints in, under ids
 the caller assigns; head pose, smoothed expressions and social cues out.
-The C core's estimator (csrc/estimator.c) does the work; the local Analyzer
+The C core's estimator (csrc/estimate/estimator.c) does the work; the local Analyzer
 and the streaming server run the same code.
 
     est = mojofer.Estimator()

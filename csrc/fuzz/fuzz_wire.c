@@ -1,4 +1,4 @@
-/* libFuzzer harness: the wire decoders (csrc/wire.c) on arbitrary bytes.
+/* libFuzzer harness: the wire decoders (csrc/stream/wire.c) on arbitrary bytes.
  * Every decoder reads every input; whatever one accepts is encoded again
  * and must decode to the same values, so the harness finds both memory
  * errors (under ASan/UBSan) and disagreements between the two directions.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mojofer.h"
+#include "mojofer_stream.h"
 
 enum { MAX_FACES = 16, MAX_EVENTS = 64 };
 

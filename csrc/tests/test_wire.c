@@ -9,6 +9,7 @@
 #include <msgpack.h>
 
 #include "harness.h"
+#include "mojofer_stream.h"
 
 enum { FACES = 3, EVENTS = 4, BUF = 8192 };
 

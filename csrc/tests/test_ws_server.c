@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "ws.h"
+#include "stream/ws.h"
 
 /* ---- the stand-in message layer: echo; 0xc1 (never used in msgpack) is
  * malformed; errors are "E" and the code as text ---------------------- */

@@ -4,7 +4,7 @@
 #ifndef MOJOFER_WS_H
 #define MOJOFER_WS_H
 
-#include "internal.h"
+#include "mojofer_stream.h"
 
 /* A growable byte buffer for one reply. */
 typedef struct {

@@ -1,4 +1,4 @@
-#include "internal.h"
+#include "base.h"
 
 const char *mf_status_str(mf_status status)
 {

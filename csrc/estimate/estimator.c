@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 enum { SMOOTHED = MF_EMOTIONS + 3 + MF_ACTION_UNITS }; /* emotions, social, action units */
 

@@ -10,7 +10,7 @@
 
 #include <msgpack.h>
 
-#include "internal.h"
+#include "mojofer_stream.h"
 
 enum { LM_VALUES = 2 * MF_LANDMARKS, LM_BYTES = 4 * LM_VALUES, MAX_DEPTH = 16 };
 
