@@ -510,6 +510,10 @@ typedef struct mf_estimator mf_estimator;
 
 /* "absent", "visible", "lost", "retired"; NULL out of range. */
 MF_API const char *mf_face_state_name(int32_t state);
+/* The name of an event's from or to, by the event's kind (mf_cue_kind):
+ * mf_engagement_name, mf_interaction_name or mf_face_state_name; NULL for
+ * a kind or value out of range. */
+MF_API const char *mf_event_state_name(int32_t kind, int32_t value);
 
 MF_API mf_estimator_params mf_estimator_params_default(void);
 /* MF_OK or MF_E_INVALID_ARGUMENT, with *problem (if not NULL) a static

@@ -58,6 +58,14 @@ typedef struct {
 /* The type of a message (the value of its "t"), without checking the rest. */
 MF_API mf_status mf_wire_peek(const uint8_t *data, size_t size, mf_wire_type *type,
                               mf_wire_error *error);
+/* The "seq" of any message, interpreting nothing else: *has_seq 1 and
+ * *seq for a seq that is an unsigned integer, *has_seq 0 for none (an
+ * error message's nil seq, or a value of another type). MF_OK when the
+ * bytes are one whole msgpack map, else MF_E_INVALID_ARGUMENT with *error
+ * (may be NULL) as the decoders fill it. The client acknowledges its
+ * frames with it. */
+MF_API mf_status mf_wire_peek_seq(const uint8_t *data, size_t size, int32_t *has_seq,
+                                  uint64_t *seq, mf_wire_error *error);
 
 /* {"t": "frame", "seq": uint, "ts": float64 seconds, "faces": [{"id": int32,
  *  "lm": bin of 136 little-endian float32 or array of 136 numbers,

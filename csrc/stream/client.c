@@ -8,7 +8,6 @@
  * that cannot be queued, or is still unanswered when the client gives up,
  * gets an error message made here (docs/protocol.md, "Client"). */
 #include <libwebsockets.h>
-#include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -121,33 +120,14 @@ static void fail_all(mf_client *c, int32_t code, const char *reason)
     pthread_cond_broadcast(&c->changed);
 }
 
-/* The "seq" of a reply, read with msgpack-c: acknowledgement is the
- * transport's business, the rest of the message the caller's. */
-static int reply_seq(const uint8_t *data, size_t size, uint64_t *seq)
-{
-    msgpack_unpacked msg;
-    msgpack_unpacked_init(&msg);
-    int found = 0;
-    if (msgpack_unpack_next(&msg, (const char *)data, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        msg.data.type == MSGPACK_OBJECT_MAP) {
-        const msgpack_object_map *m = &msg.data.via.map;
-        for (uint32_t i = 0; i < m->size; i++) {
-            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
-                memcmp(k->via.str.ptr, "seq", 3) == 0 && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                *seq = v->via.u64;
-                found = 1;
-            }
-        }
-    }
-    msgpack_unpacked_destroy(&msg);
-    return found;
-}
-
 static void on_reply(mf_client *c, const uint8_t *data, size_t size)
 {
-    uint64_t seq;
-    const int has_seq = reply_seq(data, size, &seq);
+    /* acknowledgement is the transport's business, the rest of the reply
+     * the caller's */
+    uint64_t seq = 0;
+    int32_t has_seq = 0;
+    if (mf_wire_peek_seq(data, size, &has_seq, &seq, NULL) != MF_OK)
+        has_seq = 0;
     pthread_mutex_lock(&c->lock);
     while (has_seq && c->count && c->ring[c->head].seq <= seq) {
         free(c->ring[c->head].bytes);
