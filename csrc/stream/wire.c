@@ -696,6 +696,34 @@ static int read_keypoints(reader *r, mf_keypoints *k)
     return (seen & 3) == 3 ? 1 : wrong(r, "each face needs \"id\" and \"lm\"");
 }
 
+/* A message's "seq", remembered in the error so a refusal can name it. */
+static int read_seq(reader *r, uint64_t *seq)
+{
+    if (!read_uint64(r, seq, "\"seq\" must be an unsigned integer"))
+        return 0;
+    r->error->has_seq = 1;
+    r->error->seq = *seq;
+    return 1;
+}
+
+static int read_time(reader *r, double *timestamp)
+{
+    number ts;
+    if (!read_number(r, &ts, "\"ts\" must be a number of seconds"))
+        return 0;
+    *timestamp = ts.value;
+    return 1;
+}
+
+/* An array's length, refused with MF_WIRE_E_TOO_MANY beyond `capacity`. */
+static int read_items(reader *r, uint32_t *n, size_t capacity, const char *reason,
+                      const char *too_many)
+{
+    if (!read_array(r, n, reason))
+        return 0;
+    return *n <= capacity ? 1 : refuse(r, MF_WIRE_E_TOO_MANY, too_many);
+}
+
 static mf_status decode_frame(reader *rd, uint64_t *seq, double *timestamp, mf_keypoints *faces,
                               size_t capacity, size_t *count)
 {
@@ -704,41 +732,25 @@ static mf_status decode_frame(reader *rd, uint64_t *seq, double *timestamp, mf_k
     if (!open_message(&r, "frame", &keys))
         return result(&r);
     for (uint32_t i = 0; i < keys; i++) {
-        number ts;
+        int ok = 1;
         switch (read_key(&r, FRAME_KEYS, 4, &seen)) {
         case 0: return result(&r);
-        case 1:
-            if (!skip_type(&r))
-                return result(&r);
-            break;
-        case 2:
-            if (!read_uint64(&r, seq, "\"seq\" must be an unsigned integer"))
-                return result(&r);
-            r.error->has_seq = 1;
-            r.error->seq = *seq;
-            break;
+        case 1: ok = skip_type(&r); break;
+        case 2: ok = read_seq(&r, seq); break;
         case 3:
-            if (!read_number(&r, &ts, "\"ts\" must be a number of seconds"))
-                return result(&r);
-            if (!isfinite(ts.value)) {
-                refuse(&r, MF_WIRE_E_INVALID, "\"ts\" must be finite");
-                return result(&r);
-            }
-            *timestamp = ts.value;
+            ok = read_time(&r, timestamp) &&
+                 (isfinite(*timestamp) || refuse(&r, MF_WIRE_E_INVALID, "\"ts\" must be finite"));
             break;
         case 4:
-            if (!read_array(&r, &n, "\"faces\" must be an array"))
-                return result(&r);
-            if (n > capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more faces than the server takes in one frame");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_keypoints(&r, &faces[j]))
-                    return result(&r);
-            *count = n;
+            ok = read_items(&r, &n, capacity, "\"faces\" must be an array",
+                            "more faces than the server takes in one frame");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_keypoints(&r, &faces[j]);
+            *count = ok ? n : 0;
             break;
         }
+        if (!ok)
+            return result(&r);
     }
     if (seen != 0xf)
         wrong(&r, "a frame needs \"t\", \"seq\", \"ts\" and \"faces\"");
@@ -858,49 +870,29 @@ static mf_status decode_estimate(reader *rd, uint64_t *seq, double *timestamp, m
     if (!open_message(&r, "estimate", &keys))
         return result(&r);
     for (uint32_t i = 0; i < keys; i++) {
-        number ts;
+        int ok = 1;
         switch (read_key(&r, ESTIMATE_KEYS, 5, &seen)) {
         case 0: return result(&r);
-        case 1:
-            if (!skip_type(&r))
-                return result(&r);
-            break;
-        case 2:
-            if (!read_uint64(&r, seq, "\"seq\" must be an unsigned integer"))
-                return result(&r);
-            r.error->has_seq = 1;
-            r.error->seq = *seq;
-            break;
-        case 3:
-            if (!read_number(&r, &ts, "\"ts\" must be a number of seconds"))
-                return result(&r);
-            *timestamp = ts.value;
-            break;
+        case 1: ok = skip_type(&r); break;
+        case 2: ok = read_seq(&r, seq); break;
+        case 3: ok = read_time(&r, timestamp); break;
         case 4:
-            if (!read_array(&r, &n, "\"faces\" must be an array"))
-                return result(&r);
-            if (n > capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more faces than the buffer holds");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_estimate(&r, &faces[j]))
-                    return result(&r);
-            *count = n;
+            ok = read_items(&r, &n, capacity, "\"faces\" must be an array",
+                            "more faces than the buffer holds");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_estimate(&r, &faces[j]);
+            *count = ok ? n : 0;
             break;
         case 5:
-            if (!read_array(&r, &n, "\"events\" must be an array"))
-                return result(&r);
-            if (n > events_capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more events than the buffer holds");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_event(&r, &events[j]))
-                    return result(&r);
-            *events_count = n;
+            ok = read_items(&r, &n, events_capacity, "\"events\" must be an array",
+                            "more events than the buffer holds");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_event(&r, &events[j]);
+            *events_count = ok ? n : 0;
             break;
         }
+        if (!ok)
+            return result(&r);
     }
     if (seen != 0x1f)
         wrong(&r, "an estimate needs \"t\", \"seq\", \"ts\", \"faces\" and \"events\"");
