@@ -19,13 +19,3 @@ const char *mf_status_str(mf_status status)
     }
     return "unknown status";
 }
-
-mf_limits mf_limits_default(void)
-{
-    mf_limits limits;
-    limits.max_image_pixels = 100 * 1000 * 1000;
-    limits.max_image_side = 32768;
-    limits.max_model_bytes = 256 * 1024 * 1024;
-    limits.max_faces = 256;
-    return limits;
-}
