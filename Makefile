@@ -3,13 +3,15 @@ PYTHON ?= python3
 CC ?= cc
 PKGS := openblas libwebsockets msgpack openssl
 CFLAGS ?= -std=c11 -O3 -fno-math-errno -g -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L
-CORE_SRC := $(wildcard csrc/*.c)
+CORE_DIRS := base anonymize estimate stream
+CORE_SRC := $(foreach d,$(CORE_DIRS),$(wildcard csrc/$(d)/*.c))
+CORE_H := $(wildcard csrc/include/*.h $(CORE_DIRS:%=csrc/%/*.h))
 TEST_SRC := $(wildcard csrc/tests/*.c)
 
 .PHONY: test test-c test-py
 test: test-c test-py
 
-csrc/tests/run_tests: $(CORE_SRC) $(TEST_SRC) $(wildcard csrc/*.h csrc/include/*.h csrc/tests/*.h)
+csrc/tests/run_tests: $(CORE_SRC) $(TEST_SRC) $(CORE_H) $(wildcard csrc/tests/*.h)
 	$(CC) $(CFLAGS) $(SANITIZE) -Icsrc/include -Icsrc $(shell pkg-config --cflags $(PKGS)) \
 		-o $@ $(CORE_SRC) $(TEST_SRC) $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -34,7 +36,7 @@ SAN_DATA := $(or $(MOJOFER_DATA),$(wildcard $(abspath ../shared/data)))
 .PHONY: sanitize sanitize-c sanitize-py fuzz
 sanitize: sanitize-c sanitize-py
 
-csrc/tests/run_tests_sanitized: $(CORE_SRC) $(TEST_SRC) $(wildcard csrc/*.h csrc/include/*.h csrc/tests/*.h)
+csrc/tests/run_tests_sanitized: $(CORE_SRC) $(TEST_SRC) $(CORE_H) $(wildcard csrc/tests/*.h)
 	$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -o $@ $(CORE_SRC) $(TEST_SRC) $(SAN_LIBS)
 
 sanitize-c: csrc/tests/run_tests_sanitized
@@ -55,7 +57,7 @@ sanitize-py:
 		$(PYTHON) -m pytest -q tests
 
 # libFuzzer harnesses (csrc/fuzz/), each run FUZZ_SECONDS from its seeds
-csrc/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard csrc/*.h csrc/include/*.h)
+csrc/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(CORE_H)
 	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer $(SAN_FLAGS) -o $@ $< $(CORE_SRC) $(SAN_LIBS)
 
 fuzz: $(FUZZERS:%=csrc/fuzz/fuzz_%)

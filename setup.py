@@ -41,9 +41,13 @@ def system_flags():
 
 cflags, libs = system_flags()
 
+# the C core, by concern (csrc/tests and csrc/fuzz are not part of the extension)
+CORE_FOLDERS = ("base", "anonymize", "estimate", "stream")
+
 core = Extension(
     "mojofer._core",
-    sources=sorted(glob.glob("csrc/*.c")) + ["mojofer/_core.c"],
+    sources=[path for folder in CORE_FOLDERS for path in sorted(glob.glob(f"csrc/{folder}/*.c"))]
+    + ["mojofer/_core.c"],
     include_dirs=["csrc/include", "csrc", numpy.get_include()],
     extra_compile_args=["-std=c11", "-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra",
                         # an API the Python being built for lacks fails the build, not the import

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h" /* mf_landmark_features, for training and tests */
+#include "mojofer_stream.h"
 
 static PyObject *ModelError; /* set once at import; the exception type is immutable */
 
@@ -1482,7 +1482,7 @@ static PyTypeObject EstimatorType = {
     .tp_basicsize = sizeof(EstimatorObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues): "
-              "keypoints in, estimates out (csrc/estimator.c).",
+              "keypoints in, estimates out (csrc/estimate/estimator.c).",
     .tp_methods = Estimator_methods,
     .tp_dealloc = (destructor)Estimator_dealloc,
     .tp_init = (initproc)Estimator_init,

@@ -1,5 +1,5 @@
 """Social cues of one face over time: attention, engagement phase and
-interaction status, computed by the C core's state machine (csrc/cues.c).
+interaction status, computed by the C core's state machine (csrc/estimate/cues.c).
 
 The rules and the state diagram are in docs/cues.md. Timestamps are seconds
 and must not go back; a pose of None means the face was not seen."""

@@ -1,7 +1,7 @@
 """The estimate side of the privacy boundary: keypoint frames in (an
 Anonymizer's, or faces' keypoints under ids the caller assigns); head pose,
 smoothed expressions and social cues out. The C core's estimator
-(csrc/estimator.c) does the work; the local Analyzer and the streaming
+(csrc/estimate/estimator.c) does the work; the local Analyzer and the streaming
 server run the same code.
 
     est = mojofer.Estimator()

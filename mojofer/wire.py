@@ -1,5 +1,5 @@
 """The streaming protocol's messages (docs/protocol.md), encoded and decoded
-by the C core (csrc/wire.c), the same code the server and the client run.
+by the C core (csrc/stream/wire.c), the same code the server and the client run.
 
     data = wire.encode_frame(seq, keypoint_frame)      # or (seq, t, [(face_id, landmarks, None)])
     message = wire.decode(data)          # Frame, EstimateMessage or Error

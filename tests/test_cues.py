@@ -1,4 +1,4 @@
-"""Social cues (csrc/cues.c through mojofer.Cues): scripted attention traces
+"""Social cues (csrc/estimate/cues.c through mojofer.Cues): scripted attention traces
 through every transition and its boundaries (2.9 s / 3.1 s and 7.9 s / 8.1 s
 of looking away, counted from the moment disengaging begins), frame-rate
 independence, hysteresis, argument errors, and hypothesis property tests

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 enum { SIDE = 40, FILE_SIZE_AT = 32, MIN_FILE = 52, FOOTER = 4 };
 

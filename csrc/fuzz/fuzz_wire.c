@@ -1,4 +1,4 @@
-/* libFuzzer harness: the wire decoders (csrc/wire.c) on arbitrary bytes.
+/* libFuzzer harness: the wire decoders (csrc/stream/wire.c) on arbitrary bytes.
  * Every decoder reads every input; whatever one accepts is encoded again
  * and must decode to the same values, so the harness finds both memory
  * errors (under ASan/UBSan) and disagreements between the two directions.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mojofer.h"
+#include "mojofer_stream.h"
 
 enum { MAX_FACES = 16, MAX_EVENTS = 64 };
 
@@ -47,16 +47,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int32_t has_seq, code;
 
     mf_wire_peek(data, size, &type, &error);
-    if (mf_wire_decode_frame(data, size, &seq, &ts, faces, MAX_FACES, &count, &error) == MF_OK)
+    /* what a decoder accepts, the client's seq reader reads the same seq of */
+    uint64_t peeked = 0;
+    int32_t has_peeked = 0;
+    const int whole = mf_wire_peek_seq(data, size, &has_peeked, &peeked, &error) == MF_OK;
+    if (mf_wire_decode_frame(data, size, &seq, &ts, faces, MAX_FACES, &count, &error) == MF_OK) {
+        if (!whole || !has_peeked || peeked != seq)
+            abort();
         check_frame_round_trip(seq, ts, faces, count);
+    }
     if (mf_wire_decode_estimate(data, size, &seq, &ts, estimates, MAX_FACES, &count, events,
-                                MAX_EVENTS, &events_count, &error) == MF_OK &&
-        mf_wire_encode_estimate(seq, ts, estimates, count, events, events_count, buf, sizeof buf,
-                                &written) != MF_OK)
-        abort(); /* what decodes is encodable in the documented size */
+                                MAX_EVENTS, &events_count, &error) == MF_OK) {
+        if (!whole || !has_peeked || peeked != seq)
+            abort();
+        if (mf_wire_encode_estimate(seq, ts, estimates, count, events, events_count, buf,
+                                    sizeof buf, &written) != MF_OK)
+            abort(); /* what decodes is encodable in the documented size */
+    }
     if (mf_wire_decode_error(data, size, &has_seq, &seq, &code, reason, sizeof reason, &error) ==
-            MF_OK && strlen(reason) > MF_WIRE_MAX_REASON)
-        abort();
+        MF_OK) {
+        if (strlen(reason) > MF_WIRE_MAX_REASON || !whole || has_peeked != has_seq ||
+            (has_seq && peeked != seq))
+            abort();
+    }
     /* a short reason buffer is refused, never overrun */
     mf_wire_decode_error(data, size, &has_seq, &seq, &code, reason, 8, &error);
     return 0;

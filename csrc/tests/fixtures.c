@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "fixtures.h"
-#include "internal.h"
+#include "base/base.h"
 
 enum { NAME_BYTES = 48, KIND_BYTES = 16, FOOTER_BYTES = 4, FORMAT_VERSION = 1 };
 

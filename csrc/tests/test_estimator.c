@@ -105,6 +105,23 @@ static int events_ordered(const rig *r)
     return 1;
 }
 
+/* An event's from and to are named by its kind's own names, the ones
+ * mf_engagement_name, mf_interaction_name and mf_face_state_name give. */
+static void test_event_state_names(void)
+{
+    CHECK(strcmp(mf_event_state_name(MF_CUE_ENGAGEMENT, MF_ENGAGEMENT_DISENGAGING), "disengaging") == 0);
+    CHECK(strcmp(mf_event_state_name(MF_CUE_INTERACTION, MF_INTERACTION_LONG_INTERRUPTION),
+                 "in_long_interruption") == 0);
+    CHECK(strcmp(mf_event_state_name(MF_CUE_FACE, MF_FACE_RETIRED), "retired") == 0);
+    CHECK(mf_event_state_name(MF_CUE_ENGAGEMENT, MF_ENGAGEMENT_PHASES) == NULL);
+    CHECK(mf_event_state_name(MF_CUE_INTERACTION, MF_INTERACTION_STATUSES) == NULL);
+    CHECK(mf_event_state_name(MF_CUE_FACE, MF_FACE_STATES) == NULL);
+    CHECK(mf_event_state_name(MF_CUE_FACE, -1) == NULL);
+    CHECK(mf_event_state_name(MF_CUE_FACE + 1, 0) == NULL && mf_event_state_name(-1, 0) == NULL);
+    for (int32_t v = 0; v < MF_INTERACTION_STATUSES; v++)
+        CHECK(mf_event_state_name(MF_CUE_INTERACTION, v) == mf_interaction_name(v));
+}
+
 static void test_params(void)
 {
     const mf_estimator_params d = mf_estimator_params_default();
@@ -403,6 +420,7 @@ static void test_lost_face_ends_idle(const engines *g)
 void test_estimator(void)
 {
     test_params();
+    test_event_state_names();
     engines g;
     if (engines_open(&g)) {
         test_first_frame(&g);

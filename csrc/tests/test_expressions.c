@@ -5,7 +5,6 @@
 
 #include "fixtures.h"
 #include "harness.h"
-#include "internal.h"
 
 enum {
     VALUES = 2 * MF_LANDMARKS,

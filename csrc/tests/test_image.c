@@ -2,7 +2,7 @@
 
 #include "fixtures.h"
 #include "harness.h"
-#include "internal.h"
+#include "base/base.h"
 
 static void test_image_check(void)
 {

@@ -4,7 +4,7 @@
 
 #include "fixtures.h"
 #include "harness.h"
-#include "internal.h"
+#include "base/base.h"
 
 static const float WEIGHTS[2 * 3] = {1.5f, -2.0f, 0.25f, 3.0f, -0.5f, 1e-3f};
 static const int32_t SHAPE[3] = {7, -8, 2147483647};

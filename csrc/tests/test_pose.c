@@ -7,7 +7,6 @@
 
 #include "fixtures.h"
 #include "harness.h"
-#include "internal.h"
 
 enum {
     VALUES = 2 * MF_LANDMARKS,

@@ -9,6 +9,7 @@
 #include <msgpack.h>
 
 #include "harness.h"
+#include "mojofer_stream.h"
 
 enum { FACES = 3, EVENTS = 4, BUF = 8192 };
 
@@ -377,11 +378,57 @@ static void test_hostile_bytes(void)
     CHECK_STATUS(mf_wire_peek(reserved, 1, NULL, &err), MF_E_INVALID_ARGUMENT);
 }
 
+/* The client acknowledges frames by the seq of whatever the server sends
+ * back, reading nothing else of it. */
+static void test_peek_seq(void)
+{
+    mf_estimate faces[2];
+    mf_estimate_event events[3];
+    sample_estimates(faces, events);
+    uint8_t buf[BUF];
+    size_t n;
+    uint64_t seq = 0;
+    int32_t has_seq = -1;
+    mf_wire_error err;
+    CHECK_STATUS(mf_wire_encode_estimate(77, 2.5, faces, 2, events, 3, buf, sizeof buf, &n), MF_OK);
+    CHECK_STATUS(mf_wire_peek_seq(buf, n, &has_seq, &seq, &err), MF_OK);
+    CHECK(has_seq == 1 && seq == 77 && err.code == 0);
+    const mf_wire_error with = {MF_WIRE_E_INVALID, "refused", 1, UINT64_MAX};
+    CHECK_STATUS(mf_wire_encode_error(&with, buf, sizeof buf, &n), MF_OK);
+    CHECK_STATUS(mf_wire_peek_seq(buf, n, &has_seq, &seq, NULL), MF_OK);
+    CHECK(has_seq == 1 && seq == UINT64_MAX);
+    const mf_wire_error without = {MF_WIRE_E_MALFORMED, "no seq", 0, 0};
+    CHECK_STATUS(mf_wire_encode_error(&without, buf, sizeof buf, &n), MF_OK);
+    seq = 5;
+    CHECK_STATUS(mf_wire_peek_seq(buf, n, &has_seq, &seq, &err), MF_OK);
+    CHECK(has_seq == 0 && seq == 5);
+    /* a seq that is no unsigned integer is no seq; the map is still read */
+    static const uint8_t negative[] = {0x82, 0xa1, 't', 0xa5, 'e', 'r', 'r', 'o', 'r',
+                                       0xa3, 's', 'e', 'q', 0xff};
+    CHECK_STATUS(mf_wire_peek_seq(negative, sizeof negative, &has_seq, &seq, &err), MF_OK);
+    CHECK(has_seq == 0);
+    /* what is not one whole map is refused, with the wire's codes */
+    CHECK_STATUS(mf_wire_encode_estimate(9, 2.5, faces, 2, events, 3, buf, sizeof buf, &n), MF_OK);
+    CHECK_STATUS(mf_wire_peek_seq(buf, n - 1, &has_seq, &seq, &err), MF_E_INVALID_ARGUMENT);
+    CHECK(has_seq == 0 && err.code == MF_WIRE_E_MALFORMED);
+    buf[n] = 0xc0;
+    CHECK_STATUS(mf_wire_peek_seq(buf, n + 1, &has_seq, &seq, &err), MF_E_INVALID_ARGUMENT);
+    CHECK(has_seq == 0 && err.code == MF_WIRE_E_MALFORMED);
+    static const uint8_t not_a_map[] = {0x93, 0x01, 0x02, 0x03};
+    CHECK_STATUS(mf_wire_peek_seq(not_a_map, sizeof not_a_map, &has_seq, &seq, &err),
+                 MF_E_INVALID_ARGUMENT);
+    CHECK(err.code == MF_WIRE_E_SCHEMA);
+    CHECK_STATUS(mf_wire_peek_seq(NULL, 0, &has_seq, &seq, &err), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_wire_peek_seq(buf, n, NULL, &seq, &err), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_wire_peek_seq(buf, n, &has_seq, NULL, &err), MF_E_INVALID_ARGUMENT);
+}
+
 void test_wire(void)
 {
     test_frame_round_trip();
     test_frame_by_hand();
     test_estimate_round_trip();
     test_error_round_trip();
+    test_peek_seq();
     test_hostile_bytes();
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "ws.h"
+#include "stream/ws.h"
 
 /* ---- the stand-in message layer: echo; 0xc1 (never used in msgpack) is
  * malformed; errors are "E" and the code as text ---------------------- */
@@ -71,9 +71,9 @@ static int echo_frame_time(void *user, const uint8_t *data, size_t size, double 
     return 1;
 }
 
-static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error, NULL};
-static const mf_ws_handler ECHO_TIMED = {NULL,       echo_new,   echo_free,
-                                         echo_message, echo_error, echo_frame_time};
+static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error, NULL, NULL};
+static const mf_ws_handler ECHO_TIMED = {NULL,       echo_new,   echo_free,       echo_message,
+                                         echo_error, echo_frame_time, NULL};
 
 typedef struct {
     int starts, ends, refusals, last_code;
@@ -356,6 +356,78 @@ static void test_equal(void)
     CHECK(!mf_ws_equal("secret2", "secret"));
     CHECK(!mf_ws_equal("secre", "secret"));
     CHECK(!mf_ws_equal("", "secret"));
+}
+
+/* What the server and the client share (stream/transport.c). */
+static void test_transport_helpers(void)
+{
+    CHECK(mf_ws_host_is_loopback("localhost") && mf_ws_host_is_loopback("::1"));
+    CHECK(mf_ws_host_is_loopback("127.0.0.1") && mf_ws_host_is_loopback("127.9.8.7"));
+    CHECK(!mf_ws_host_is_loopback("10.0.0.1") && !mf_ws_host_is_loopback("example.com"));
+    CHECK(!mf_ws_host_is_loopback("::") && !mf_ws_host_is_loopback(""));
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    v4.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.1.2.3", &v4.sin_addr);
+    CHECK(mf_ws_address_is_loopback((const struct sockaddr *)&v4));
+    inet_pton(AF_INET, "10.0.0.1", &v4.sin_addr);
+    CHECK(!mf_ws_address_is_loopback((const struct sockaddr *)&v4));
+    struct sockaddr_in6 v6;
+    memset(&v6, 0, sizeof v6);
+    v6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::1", &v6.sin6_addr);
+    CHECK(mf_ws_address_is_loopback((const struct sockaddr *)&v6));
+    inet_pton(AF_INET6, "::ffff:127.0.0.2", &v6.sin6_addr);
+    CHECK(mf_ws_address_is_loopback((const struct sockaddr *)&v6));
+    inet_pton(AF_INET6, "::ffff:10.0.0.1", &v6.sin6_addr);
+    CHECK(!mf_ws_address_is_loopback((const struct sockaddr *)&v6));
+    inet_pton(AF_INET6, "::", &v6.sin6_addr);
+    CHECK(!mf_ws_address_is_loopback((const struct sockaddr *)&v6));
+
+    CHECK(mf_ws_copy_string(NULL) == NULL);
+    char *copy = mf_ws_copy_string("key");
+    CHECK(copy && strcmp(copy, "key") == 0);
+    free(copy);
+
+    mf_ws_buffer b = {NULL, 0, 0};
+    CHECK_STATUS(mf_ws_buffer_reserve(&b, 3), MF_OK);
+    memcpy(b.data, "abc", 3);
+    CHECK_STATUS(mf_ws_buffer_reserve(&b, 5000), MF_OK);
+    CHECK(b.capacity >= 5000 && memcmp(b.data, "abc", 3) == 0);
+    free(b.data);
+    const double t = mf_ws_now();
+    CHECK(t > 0 && mf_ws_now() >= t);
+}
+
+static int layers_freed;
+
+static void count_layer_free(void *user)
+{
+    (void)user;
+    layers_freed++;
+}
+
+/* A server owns its message layer's `user` once made (user_free at
+ * mf_server_free); a server that could not be made leaves it to the caller. */
+static void test_handler_ownership(void)
+{
+    mf_ws_handler owned = ECHO;
+    owned.user_free = count_layer_free;
+    mf_server_config c = test_config(NULL);
+    mf_status st;
+    layers_freed = 0;
+    c.max_connections = 0;
+    CHECK(!mf_ws_server_new(&c, &owned, &st, NULL) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(layers_freed == 0);
+    c = test_config(NULL);
+    c.host = "no-such-host.invalid";
+    CHECK(!mf_ws_server_new(&c, &owned, &st, NULL) && layers_freed == 0);
+    c = test_config(NULL);
+    mf_server *server = mf_ws_server_new(&c, &owned, &st, NULL);
+    CHECK_STATUS(st, MF_OK);
+    CHECK(layers_freed == 0);
+    mf_server_free(server);
+    CHECK(layers_freed == 1);
 }
 
 static void test_sessions(void)
@@ -705,6 +777,8 @@ void test_ws_server(void)
 {
     test_config_checks();
     test_equal();
+    test_transport_helpers();
+    test_handler_ownership();
     test_sessions();
     test_backpressure();
     test_connection_caps();

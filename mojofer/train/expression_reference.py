@@ -1,5 +1,5 @@
-"""NumPy reference of the expression features and the MLP (csrc/expression.c
-and csrc/mlp.c compute the same; the tests hold them to 1e-5).
+"""NumPy reference of the expression features and the MLP (csrc/estimate/expression.c
+and csrc/estimate/mlp.c compute the same; the tests hold them to 1e-5).
 
 Shapes are aligned to the model's reference shape (outer eye corners 1 apart,
 eyes level, mirror-symmetric) by the least-squares similarity transform of the

@@ -1,4 +1,4 @@
-"""Pure-NumPy reference of the landmark regressor's inference (csrc/landmarks.c).
+"""Pure-NumPy reference of the landmark regressor's inference (csrc/anonymize/landmarks.c).
 
 Slow and plain on purpose: tests check the C core against it, and it states
 the algorithm in a dozen lines a reader can follow.
@@ -127,7 +127,7 @@ def fit_points(tensors: dict, frame: np.ndarray, initial: np.ndarray) -> tuple[n
     return refine(tensors, luma(frame), start)
 
 
-# ---- head pose (csrc/pose.c) ----------------------------------------------
+# ---- head pose (csrc/estimate/pose.c) -------------------------------------
 
 POSE_PASSES = 3  # refits with the weights of the estimated yaw
 POSE_ITERATIONS = 50  # Levenberg-Marquardt iterations per fit, at most

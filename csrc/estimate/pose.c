@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 enum {
     MAX_YAWS = 64,

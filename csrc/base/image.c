@@ -1,4 +1,4 @@
-#include "internal.h"
+#include "base.h"
 
 static int32_t channels_of(mf_channel_order order)
 {

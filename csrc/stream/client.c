@@ -8,7 +8,6 @@
  * that cannot be queued, or is still unanswered when the client gives up,
  * gets an error message made here (docs/protocol.md, "Client"). */
 #include <libwebsockets.h>
-#include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -62,22 +61,6 @@ struct mf_client {
     double stop_at;
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *copy_string(const char *s)
-{
-    const size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (c)
-        memcpy(c, s, n);
-    return c;
-}
-
 /* Appends a reply (lock held). */
 static int push_reply(mf_client *c, const uint8_t *data, size_t size)
 {
@@ -121,33 +104,14 @@ static void fail_all(mf_client *c, int32_t code, const char *reason)
     pthread_cond_broadcast(&c->changed);
 }
 
-/* The "seq" of a reply, read with msgpack-c: acknowledgement is the
- * transport's business, the rest of the message the caller's. */
-static int reply_seq(const uint8_t *data, size_t size, uint64_t *seq)
-{
-    msgpack_unpacked msg;
-    msgpack_unpacked_init(&msg);
-    int found = 0;
-    if (msgpack_unpack_next(&msg, (const char *)data, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        msg.data.type == MSGPACK_OBJECT_MAP) {
-        const msgpack_object_map *m = &msg.data.via.map;
-        for (uint32_t i = 0; i < m->size; i++) {
-            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
-                memcmp(k->via.str.ptr, "seq", 3) == 0 && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                *seq = v->via.u64;
-                found = 1;
-            }
-        }
-    }
-    msgpack_unpacked_destroy(&msg);
-    return found;
-}
-
 static void on_reply(mf_client *c, const uint8_t *data, size_t size)
 {
-    uint64_t seq;
-    const int has_seq = reply_seq(data, size, &seq);
+    /* acknowledgement is the transport's business, the rest of the reply
+     * the caller's */
+    uint64_t seq = 0;
+    int32_t has_seq = 0;
+    if (mf_wire_peek_seq(data, size, &has_seq, &seq, NULL) != MF_OK)
+        has_seq = 0;
     pthread_mutex_lock(&c->lock);
     while (has_seq && c->count && c->ring[c->head].seq <= seq) {
         free(c->ring[c->head].bytes);
@@ -276,10 +240,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         unsigned char **p = in, *end = *p + len;
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-api-key:",
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)MF_WS_API_KEY_HEADER,
                                         (const unsigned char *)c->api_key,
                                         (int)strlen(c->api_key), p, end) ||
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"x-socket-key:",
+            lws_add_http_header_by_name(wsi, (const unsigned char *)MF_WS_SOCKET_KEY_HEADER,
                                         (const unsigned char *)c->socket_key,
                                         (int)strlen(c->socket_key), p, end))
             return -1;
@@ -333,8 +297,8 @@ static void *service(void *arg)
     while (1) {
         if (atomic_load(&c->stop)) {
             if (c->stop_at == 0)
-                c->stop_at = now_seconds() + MF_CLIENT_STOP_GRACE;
-            if ((!c->wsi && !c->connecting) || now_seconds() >= c->stop_at)
+                c->stop_at = mf_ws_now() + MF_CLIENT_STOP_GRACE;
+            if ((!c->wsi && !c->connecting) || mf_ws_now() >= c->stop_at)
                 break;
         }
         lws_service(c->context, 0);
@@ -353,16 +317,10 @@ mf_client_config mf_client_config_default(void)
     return c;
 }
 
-static int is_loopback(const char *host)
-{
-    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-           strncmp(host, "127.", 4) == 0;
-}
-
 /* Splits ws[s]://host[:port][/path] into the client's fields. */
 static mf_status parse_url(mf_client *c, const char *url)
 {
-    char *copy = copy_string(url);
+    char *copy = mf_ws_copy_string(url);
     const char *scheme, *address, *path;
     int port;
     mf_status st = MF_E_NO_MEMORY;
@@ -375,11 +333,11 @@ static mf_status parse_url(mf_client *c, const char *url)
         c->tls = 1;
     else if (strcmp(scheme, "ws") != 0)
         goto done;
-    if (!c->tls && !c->config.allow_remote_plain && !is_loopback(address))
+    if (!c->tls && !c->config.allow_remote_plain && !mf_ws_host_is_loopback(address))
         goto done;
     c->port = strstr(url + strlen(scheme) + 3, ":") ? port : (c->tls ? 443 : 80);
     st = MF_E_NO_MEMORY;
-    c->address = copy_string(address);
+    c->address = mf_ws_copy_string(address);
     const size_t n = strlen(path);
     if (!c->address || !(c->path = malloc(n + 2)))
         goto done;
@@ -411,8 +369,8 @@ mf_client *mf_client_new(const mf_client_config *config, mf_status *status)
         goto fail;
     st = MF_E_NO_MEMORY;
     c->config.url = NULL;
-    c->api_key = copy_string(config->api_key);
-    c->socket_key = copy_string(config->socket_key);
+    c->api_key = mf_ws_copy_string(config->api_key);
+    c->socket_key = mf_ws_copy_string(config->socket_key);
     c->capacity = config->max_pending;
     if (!c->api_key || !c->socket_key || !(c->ring = calloc(c->capacity, sizeof *c->ring)))
         goto fail;
@@ -541,9 +499,9 @@ size_t mf_client_flush(mf_client *client, double timeout)
 {
     if (!client)
         return 0;
-    const double end = now_seconds() + timeout;
+    const double end = mf_ws_now() + timeout;
     pthread_mutex_lock(&client->lock);
-    while (client->count > 0 && now_seconds() < end) {
+    while (client->count > 0 && mf_ws_now() < end) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 20 * 1000 * 1000;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 mf_status mf_mlp_load(mf_mlp *mlp, const mf_model *model, int32_t inputs, int32_t outputs)
 {

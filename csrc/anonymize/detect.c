@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "anonymize.h"
 
 /* Grouping compares every pair of raw detections (as OpenCV's does), so
  * their number bounds its time as well as memory: 8192 take a fraction of

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 enum { SMOOTHED = MF_EMOTIONS + 3 + MF_ACTION_UNITS }; /* emotions, social, action units */
 
@@ -50,6 +50,16 @@ struct mf_estimator {
 const char *mf_face_state_name(int32_t state)
 {
     return state >= 0 && state < MF_FACE_STATES ? FACE_STATE_NAMES[state] : NULL;
+}
+
+const char *mf_event_state_name(int32_t kind, int32_t value)
+{
+    switch (kind) {
+    case MF_CUE_ENGAGEMENT: return mf_engagement_name(value);
+    case MF_CUE_INTERACTION: return mf_interaction_name(value);
+    case MF_CUE_FACE: return mf_face_state_name(value);
+    default: return NULL;
+    }
 }
 
 mf_estimator_params mf_estimator_params_default(void)

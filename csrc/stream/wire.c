@@ -10,7 +10,7 @@
 
 #include <msgpack.h>
 
-#include "internal.h"
+#include "mojofer_stream.h"
 
 enum { LM_VALUES = 2 * MF_LANDMARKS, LM_BYTES = 4 * LM_VALUES, MAX_DEPTH = 16 };
 
@@ -110,13 +110,6 @@ mf_status mf_wire_encode_frame(uint64_t seq, double timestamp, const mf_keypoint
     return finish(&s, written);
 }
 
-static const char *event_name(int32_t kind, int32_t value)
-{
-    return kind == MF_CUE_ENGAGEMENT    ? mf_engagement_name(value)
-           : kind == MF_CUE_INTERACTION ? mf_interaction_name(value)
-                                        : mf_face_state_name(value);
-}
-
 mf_status mf_wire_encode_estimate(uint64_t seq, double timestamp, const mf_estimate *faces,
                                   size_t count, const mf_estimate_event *events,
                                   size_t events_count, uint8_t *buf, size_t capacity,
@@ -130,8 +123,8 @@ mf_status mf_wire_encode_estimate(uint64_t seq, double timestamp, const mf_estim
         if (!mf_engagement_name(faces[i].cues.engagement) || !mf_interaction_name(faces[i].cues.status))
             return MF_E_INVALID_ARGUMENT;
     for (size_t i = 0; i < events_count; i++)
-        if (!mf_cue_kind_name(events[i].kind) || !event_name(events[i].kind, events[i].from) ||
-            !event_name(events[i].kind, events[i].to))
+        if (!mf_cue_kind_name(events[i].kind) || !mf_event_state_name(events[i].kind, events[i].from) ||
+            !mf_event_state_name(events[i].kind, events[i].to))
             return MF_E_INVALID_ARGUMENT;
     sink s = {buf, capacity, 0, 0};
     msgpack_packer pk;
@@ -176,8 +169,8 @@ mf_status mf_wire_encode_estimate(uint64_t seq, double timestamp, const mf_estim
         msgpack_pack_double(&pk, e->timestamp);
         msgpack_pack_int32(&pk, e->face_id);
         pack_key(&pk, mf_cue_kind_name(e->kind));
-        pack_key(&pk, event_name(e->kind, e->from));
-        pack_key(&pk, event_name(e->kind, e->to));
+        pack_key(&pk, mf_event_state_name(e->kind, e->from));
+        pack_key(&pk, mf_event_state_name(e->kind, e->to));
     }
     return finish(&s, written);
 }
@@ -611,6 +604,45 @@ mf_status mf_wire_peek(const uint8_t *data, size_t size, mf_wire_type *type, mf_
     return result(&r);
 }
 
+mf_status mf_wire_peek_seq(const uint8_t *data, size_t size, int32_t *has_seq, uint64_t *seq,
+                           mf_wire_error *error)
+{
+    mf_wire_error ignored;
+    reader r;
+    if (!has_seq || !seq)
+        return MF_E_INVALID_ARGUMENT;
+    *has_seq = 0;
+    if (!start(&r, data, size, error ? error : &ignored))
+        return result(&r);
+    uint32_t n;
+    if (!read_map(&r, &n, "a message must be a map"))
+        return result(&r);
+    int found = 0;
+    uint64_t value = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *key;
+        uint32_t key_n;
+        if (!read_str(&r, &key, &key_n, "map keys must be strings"))
+            return result(&r);
+        /* an unsigned integer (positive fixint, uint 8..64) is a seq; any
+         * other value is skipped, the map still read to its end */
+        const int unsigned_next = left(&r) && (*r.p <= 0x7f || (*r.p >= 0xcc && *r.p <= 0xcf));
+        if (str_is(key, key_n, "seq") && unsigned_next && !found) {
+            found = read_uint64(&r, &value, "");
+            if (!found)
+                return result(&r);
+        } else if (!skip(&r, 1)) {
+            return result(&r);
+        }
+    }
+    if (!end_message(&r))
+        return result(&r);
+    *has_seq = found;
+    if (found)
+        *seq = value;
+    return MF_OK;
+}
+
 static const char *const FRAME_KEYS[] = {"t", "seq", "ts", "faces"};
 static const char *const FACE_KEYS[] = {"id", "lm", "pose"};
 
@@ -664,6 +696,34 @@ static int read_keypoints(reader *r, mf_keypoints *k)
     return (seen & 3) == 3 ? 1 : wrong(r, "each face needs \"id\" and \"lm\"");
 }
 
+/* A message's "seq", remembered in the error so a refusal can name it. */
+static int read_seq(reader *r, uint64_t *seq)
+{
+    if (!read_uint64(r, seq, "\"seq\" must be an unsigned integer"))
+        return 0;
+    r->error->has_seq = 1;
+    r->error->seq = *seq;
+    return 1;
+}
+
+static int read_time(reader *r, double *timestamp)
+{
+    number ts;
+    if (!read_number(r, &ts, "\"ts\" must be a number of seconds"))
+        return 0;
+    *timestamp = ts.value;
+    return 1;
+}
+
+/* An array's length, refused with MF_WIRE_E_TOO_MANY beyond `capacity`. */
+static int read_items(reader *r, uint32_t *n, size_t capacity, const char *reason,
+                      const char *too_many)
+{
+    if (!read_array(r, n, reason))
+        return 0;
+    return *n <= capacity ? 1 : refuse(r, MF_WIRE_E_TOO_MANY, too_many);
+}
+
 static mf_status decode_frame(reader *rd, uint64_t *seq, double *timestamp, mf_keypoints *faces,
                               size_t capacity, size_t *count)
 {
@@ -672,41 +732,25 @@ static mf_status decode_frame(reader *rd, uint64_t *seq, double *timestamp, mf_k
     if (!open_message(&r, "frame", &keys))
         return result(&r);
     for (uint32_t i = 0; i < keys; i++) {
-        number ts;
+        int ok = 1;
         switch (read_key(&r, FRAME_KEYS, 4, &seen)) {
         case 0: return result(&r);
-        case 1:
-            if (!skip_type(&r))
-                return result(&r);
-            break;
-        case 2:
-            if (!read_uint64(&r, seq, "\"seq\" must be an unsigned integer"))
-                return result(&r);
-            r.error->has_seq = 1;
-            r.error->seq = *seq;
-            break;
+        case 1: ok = skip_type(&r); break;
+        case 2: ok = read_seq(&r, seq); break;
         case 3:
-            if (!read_number(&r, &ts, "\"ts\" must be a number of seconds"))
-                return result(&r);
-            if (!isfinite(ts.value)) {
-                refuse(&r, MF_WIRE_E_INVALID, "\"ts\" must be finite");
-                return result(&r);
-            }
-            *timestamp = ts.value;
+            ok = read_time(&r, timestamp) &&
+                 (isfinite(*timestamp) || refuse(&r, MF_WIRE_E_INVALID, "\"ts\" must be finite"));
             break;
         case 4:
-            if (!read_array(&r, &n, "\"faces\" must be an array"))
-                return result(&r);
-            if (n > capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more faces than the server takes in one frame");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_keypoints(&r, &faces[j]))
-                    return result(&r);
-            *count = n;
+            ok = read_items(&r, &n, capacity, "\"faces\" must be an array",
+                            "more faces than the server takes in one frame");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_keypoints(&r, &faces[j]);
+            *count = ok ? n : 0;
             break;
         }
+        if (!ok)
+            return result(&r);
     }
     if (seen != 0xf)
         wrong(&r, "a frame needs \"t\", \"seq\", \"ts\" and \"faces\"");
@@ -736,16 +780,22 @@ static const char *const ESTIMATE_KEYS[] = {"t", "seq", "ts", "faces", "events"}
 static const char *const ESTIMATE_FACE_KEYS[] = {"id", "visible", "pose", "emotions", "social",
                                                  "au", "attention", "engagement", "status"};
 
-/* A name among `count` given by name(i). */
-static int read_name(reader *r, const char *(*name)(int32_t), int32_t count, int32_t *out,
-                     const char *reason)
+/* A state name of an event of `kind` (an mf_cue_kind), or with kind -1 a
+ * cue kind's name: the names are the C core's own, listed until NULL. */
+static const char *state_name(int32_t kind, int32_t value)
+{
+    return kind < 0 ? mf_cue_kind_name(value) : mf_event_state_name(kind, value);
+}
+
+static int read_name(reader *r, int32_t kind, int32_t *out, const char *reason)
 {
     const uint8_t *s;
     uint32_t n;
     if (!read_str(r, &s, &n, reason))
         return 0;
-    for (int32_t i = 0; i < count; i++)
-        if (str_is(s, n, name(i))) {
+    const char *name;
+    for (int32_t i = 0; (name = state_name(kind, i)); i++)
+        if (str_is(s, n, name)) {
             *out = i;
             return 1;
         }
@@ -781,11 +831,11 @@ static int read_estimate(reader *r, mf_estimate *e)
             e->cues.attention = v[0];
             break;
         case 8:
-            ok = read_name(r, mf_engagement_name, MF_ENGAGEMENT_PHASES, &e->cues.engagement,
+            ok = read_name(r, MF_CUE_ENGAGEMENT, &e->cues.engagement,
                            "\"engagement\" must name an engagement phase");
             break;
         case 9:
-            ok = read_name(r, mf_interaction_name, MF_INTERACTION_STATUSES, &e->cues.status,
+            ok = read_name(r, MF_CUE_INTERACTION, &e->cues.status,
                            "\"status\" must name an interaction status");
             break;
         }
@@ -805,16 +855,10 @@ static int read_event(reader *r, mf_estimate_event *e)
     if (n != 5)
         return wrong(r, why);
     if (!read_number(r, &ts, why) || !read_int32(r, &e->face_id, why) ||
-        !read_name(r, mf_cue_kind_name, MF_CUE_FACE + 1, &e->kind, why))
+        !read_name(r, -1, &e->kind, why))
         return 0;
     e->timestamp = ts.value;
-    const char *(*name)(int32_t) = e->kind == MF_CUE_ENGAGEMENT    ? mf_engagement_name
-                                   : e->kind == MF_CUE_INTERACTION ? mf_interaction_name
-                                                                   : mf_face_state_name;
-    const int32_t count = e->kind == MF_CUE_ENGAGEMENT    ? MF_ENGAGEMENT_PHASES
-                          : e->kind == MF_CUE_INTERACTION ? MF_INTERACTION_STATUSES
-                                                          : MF_FACE_STATES;
-    return read_name(r, name, count, &e->from, why) && read_name(r, name, count, &e->to, why);
+    return read_name(r, e->kind, &e->from, why) && read_name(r, e->kind, &e->to, why);
 }
 
 static mf_status decode_estimate(reader *rd, uint64_t *seq, double *timestamp, mf_estimate *faces,
@@ -826,49 +870,29 @@ static mf_status decode_estimate(reader *rd, uint64_t *seq, double *timestamp, m
     if (!open_message(&r, "estimate", &keys))
         return result(&r);
     for (uint32_t i = 0; i < keys; i++) {
-        number ts;
+        int ok = 1;
         switch (read_key(&r, ESTIMATE_KEYS, 5, &seen)) {
         case 0: return result(&r);
-        case 1:
-            if (!skip_type(&r))
-                return result(&r);
-            break;
-        case 2:
-            if (!read_uint64(&r, seq, "\"seq\" must be an unsigned integer"))
-                return result(&r);
-            r.error->has_seq = 1;
-            r.error->seq = *seq;
-            break;
-        case 3:
-            if (!read_number(&r, &ts, "\"ts\" must be a number of seconds"))
-                return result(&r);
-            *timestamp = ts.value;
-            break;
+        case 1: ok = skip_type(&r); break;
+        case 2: ok = read_seq(&r, seq); break;
+        case 3: ok = read_time(&r, timestamp); break;
         case 4:
-            if (!read_array(&r, &n, "\"faces\" must be an array"))
-                return result(&r);
-            if (n > capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more faces than the buffer holds");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_estimate(&r, &faces[j]))
-                    return result(&r);
-            *count = n;
+            ok = read_items(&r, &n, capacity, "\"faces\" must be an array",
+                            "more faces than the buffer holds");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_estimate(&r, &faces[j]);
+            *count = ok ? n : 0;
             break;
         case 5:
-            if (!read_array(&r, &n, "\"events\" must be an array"))
-                return result(&r);
-            if (n > events_capacity) {
-                refuse(&r, MF_WIRE_E_TOO_MANY, "more events than the buffer holds");
-                return result(&r);
-            }
-            for (uint32_t j = 0; j < n; j++)
-                if (!read_event(&r, &events[j]))
-                    return result(&r);
-            *events_count = n;
+            ok = read_items(&r, &n, events_capacity, "\"events\" must be an array",
+                            "more events than the buffer holds");
+            for (uint32_t j = 0; ok && j < n; j++)
+                ok = read_event(&r, &events[j]);
+            *events_count = ok ? n : 0;
             break;
         }
+        if (!ok)
+            return result(&r);
     }
     if (seen != 0x1f)
         wrong(&r, "an estimate needs \"t\", \"seq\", \"ts\", \"faces\" and \"events\"");

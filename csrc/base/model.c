@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base.h"
 
 enum {
     HEADER_BYTES = 48,

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "anonymize.h"
 
 enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES, MAX_CLUSTERS = 8 };
 /* mean_shape (outer eye corners 1 apart) and box_shape (box units) lie

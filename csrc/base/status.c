@@ -1,4 +1,4 @@
-#include "internal.h"
+#include "base.h"
 
 const char *mf_status_str(mf_status status)
 {
@@ -18,14 +18,4 @@ const char *mf_status_str(mf_status status)
     case MF_E_NETWORK: return "network error: a socket could not be bound, or TLS set up";
     }
     return "unknown status";
-}
-
-mf_limits mf_limits_default(void)
-{
-    mf_limits limits;
-    limits.max_image_pixels = 100 * 1000 * 1000;
-    limits.max_image_side = 32768;
-    limits.max_model_bytes = 256 * 1024 * 1024;
-    limits.max_faces = 256;
-    return limits;
 }

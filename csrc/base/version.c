@@ -4,7 +4,7 @@
 #include <libwebsockets.h>
 #include <msgpack.h>
 
-#include "internal.h"
+#include "base.h"
 
 mf_versions mf_library_versions(void)
 {

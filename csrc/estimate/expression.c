@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 enum {
     SHAPE_VALUES = 2 * MF_LANDMARKS,

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "estimate.h"
 
 enum { HIGH, LOW, TIMER }; /* what fires a rule */
 enum { ENGAGE_AFTER, SHORT_END, LONG_END }; /* which duration a timer waits */

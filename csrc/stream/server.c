@@ -1,5 +1,7 @@
-/* The streaming server: libwebsockets on a thread of its own, one session
- * per connection, the protocol's limits (docs/protocol.md, "Transport").
+/* The streaming server's transport: libwebsockets on a thread of its own,
+ * one session per connection, the protocol's limits (docs/protocol.md,
+ * "Transport"). What a message means is the message layer's (mf_ws_handler:
+ * session.c's wire and estimator for mf_server_new).
  *
  * Everything but mf_server_start/stop runs on the service thread: the
  * callbacks, the message layer and the log callback. Credentials are
@@ -23,7 +25,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ws.h"
@@ -115,50 +116,7 @@ struct mf_server {
     session *sessions;
     int64_t next_id;
     mf_ws_buffer scratch; /* the reply being written */
-    void *owned_layer;    /* mf_server_new's message layer, freed with the server */
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-mf_status mf_ws_buffer_reserve(mf_ws_buffer *buffer, size_t capacity)
-{
-    if (capacity <= buffer->capacity)
-        return MF_OK;
-    size_t grown = buffer->capacity ? buffer->capacity : 256;
-    while (grown < capacity)
-        grown *= 2;
-    uint8_t *data = realloc(buffer->data, grown);
-    if (!data)
-        return MF_E_NO_MEMORY;
-    buffer->data = data;
-    buffer->capacity = grown;
-    return MF_OK;
-}
-
-int mf_ws_equal(const char *given, const char *secret)
-{
-    const size_t n = strlen(secret), m = strlen(given);
-    volatile unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(secret[i] ^ (i < m ? given[i] : 0));
-    return diff == 0;
-}
-
-static char *copy_string(const char *s)
-{
-    if (!s)
-        return NULL;
-    const size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (c)
-        memcpy(c, s, n);
-    return c;
-}
 
 static void log_entry(session *s, const char *event, int32_t code, const char *reason)
 {
@@ -174,7 +132,7 @@ static void log_entry(session *s, const char *event, int32_t code, const char *r
     e.reason = reason ? reason : "";
     e.frames = s->frames;
     e.errors = s->errors;
-    e.seconds = s->start > 0 ? now_seconds() - s->start : 0.0;
+    e.seconds = s->start > 0 ? mf_ws_now() - s->start : 0.0;
     server->config.log(server->config.log_user, &e);
 }
 
@@ -197,8 +155,9 @@ static const char *credential(struct lws *wsi, const char *arg, const char *head
 static int32_t find_key(mf_server *server, struct lws *wsi)
 {
     char api_buf[MF_WS_SECRET_MAX + 16], sock_buf[MF_WS_SECRET_MAX + 16];
-    const char *api = credential(wsi, "api_key=", "x-api-key:", api_buf, sizeof api_buf);
-    const char *sock = credential(wsi, "socket_key=", "x-socket-key:", sock_buf, sizeof sock_buf);
+    const char *api = credential(wsi, "api_key=", MF_WS_API_KEY_HEADER, api_buf, sizeof api_buf);
+    const char *sock =
+        credential(wsi, "socket_key=", MF_WS_SOCKET_KEY_HEADER, sock_buf, sizeof sock_buf);
     int32_t found = -1;
     for (size_t k = 0; k < server->key_count; k++) {
         const int a = mf_ws_equal(api, server->keys[k].api_key);
@@ -318,7 +277,7 @@ static void refuse_message(session *s, int32_t code, const char *reason)
     mf_server *server = s->server;
     mf_ws_buffer *out = &server->scratch;
     out->size = 0;
-    s->last_message = now_seconds();
+    s->last_message = mf_ws_now();
     s->frames++;
     s->errors++;
     if (server->handler.error(server->handler.user, NULL, 0, code, reason, out) != MF_OK ||
@@ -354,7 +313,7 @@ static void on_message(session *s, const uint8_t *data, size_t size)
 {
     mf_server *server = s->server;
     const server_key *key = &server->keys[s->key];
-    const double now = now_seconds();
+    const double now = mf_ws_now();
     mf_ws_buffer *out = &server->scratch;
     out->size = 0;
     s->last_message = now;
@@ -462,7 +421,7 @@ static int on_writeable(session *s)
 static void on_timer(session *s)
 {
     const server_key *key = &s->server->keys[s->key];
-    const double now = now_seconds();
+    const double now = mf_ws_now();
     const double idle_at = s->last_message + s->server->config.idle_timeout;
     const double end_at = s->start + key->max_session_seconds;
     if (now >= end_at) {
@@ -494,7 +453,7 @@ static void on_established(session *s, struct lws *wsi)
     server->keys[s->key].active++;
     s->established = 1;
     s->id = ++server->next_id;
-    s->start = s->last_message = now_seconds();
+    s->start = s->last_message = mf_ws_now();
     s->tokens = server->keys[s->key].max_fps;
     s->next = server->sessions;
     if (s->next)
@@ -621,14 +580,7 @@ static mf_status resolve_host(const char *host, char *numeric, size_t size, int 
     if ((pick->ai_family == AF_INET || pick->ai_family == AF_INET6) &&
         getnameinfo(pick->ai_addr, pick->ai_addrlen, numeric, (socklen_t)size, NULL, 0,
                     NI_NUMERICHOST) == 0) {
-        if (pick->ai_family == AF_INET) {
-            const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr;
-            *loopback = a[0] == 127;
-        } else {
-            const struct in6_addr *a = &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
-            *loopback = IN6_IS_ADDR_LOOPBACK(a) ||
-                        (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-        }
+        *loopback = mf_ws_address_is_loopback(pick->ai_addr);
         st = MF_OK;
     }
     freeaddrinfo(found);
@@ -800,10 +752,11 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         goto fail;
     server->config = *config;
     server->handler = *handler;
+    server->handler.user_free = NULL; /* the caller's until the server is made */
     server->config.keys = NULL;
-    server->config.host = copy_string(config->host);
-    server->config.tls_cert = copy_string(config->tls_cert);
-    server->config.tls_key = copy_string(config->tls_key);
+    server->config.host = mf_ws_copy_string(config->host);
+    server->config.tls_cert = mf_ws_copy_string(config->tls_cert);
+    server->config.tls_key = mf_ws_copy_string(config->tls_key);
     if (!(server->keys = calloc(config->key_count, sizeof *server->keys)) || !server->config.host ||
         (config->tls_cert && (!server->config.tls_cert || !server->config.tls_key)))
         goto fail;
@@ -816,9 +769,9 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     for (size_t k = 0; k < config->key_count; k++) {
         const mf_server_key *from = &config->keys[k];
         server_key *to = &server->keys[k];
-        to->id = copy_string(from->id);
-        to->api_key = copy_string(from->api_key);
-        to->socket_key = copy_string(from->socket_key);
+        to->id = mf_ws_copy_string(from->id);
+        to->api_key = mf_ws_copy_string(from->api_key);
+        to->socket_key = mf_ws_copy_string(from->socket_key);
         if (!to->id || !to->api_key || !to->socket_key)
             goto fail;
         to->max_sessions = from->max_sessions;
@@ -872,173 +825,13 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
             why = "the address cannot be bound";
         goto fail;
     }
+    server->handler.user_free = handler->user_free;
     *status = MF_OK;
     if (problem)
         *problem = NULL;
     return server;
 fail:
     mf_server_free(server);
-    *status = st;
-    if (problem)
-        *problem = why;
-    return NULL;
-}
-
-/* ---- the message layer of mf_server_new: mf_wire and one mf_estimator
- * per session; its buffers are shared by the sessions, all on the service
- * thread. */
-
-typedef struct {
-    mf_pose_estimator *pose;
-    mf_expression_classifier *expressions;
-    mf_estimator_params params;
-    size_t max_faces, max_events;
-    mf_keypoints *faces;
-    mf_estimate *estimates;
-    mf_estimate_event *events;
-} estimator_layer;
-
-static void *estimator_session_new(void *user, mf_status *status)
-{
-    estimator_layer *layer = user;
-    return mf_estimator_new(layer->pose, layer->expressions, &layer->params, status);
-}
-
-static void estimator_session_free(void *session)
-{
-    mf_estimator_free(session);
-}
-
-/* Writes an encoder's message into `reply`, growing it until it fits. */
-#define ENCODE_INTO(reply, call)                                                                  \
-    do {                                                                                          \
-        mf_status encode_st = MF_E_TOO_LARGE;                                                     \
-        size_t want = (reply)->capacity ? (reply)->capacity : 1024;                               \
-        while (encode_st == MF_E_TOO_LARGE && want <= ((size_t)1 << 26)) {                        \
-            if (mf_ws_buffer_reserve((reply), want) != MF_OK)                                     \
-                return MF_E_NO_MEMORY;                                                            \
-            uint8_t *buf = (reply)->data;                                                         \
-            const size_t capacity = (reply)->capacity;                                            \
-            encode_st = (call);                                                                   \
-            want = (reply)->capacity * 2;                                                         \
-        }                                                                                         \
-        if (encode_st != MF_OK)                                                                   \
-            return encode_st;                                                                     \
-    } while (0)
-
-static mf_status encode_error(const mf_wire_error *error, mf_ws_buffer *reply)
-{
-    ENCODE_INTO(reply, mf_wire_encode_error(error, buf, capacity, &reply->size));
-    return MF_OK;
-}
-
-static mf_status encode_estimate(uint64_t seq, double timestamp, const estimator_layer *layer,
-                                 size_t count, size_t events, mf_ws_buffer *reply)
-{
-    ENCODE_INTO(reply, mf_wire_encode_estimate(seq, timestamp, layer->estimates, count,
-                                               layer->events, events, buf, capacity,
-                                               &reply->size));
-    return MF_OK;
-}
-
-static int32_t estimator_message(void *user, void *session, const uint8_t *data, size_t size,
-                                 mf_ws_buffer *reply)
-{
-    estimator_layer *layer = user;
-    mf_wire_error error = {0, "", 0, 0};
-    uint64_t seq;
-    double timestamp;
-    size_t count = 0, out_count = 0, events_count = 0;
-    if (mf_wire_decode_frame(data, size, &seq, &timestamp, layer->faces, layer->max_faces, &count,
-                             &error) != MF_OK)
-        return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
-    mf_status st = mf_estimator_update(session, timestamp, layer->faces, count, layer->estimates,
-                                       layer->max_faces, &out_count, layer->events,
-                                       layer->max_events, &events_count);
-    if (st == MF_OK && encode_estimate(seq, timestamp, layer, out_count, events_count, reply) == MF_OK)
-        return 0;
-    error.has_seq = 1;
-    error.seq = seq;
-    error.code = st == MF_E_TOO_LARGE     ? MF_WIRE_E_TOO_MANY
-                 : st == MF_E_INVALID_ARGUMENT ? MF_WIRE_E_INVALID
-                                          : MF_WIRE_E_INTERNAL;
-    error.reason = mf_estimator_problem(session);
-    return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
-}
-
-static mf_status estimator_error(void *user, const uint8_t *data, size_t size, int32_t code,
-                                 const char *reason, mf_ws_buffer *reply)
-{
-    estimator_layer *layer = user;
-    mf_wire_error error = {0, "", 0, 0};
-    uint64_t seq;
-    double timestamp;
-    size_t count;
-    if (data && mf_wire_decode_frame(data, size, &seq, &timestamp, layer->faces, layer->max_faces, &count,
-                             &error) == MF_OK) {
-        error.has_seq = 1;
-        error.seq = seq;
-    }
-    error.code = code;
-    error.reason = reason;
-    return encode_error(&error, reply);
-}
-
-static int estimator_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
-{
-    estimator_layer *layer = user;
-    mf_wire_error error;
-    uint64_t seq;
-    size_t count;
-    return mf_wire_decode_frame(data, size, &seq, timestamp, layer->faces, layer->max_faces,
-                                &count, &error) == MF_OK;
-}
-
-static void estimator_layer_free(estimator_layer *layer)
-{
-    if (!layer)
-        return;
-    free(layer->faces);
-    free(layer->estimates);
-    free(layer->events);
-    free(layer);
-}
-
-mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
-                         mf_expression_classifier *expressions, const mf_estimator_params *params,
-                         mf_status *status, const char **problem)
-{
-    estimator_layer *layer = NULL;
-    mf_server *server = NULL;
-    const char *why = "a head pose estimator and an expression classifier are needed";
-    mf_status st = MF_E_INVALID_ARGUMENT;
-    if (!pose || !expressions || mf_estimator_params_check(params, &why) != MF_OK)
-        goto fail;
-    st = MF_E_NO_MEMORY;
-    why = "out of memory";
-    if (!(layer = calloc(1, sizeof *layer)))
-        goto fail;
-    layer->pose = pose;
-    layer->expressions = expressions;
-    layer->params = *params;
-    layer->max_faces = (size_t)params->max_faces;
-    layer->max_events = MF_ESTIMATE_EVENTS_PER_FACE * layer->max_faces;
-    layer->faces = calloc(layer->max_faces, sizeof *layer->faces);
-    layer->estimates = calloc(layer->max_faces, sizeof *layer->estimates);
-    layer->events = calloc(layer->max_events, sizeof *layer->events);
-    if (!layer->faces || !layer->estimates || !layer->events)
-        goto fail;
-    const mf_ws_handler handler = {layer, estimator_session_new, estimator_session_free,
-                                   estimator_message, estimator_error, estimator_frame_time};
-    if (!(server = mf_ws_server_new(config, &handler, &st, &why)))
-        goto fail;
-    server->owned_layer = layer;
-    *status = MF_OK;
-    if (problem)
-        *problem = NULL;
-    return server;
-fail:
-    estimator_layer_free(layer);
     *status = st;
     if (problem)
         *problem = why;
@@ -1061,7 +854,7 @@ static void *service(void *arg)
     double stop_at = 0;
     while (1) {
         if (atomic_load(&server->stop)) {
-            const double now = now_seconds();
+            const double now = mf_ws_now();
             if (stop_at == 0)
                 stop_at = now + MF_WS_STOP_GRACE;
             if (!server->sessions || now >= stop_at)
@@ -1114,6 +907,7 @@ void mf_server_free(mf_server *server)
     free((char *)server->config.tls_cert);
     free((char *)server->config.tls_key);
     free(server->scratch.data);
-    estimator_layer_free(server->owned_layer);
+    if (server->handler.user_free)
+        server->handler.user_free(server->handler.user);
     free(server);
 }

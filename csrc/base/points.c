@@ -1,7 +1,7 @@
 /* The checks on the numbers the core is given: landmarks and model tensors. */
 #include <math.h>
 
-#include "internal.h"
+#include "base.h"
 
 mf_status mf_points_check(const float *points)
 {

@@ -1,0 +1,27 @@
+/* Helpers of estimate/ (keypoints -> estimates); not part of the public API.
+ * estimate/ includes base/ only, never anonymize/: nothing on this side of
+ * the privacy boundary sees a pixel. */
+#ifndef MOJOFER_ESTIMATE_H
+#define MOJOFER_ESTIMATE_H
+
+#include "base/base.h"
+
+/* A ReLU MLP held in a model's layer<i>.weight / layer<i>.bias tensors (mlp.c). */
+#define MF_MLP_MAX_LAYERS 8
+#define MF_MLP_MAX_WIDTH 1024
+typedef struct {
+    int32_t layer_count;
+    int32_t sizes[MF_MLP_MAX_LAYERS + 1]; /* sizes[0] inputs ... sizes[layer_count] outputs */
+    const float *weight[MF_MLP_MAX_LAYERS], *bias[MF_MLP_MAX_LAYERS];
+} mf_mlp;
+
+/* Finds and checks the layers: shapes chain from `inputs` to `outputs`, finite. */
+mf_status mf_mlp_load(mf_mlp *mlp, const mf_model *model, int32_t inputs, int32_t outputs);
+
+/* Logits (rows x outputs) of `rows` input rows; scratch holds
+ * 2 x rows x MF_MLP_MAX_WIDTH floats. */
+void mf_mlp_forward(const mf_mlp *mlp, const float *x, int32_t rows, float *scratch,
+                    float *logits);
+
+
+#endif
