@@ -1,4 +1,4 @@
-"""Builds mojofer._core from the C core in csrc/ and the binding in mojofer/_core.c.
+"""Builds mojofer._core from the C core in csrc/ and the binding in mojofer/_core/.
 
 The system libraries are found with pkg-config; a missing one stops the build
 with one line naming the Debian package that provides it.
@@ -43,7 +43,7 @@ cflags, libs = system_flags()
 
 core = Extension(
     "mojofer._core",
-    sources=sorted(glob.glob("csrc/*.c")) + ["mojofer/_core.c"],
+    sources=sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("mojofer/_core/*.c")),
     include_dirs=["csrc/include", "csrc", numpy.get_include()],
     extra_compile_args=["-std=c11", "-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra",
                         # an API the Python being built for lacks fails the build, not the import

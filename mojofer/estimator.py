@@ -168,9 +168,6 @@ def _arrays(faces: list):
     return ids, points, poses, has_pose
 
 
-def _estimate(e) -> Estimate:
-    (face_id, visible, pose, emotions, social, units, attention, _raw, engagement, status,
-     _engagement_time, _status_time) = e
-    return Estimate(face_id, visible, Pose(*pose), dict(zip(EMOTIONS, emotions)), social[0],
-                    social[1], social[2], dict(zip(ACTION_UNITS, units)), attention, engagement,
-                    status)
+def _estimate(e: "_core.Estimate") -> Estimate:
+    return Estimate(e.id, e.visible, Pose(*e.pose), e.emotions, e.amusement, e.surprise, e.confusion,
+                    e.action_units, e.attention, e.engagement, e.status)
