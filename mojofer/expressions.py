@@ -14,7 +14,7 @@ from . import _core
 from .models import model_path
 
 EXPRESSIONS_MODEL = "expressions.mfm"
-EMOTIONS, ACTION_UNITS = _core.expression_names()
+EMOTIONS, ACTION_UNITS = _core.EMOTIONS, _core.ACTION_UNITS  # the core's names, in its order
 SOCIAL_EMOTIONS = ("amusement", "surprise", "confusion")
 
 

@@ -2,15 +2,11 @@
  * the server runs per session. */
 #include "_core.h"
 
-#include <math.h>
-
 typedef struct {
     EngineObject base; /* the mf_estimator; model: (pose model, expression model) */
     mf_pose_estimator *pose;
     mf_expression_classifier *expressions;
     int32_t max_faces;
-    int updated; /* since creation or reset, for the error messages */
-    double last; /* the last update's timestamp */
     /* update's buffers, under the base's lock until its outputs are Python objects */
     mf_keypoints *faces;
     mf_estimate *out;
@@ -107,46 +103,29 @@ static PyObject *Estimator_update(EstimatorObject *self, PyObject *args, PyObjec
         return NULL;
     if (!engine_ready(&self->base))
         return NULL;
-    if (!isfinite(t))
-        return raise_time(t, "timestamp must be finite, got %s", 0.0);
     if (keypoint_arrays_parse(&a, ids_obj, points_obj, poses_obj, has_obj, self->max_faces, "update") < 0)
         return NULL;
     size_t count = 0, events_count = 0;
     mf_status st;
-    int went_back;
-    double previous;
     char problem[MF_ESTIMATOR_PROBLEM_BYTES];
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->base.lock, WAIT_LOCK);
     keypoint_arrays_fill(&a, self->faces);
-    previous = self->last;
-    went_back = self->updated && t < previous;
     st = mf_estimator_update(self->base.engine, t, self->faces, (size_t)a.n, self->out,
                              (size_t)self->max_faces, &count, self->events,
                              (size_t)self->max_faces * MF_ESTIMATE_EVENTS_PER_FACE, &events_count);
-    if (st == MF_OK)
-        self->updated = 1, self->last = t;
     snprintf(problem, sizeof problem, "%s", mf_estimator_problem(self->base.engine));
     Py_END_ALLOW_THREADS
     /* the buffers are the object's: copied out before another update may run */
-    if (st == MF_OK && !went_back &&
+    if (st == MF_OK &&
         estimates_out(self->out, count, self->events, events_count, &faces, &events) == 0)
         result = Py_BuildValue("(NN)", faces, events);
     PyThread_release_lock(self->base.lock);
-    if (went_back) {
-        raise_time(t, "timestamp %s is before the previous %s: timestamps must be non-decreasing",
-                   previous);
-        goto done;
-    }
-    if (st == MF_E_INVALID_ARGUMENT) {
-        PyErr_Format(PyExc_ValueError, "faces refused: %s", problem);
-        goto done;
-    }
-    if (st != MF_OK) {
+    /* the core's problem as it wrote it: the words the server answers with */
+    if (st == MF_E_INVALID_ARGUMENT)
+        PyErr_SetString(PyExc_ValueError, problem);
+    else if (st != MF_OK)
         raise_status(st, "estimator update");
-        goto done;
-    }
-done:
     keypoint_arrays_clear(&a);
     return result;
 }
@@ -156,7 +135,7 @@ static PyObject *Estimator_reset(EstimatorObject *self, PyObject *unused)
     (void)unused;
     if (!engine_ready(&self->base))
         return NULL;
-    ENGINE_CALL(&self->base, (mf_estimator_reset(self->base.engine), self->updated = 0));
+    ENGINE_CALL(&self->base, mf_estimator_reset(self->base.engine));
     Py_RETURN_NONE;
 }
 

@@ -68,20 +68,46 @@ static PyObject *core_estimator_defaults(PyObject *self, PyObject *unused)
                          p.max_faces);
 }
 
-/* Names of the emotions and action units, in the C core's order. */
-static PyObject *core_expression_names(PyObject *self, PyObject *unused)
+/* ---- the core's names and codes, exported as constants ------------------- */
+
+static const char *const WIRE_ERROR_NAMES[] = {"MALFORMED", "SCHEMA", "TYPE", "TOO_MANY", "INVALID",
+                                               "INTERNAL"};
+static const int WIRE_ERROR_CODES[] = {MF_WIRE_E_MALFORMED, MF_WIRE_E_SCHEMA, MF_WIRE_E_TYPE,
+                                       MF_WIRE_E_TOO_MANY, MF_WIRE_E_INVALID, MF_WIRE_E_INTERNAL};
+
+/* Adds `value` (a new reference, or NULL with an error) as `name`: 0 or -1. */
+static int add_new(PyObject *m, const char *name, PyObject *value)
 {
-    (void)self, (void)unused;
-    return Py_BuildValue("(NN)", name_tuple(mf_emotion_name, MF_EMOTIONS),
-                         name_tuple(mf_action_unit_name, MF_ACTION_UNITS));
+    const int result = value ? PyModule_AddObjectRef(m, name, value) : -1;
+    Py_XDECREF(value);
+    return result;
 }
 
-/* (engagement phases, interaction statuses), each a tuple of names in the core's order. */
-static PyObject *core_cue_names(PyObject *self, PyObject *unused)
+/* EMOTIONS, ACTION_UNITS, ENGAGEMENT_PHASES, INTERACTION_STATUSES,
+ * EVENT_KINDS, FACE_STATES: tuples of the core's names in its order; the
+ * wire's protocol, reason limit and error codes; the client's own codes. */
+static int add_names(PyObject *m)
 {
-    (void)self, (void)unused;
-    return Py_BuildValue("(NN)", name_tuple(mf_engagement_name, MF_ENGAGEMENT_PHASES),
-                         name_tuple(mf_interaction_name, MF_INTERACTION_STATUSES));
+    PyObject *codes = PyDict_New();
+    for (size_t i = 0; codes && i < sizeof WIRE_ERROR_CODES / sizeof *WIRE_ERROR_CODES; i++) {
+        PyObject *code = PyLong_FromLong(WIRE_ERROR_CODES[i]);
+        if (!code || PyDict_SetItemString(codes, WIRE_ERROR_NAMES[i], code) < 0)
+            Py_CLEAR(codes);
+        Py_XDECREF(code);
+    }
+    if (add_new(m, "EMOTIONS", name_tuple(mf_emotion_name, MF_EMOTIONS)) < 0 ||
+        add_new(m, "ACTION_UNITS", name_tuple(mf_action_unit_name, MF_ACTION_UNITS)) < 0 ||
+        add_new(m, "ENGAGEMENT_PHASES", name_tuple(mf_engagement_name, MF_ENGAGEMENT_PHASES)) < 0 ||
+        add_new(m, "INTERACTION_STATUSES", name_tuple(mf_interaction_name, MF_INTERACTION_STATUSES)) < 0 ||
+        add_new(m, "EVENT_KINDS", name_tuple(mf_cue_kind_name, MF_CUE_FACE + 1)) < 0 ||
+        add_new(m, "FACE_STATES", name_tuple(mf_face_state_name, MF_FACE_STATES)) < 0 ||
+        add_new(m, "WIRE_ERROR_CODES", codes) < 0 ||
+        PyModule_AddStringConstant(m, "WIRE_PROTOCOL", MF_WIRE_PROTOCOL) < 0 ||
+        PyModule_AddIntConstant(m, "WIRE_MAX_REASON", MF_WIRE_MAX_REASON) < 0 ||
+        PyModule_AddIntConstant(m, "CLIENT_QUEUE_FULL", MF_CLIENT_E_QUEUE_FULL) < 0 ||
+        PyModule_AddIntConstant(m, "CLIENT_CLOSED", MF_CLIENT_E_CLOSED) < 0)
+        return -1;
+    return 0;
 }
 
 /* ---- BLAS threads --------------------------------------------------------- */
@@ -172,13 +198,9 @@ static PyMethodDef core_methods[] = {
      "input features (for training and tests)"},
     {"detect_defaults", core_detect_defaults, METH_NOARGS, "the core's default detection parameters"},
     {"limits", core_limits, METH_NOARGS, "the core's default input limits"},
-    {"expression_names", core_expression_names, METH_NOARGS,
-     "(emotion names, action-unit names) in the core's order"},
     {"cues_defaults", core_cues_defaults, METH_NOARGS, "the default cue parameters, a dict"},
     {"cues_params_check", core_cues_params_check, METH_O,
      "cues_params_check(dict): None, or ValueError naming the rule the core's check refuses"},
-    {"cue_names", core_cue_names, METH_NOARGS,
-     "(engagement phases, interaction statuses) in the core's order"},
     {"estimator_defaults", core_estimator_defaults, METH_NOARGS,
      "the default estimator parameters (smoothing, grace, max_faces), a dict"},
     {"wire_encode_frame", core_wire_encode_frame, METH_VARARGS,
@@ -231,7 +253,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObjectRef(m, "Event", (PyObject *)&EventType) < 0 ||
         PyModule_AddObjectRef(m, "CueState", (PyObject *)&CueStateType) < 0 ||
         PyModule_AddObjectRef(m, "Expressions", (PyObject *)&ExpressionsType) < 0 ||
-        PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0) {
+        PyModule_AddIntConstant(m, "LANDMARK_FEATURES", MF_LANDMARK_FEATURES) < 0 || add_names(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
