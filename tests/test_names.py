@@ -53,3 +53,28 @@ def test_timestamp_problem_is_the_cores(astronaut):
     assert str(refused.value) == "timestamp 0.5 is before the previous 1: timestamps must not decrease"
     with pytest.raises(ValueError, match="^timestamp nan is not finite$"):
         est.update(float("nan"), [(0, points, None)])
+
+
+def test_expressions_model_records_its_names_and_the_loader_checks_them():
+    from mojofer.models import model_path
+    from mojofer.modelfile import encode_model, names_of, names_tensor, read_model
+
+    kind, tensors = read_model(model_path("expressions.mfm"))
+    assert names_of(tensors["emotion_names"]) == _core.EMOTIONS
+    assert names_of(tensors["action_unit_names"]) == _core.ACTION_UNITS
+    assert tensors["emotion_names"].dtype == np.int32 and bytes(tensors["emotion_names"].astype(np.uint8)) \
+        == b"neutral\0happiness\0sadness\0surprise\0fear\0disgust\0anger\0"
+
+    def classifier(**changed):
+        model = _core.Model(encode_model(kind, {**tensors, **changed}))
+        return _core.ExpressionClassifier(model)
+
+    classifier()
+    for names in (_core.EMOTIONS[::-1], _core.EMOTIONS[:-1], _core.EMOTIONS + ("contempt",)):
+        with pytest.raises(_core.ModelError, match="names differ from the core's"):
+            classifier(emotion_names=names_tensor(names))
+    with pytest.raises(_core.ModelError, match="names differ from the core's"):
+        classifier(action_unit_names=names_tensor(("brow_raise",) + _core.ACTION_UNITS[1:]))
+    del tensors["action_unit_names"]
+    with pytest.raises(_core.ModelError, match="lacks a required tensor"):
+        classifier()

@@ -31,6 +31,13 @@
  *
  * The loader checks all of it (magic, version, size, checksum, every table
  * entry and bound) before any tensor is used; mojofer/modelfile.py writes it.
+ *
+ * Name lists: a model records the names of its classes or units (e.g. the
+ * expressions model's "emotion_names" and "action_unit_names") as an int32
+ * tensor of shape [n], one ASCII byte per element, each name followed by a
+ * NUL ("neutral\0happiness\0...\0"). The loader compares them with the
+ * core's own names (mf_emotion_name, ...) and refuses a model whose names or
+ * order differ with MF_E_MODEL_NAMES.
  */
 #ifndef MOJOFER_H
 #define MOJOFER_H
@@ -65,7 +72,8 @@ typedef enum {
     MF_E_MODEL_MISSING = -9,
     MF_E_MODEL_KIND = -10,
     MF_E_TOO_LARGE = -11,
-    MF_E_NETWORK = -12 /* a socket could not be bound, or TLS set up */
+    MF_E_NETWORK = -12, /* a socket could not be bound, or TLS set up */
+    MF_E_MODEL_NAMES = -13 /* the model's class or unit names are not the core's */
 } mf_status;
 
 /* A static string naming the status; never NULL. */

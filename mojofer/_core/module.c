@@ -36,7 +36,8 @@ PyObject *status_exception(mf_status st)
     case MF_E_MODEL_TRUNCATED:
     case MF_E_MODEL_CORRUPT:
     case MF_E_MODEL_MISSING:
-    case MF_E_MODEL_KIND: return ModelError;
+    case MF_E_MODEL_KIND:
+    case MF_E_MODEL_NAMES: return ModelError;
     case MF_E_INVALID_ARGUMENT:
     case MF_E_IMAGE_TOO_LARGE:
     case MF_E_TOO_LARGE:
