@@ -58,6 +58,11 @@ const char *mf_points_problem(const float *points);
 /* 1 if all n values are finite (no NaN or infinity), else 0. */
 int mf_all_finite(const float *values, int64_t n);
 
+/* The one rule for a state machine's clock: 0 if timestamp t may follow
+ * `previous` (started: there was one), else 1 with the sentence naming why
+ * written into problem[size]; the cues and the estimator both say it. */
+int mf_time_refused(double t, int started, double previous, char *problem, size_t size);
+
 /* A ReLU MLP held in a model's layer<i>.weight / layer<i>.bias tensors (mlp.c). */
 #define MF_MLP_MAX_LAYERS 8
 #define MF_MLP_MAX_WIDTH 1024

@@ -6,8 +6,6 @@
 typedef struct {
     EngineObject base; /* the mf_cues, no model */
     mf_cues_params params;
-    int updated; /* since creation or reset, for the error messages */
-    double last; /* the last update's timestamp */
 } CuesObject;
 
 static void cues_free(void *cues)
@@ -63,8 +61,6 @@ static PyObject *Cues_update(CuesObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     if (!engine_ready(&self->base))
         return NULL;
-    if (!isfinite(t))
-        return raise_time(t, "timestamp must be finite, got %s", 0.0);
     mf_pose pose, *pose_arg = NULL;
     if (pose_obj != Py_None) {
         double v[3];
@@ -91,20 +87,16 @@ static PyObject *Cues_update(CuesObject *self, PyObject *args, PyObject *kwds)
     mf_cue_event ev[MF_CUES_MAX_EVENTS];
     size_t count = 0;
     mf_status st;
-    int went_back;
-    double previous;
+    char problem[MF_CUES_PROBLEM_BYTES];
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->base.lock, WAIT_LOCK);
-    previous = self->last;
-    went_back = self->updated && t < previous;
     st = mf_cues_update(self->base.engine, t, pose_arg, &s, ev, MF_CUES_MAX_EVENTS, &count);
-    if (st == MF_OK)
-        self->updated = 1, self->last = t;
+    snprintf(problem, sizeof problem, "%s", mf_cues_problem(self->base.engine));
     PyThread_release_lock(self->base.lock);
     Py_END_ALLOW_THREADS
-    if (went_back)
-        return raise_time(t, "timestamp %s is before the previous %s: timestamps must be non-decreasing",
-                          previous);
+    /* the core's problem as it wrote it, as the Estimator's */
+    if (st == MF_E_INVALID_ARGUMENT)
+        return PyErr_Format(PyExc_ValueError, "%s", problem);
     if (st != MF_OK)
         return raise_status(st, "cues update");
     if (!(events = PyList_New((Py_ssize_t)count)))
@@ -136,7 +128,7 @@ static PyObject *Cues_reset(CuesObject *self, PyObject *unused)
     (void)unused;
     if (!engine_ready(&self->base))
         return NULL;
-    ENGINE_CALL(&self->base, (mf_cues_reset(self->base.engine), self->updated = 0));
+    ENGINE_CALL(&self->base, mf_cues_reset(self->base.engine));
     Py_RETURN_NONE;
 }
 
