@@ -1,4 +1,4 @@
-"""Builds mojofer._core from the C core in csrc/ and the binding in mojofer/_core.c.
+"""Builds mojofer._core from the C core in csrc/ and the binding in mojofer/_core/.
 
 The system libraries are found with pkg-config; a missing one stops the build
 with one line naming the Debian package that provides it.
@@ -47,7 +47,7 @@ CORE_FOLDERS = ("base", "anonymize", "estimate", "stream")
 core = Extension(
     "mojofer._core",
     sources=[path for folder in CORE_FOLDERS for path in sorted(glob.glob(f"csrc/{folder}/*.c"))]
-    + ["mojofer/_core.c"],
+    + sorted(glob.glob("mojofer/_core/*.c")),
     include_dirs=["csrc/include", "csrc", numpy.get_include()],
     extra_compile_args=["-std=c11", "-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra",
                         # an API the Python being built for lacks fails the build, not the import

@@ -20,9 +20,10 @@ from .cues import CueEvent
 from .estimator import Estimate, FaceInput, _arrays, _estimate, frame_parts
 from .keypoints import KeypointFrame
 
-# Codes of the error results the client makes itself (docs/protocol.md).
-QUEUE_FULL = 4100  # the send queue was full: the frame was not sent
-CLOSED = 4101      # the client was closed before the server answered
+# Codes of the error results the client makes itself (docs/protocol.md):
+# the send queue was full, so the frame was not sent; the client was closed
+# before the server answered.
+QUEUE_FULL, CLOSED = _core.CLIENT_QUEUE_FULL, _core.CLIENT_CLOSED
 
 
 @dataclass(frozen=True)

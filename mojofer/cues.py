@@ -12,13 +12,14 @@ from typing import Optional, Sequence, Union
 from . import _core
 from .pose import Pose
 
-ENGAGEMENT_PHASES, INTERACTION_STATUSES = _core.cue_names()
+ENGAGEMENT_PHASES, INTERACTION_STATUSES = _core.ENGAGEMENT_PHASES, _core.INTERACTION_STATUSES
 _DEFAULTS = _core.cues_defaults()
 
 
 @dataclass(frozen=True)
 class CueParams:
-    """Thresholds and durations of the cues; the defaults are the C core's.
+    """Thresholds and durations of the cues; the defaults and the rules
+    (ValueError: "invalid cue parameters: ...") are the C core's.
 
     Angles in degrees, times in seconds, attention thresholds in 0..1."""
 
@@ -32,6 +33,10 @@ class CueParams:
     engage_after: float = _DEFAULTS["engage_after"]
     short_interruption_end: float = _DEFAULTS["short_interruption_end"]
     long_interruption_end: float = _DEFAULTS["long_interruption_end"]
+
+    def __post_init__(self):
+        """Refused where made, by the core's own rules and in its words."""
+        _core.cues_params_check(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)

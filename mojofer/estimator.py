@@ -11,7 +11,6 @@ server run the same code.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence, Union
@@ -19,7 +18,7 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from .cues import CueEvent, CueParams, Cues
+from .cues import CueEvent, CueParams
 from .expressions import ACTION_UNITS, EMOTIONS, EXPRESSIONS_MODEL
 from .keypoints import KeypointFace, KeypointFrame
 from .models import model_path
@@ -67,7 +66,8 @@ class Estimator:
         cues: CueParams of every face's state
         machines; max_faces: faces kept at once, visible and lost together
         (a new face when all are taken retires the one lost longest ago).
-    Timestamps are seconds and must not decrease.
+    Timestamps are seconds and must not decrease. What the core refuses
+    raises ValueError with the core's problem, the words the server answers with.
     """
 
     def __init__(self, smoothing: float = _DEFAULTS["smoothing"], grace: Optional[float] = None,
@@ -77,14 +77,10 @@ class Estimator:
         self.cue_params = cues if cues is not None else CueParams()
         self.grace = float(self.cue_params.long_interruption_end if grace is None else grace)
         self.smoothing = float(smoothing)
-        if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
-            raise ValueError(f"smoothing must be a finite time constant in seconds >= 0, got {smoothing!r}")
-        if not (math.isfinite(self.grace) and self.grace >= 0):
-            raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
         if isinstance(max_faces, bool) or not isinstance(max_faces, int):
             raise TypeError(f"max_faces must be an int, got {max_faces!r}")
         self.max_faces = max_faces
-        Cues(self.cue_params)  # its clear message for bad cue parameters
+        # the core checks the parameters ("invalid estimator parameters: ...")
         self._core = _core.Estimator(_model(pose_model, POSE_MODEL),
                                      _model(expression_model, EXPRESSIONS_MODEL), self.smoothing,
                                      self.grace, max_faces, dataclasses.asdict(self.cue_params))
@@ -168,9 +164,6 @@ def _arrays(faces: list):
     return ids, points, poses, has_pose
 
 
-def _estimate(e) -> Estimate:
-    (face_id, visible, pose, emotions, social, units, attention, _raw, engagement, status,
-     _engagement_time, _status_time) = e
-    return Estimate(face_id, visible, Pose(*pose), dict(zip(EMOTIONS, emotions)), social[0],
-                    social[1], social[2], dict(zip(ACTION_UNITS, units)), attention, engagement,
-                    status)
+def _estimate(e: "_core.Estimate") -> Estimate:
+    return Estimate(e.id, e.visible, Pose(*e.pose), e.emotions, e.amusement, e.surprise, e.confusion,
+                    e.action_units, e.attention, e.engagement, e.status)

@@ -14,7 +14,7 @@ from . import _core
 from .models import model_path
 
 EXPRESSIONS_MODEL = "expressions.mfm"
-EMOTIONS, ACTION_UNITS = _core.expression_names()
+EMOTIONS, ACTION_UNITS = _core.EMOTIONS, _core.ACTION_UNITS  # the core's names, in its order
 SOCIAL_EMOTIONS = ("amusement", "surprise", "confusion")
 
 
@@ -57,13 +57,13 @@ class ExpressionClassifier:
         points = np.asarray(points)
         if points.shape != (68, 2):
             raise ValueError(f"points must be shaped (68, 2), got {points.shape}")
-        emotions, social, units = self._classifier.classify(points, neutral)
-        return Expression(dict(zip(EMOTIONS, map(float, emotions[0]))), *map(float, social[0]),
-                          dict(zip(ACTION_UNITS, map(float, units[0]))))
+        r = self._classifier.classify(points, neutral)
+        return Expression(dict(zip(EMOTIONS, map(float, r.emotions[0]))), *map(float, r.social[0]),
+                          dict(zip(ACTION_UNITS, map(float, r.action_units[0]))))
 
     def classify_many(self, points: np.ndarray, neutral: Optional[np.ndarray] = None):
-        """A batch of (n, 68, 2) faces -> float32 arrays (emotions (n, 7),
-        social (n, 3) as SOCIAL_EMOTIONS, action_units (n, 9))."""
+        """A batch of (n, 68, 2) faces -> Expressions of float32 arrays:
+        emotions (n, 7), social (n, 3) as SOCIAL_EMOTIONS, action_units (n, 9)."""
         return self._classifier.classify(points, neutral)
 
 

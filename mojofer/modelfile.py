@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +62,22 @@ def encode_model(kind: str, tensors: Mapping[str, np.ndarray]) -> bytes:
     body = head + b"".join(table)
     body += b"\0" * (data_offset - len(body)) + b"".join(chunks)
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def names_tensor(names: Sequence[str]) -> np.ndarray:
+    """A name list as a model records its classes or units (the format notes
+    in mojofer.h): int32 [n], one ASCII byte an element, each name followed
+    by a NUL. The C loader compares it with the core's names."""
+    for name in names:
+        if not name or not name.isascii() or "\0" in name:
+            raise ValueError(f"a recorded name must be non-empty ASCII without NUL, got {name!r}")
+    data = b"".join(name.encode("ascii") + b"\0" for name in names)
+    return np.frombuffer(data, np.uint8).astype(np.int32)
+
+
+def names_of(tensor: np.ndarray) -> tuple[str, ...]:
+    """The names a name list (names_tensor) holds."""
+    return tuple(bytes(np.asarray(tensor).astype(np.uint8)).decode("ascii").split("\0")[:-1])
 
 
 def write_model(path: str | Path, kind: str, tensors: Mapping[str, np.ndarray]) -> Path:

@@ -16,19 +16,17 @@ from .estimator import Estimate, _arrays, _estimate, frame_parts
 from .keypoints import KeypointFace, KeypointFrame
 from .pose import Pose
 
-PROTOCOL = "mojofer.v1"
-MAX_REASON = 256  # bytes of an error's reason
+PROTOCOL = _core.WIRE_PROTOCOL
+MAX_REASON = _core.WIRE_MAX_REASON  # bytes of an error's reason
 
-
-class ErrorCode(enum.IntEnum):
-    """Codes of error messages about a message's content; they share one
-    numbering with the transport's close codes (docs/protocol.md)."""
-    MALFORMED = 4007  # not one msgpack map, truncated, or bytes after it
-    SCHEMA = 4009     # a key missing, unknown or repeated, or a value of the wrong type
-    TYPE = 4010       # "t" names no message this end accepts
-    TOO_MANY = 4011   # more faces (or events) than allowed
-    INVALID = 4012    # values refused: landmarks, pose, duplicate ids, timestamp
-    INTERNAL = 4013   # the server failed to estimate
+# Codes of error messages about a message's content (mf_wire_code in
+# mojofer.h, docs/protocol.md); they share one numbering with the transport's
+# close codes. MALFORMED: not one msgpack map, truncated, or bytes after it;
+# SCHEMA: a key missing, unknown or repeated, or a value of the wrong type;
+# TYPE: "t" names no message this end accepts; TOO_MANY: more faces (or
+# events) than allowed; INVALID: values refused (landmarks, pose, duplicate
+# ids, timestamp); INTERNAL: the server failed to estimate.
+ErrorCode = enum.IntEnum("ErrorCode", _core.WIRE_ERROR_CODES, module=__name__)
 
 
 class ProtocolError(ValueError):

@@ -241,12 +241,12 @@ def test_frame_rate_independence():
 def test_errors_leave_the_state_alone():
     cues = Cues()
     cues.update(2.0, AT)
-    with pytest.raises(ValueError, match=r"timestamp 1\.0 is before the previous 2\.0: "
-                                         "timestamps must be non-decreasing"):
+    with pytest.raises(ValueError, match=r"^timestamp 1 is before the previous 2: "
+                                         "timestamps must not decrease$"):
         cues.update(1.0, AT)
-    with pytest.raises(ValueError, match="timestamp must be finite, got nan"):
+    with pytest.raises(ValueError, match="^timestamp nan is not finite$"):
         cues.update(math.nan, AT)
-    with pytest.raises(ValueError, match="timestamp must be finite"):
+    with pytest.raises(ValueError, match="^timestamp inf is not finite$"):
         cues.update(math.inf, None)
     with pytest.raises(ValueError, match="pose must be finite"):
         cues.update(3.0, (math.nan, 0.0, 0.0))
@@ -357,7 +357,7 @@ def test_going_back_changes_nothing(trace, back, after):
     for dt, pose in trace:
         t += dt
         assert cues.update(t, pose) == twin.update(t, pose)
-    with pytest.raises(ValueError, match="non-decreasing"):
+    with pytest.raises(ValueError, match="timestamps must not decrease"):
         cues.update(t - back, AT)
     with pytest.raises(ValueError):
         cues.update(t + 1.0, (math.nan, 0.0, 0.0))

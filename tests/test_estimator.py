@@ -185,11 +185,11 @@ def test_refusals_leave_the_state_untouched(points):
     flat = np.zeros((68, 2), np.float32)
     with pytest.raises(ValueError, match="given twice"):
         est.update(2.0, [(0, points, None), (0, points, None)])
-    with pytest.raises(ValueError, match="faces refused"):
+    with pytest.raises(ValueError, match=r"^face \d \(id \d\): "):
         est.update(2.0, [(0, points, None), (1, nan, None)])
-    with pytest.raises(ValueError, match="faces refused"):
+    with pytest.raises(ValueError, match=r"^face \d \(id \d\): "):
         est.update(2.0, [(0, flat, None)])
-    with pytest.raises(ValueError, match="faces refused"):
+    with pytest.raises(ValueError, match=r"^face \d \(id \d\): "):
         est.update(2.0, [(0, points, (0.0, 400.0, 0.0))])
     with pytest.raises(ValueError, match="before the previous"):
         est.update(0.5, good)

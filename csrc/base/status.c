@@ -16,6 +16,7 @@ const char *mf_status_str(mf_status status)
     case MF_E_MODEL_KIND: return "model is of the wrong kind for this use";
     case MF_E_TOO_LARGE: return "input larger than the configured limit";
     case MF_E_NETWORK: return "network error: a socket could not be bound, or TLS set up";
+    case MF_E_MODEL_NAMES: return "model's class or unit names differ from the core's (a model for other classes)";
     }
     return "unknown status";
 }

@@ -4,6 +4,7 @@
  * table RULES below is the machine, the only place transitions are made.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "estimate.h"
@@ -46,7 +47,26 @@ struct mf_cues {
     double attention, raw; /* smoothed and raw, at `time` */
     mf_interaction status;
     double phase_since, status_since;
+    char problem[MF_CUES_PROBLEM_BYTES]; /* why the last update was refused, or "" */
 };
+
+int mf_time_refused(double t, int started, double previous, char *problem, size_t size)
+{
+    if (!isfinite(t))
+        snprintf(problem, size, "timestamp %g is not finite", t);
+    else if (started && t < previous)
+        snprintf(problem, size,
+                 "timestamp %.9g is before the previous %.9g: timestamps must not decrease", t,
+                 previous);
+    else
+        return 0;
+    return 1;
+}
+
+const char *mf_cues_problem(const mf_cues *cues)
+{
+    return cues ? cues->problem : "no cues";
+}
 
 const char *mf_engagement_name(int32_t phase)
 {
@@ -202,9 +222,20 @@ static const rule *attention_rule(const mf_cues *c)
 mf_status mf_cues_update(mf_cues *c, double t, const mf_pose *pose, mf_cues_state *out,
                          mf_cue_event *events, size_t capacity, size_t *count)
 {
-    if (!c || !out || !events || !count || capacity < MF_CUES_MAX_EVENTS || !isfinite(t) ||
-        (c->started && t < c->time) || (pose && (!isfinite(pose->yaw) || !isfinite(pose->pitch))))
+    if (!c)
         return MF_E_INVALID_ARGUMENT;
+    c->problem[0] = '\0';
+    if (!out || !events || !count || capacity < MF_CUES_MAX_EVENTS) {
+        snprintf(c->problem, sizeof c->problem, "a NULL output or fewer than %d events' room",
+                 MF_CUES_MAX_EVENTS);
+        return MF_E_INVALID_ARGUMENT;
+    }
+    if (mf_time_refused(t, c->started, c->time, c->problem, sizeof c->problem))
+        return MF_E_INVALID_ARGUMENT;
+    if (pose && (!isfinite(pose->yaw) || !isfinite(pose->pitch))) {
+        snprintf(c->problem, sizeof c->problem, "pose not finite");
+        return MF_E_INVALID_ARGUMENT;
+    }
     const double raw = raw_attention(&c->params, pose);
     *count = 0;
     if (!c->started) {

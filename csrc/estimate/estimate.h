@@ -23,5 +23,9 @@ mf_status mf_mlp_load(mf_mlp *mlp, const mf_model *model, int32_t inputs, int32_
 void mf_mlp_forward(const mf_mlp *mlp, const float *x, int32_t rows, float *scratch,
                     float *logits);
 
+/* The one rule for a state machine's clock: 0 if timestamp t may follow
+ * `previous` (started: there was one), else 1 with the sentence naming why
+ * written into problem[size]; the cues and the estimator both say it. */
+int mf_time_refused(double t, int started, double previous, char *problem, size_t size);
 
 #endif

@@ -261,12 +261,8 @@ static mf_status refuse(mf_estimator *e, mf_status st, const char *format, ...)
  * arguments, then every pose and expression into scratch. */
 static mf_status prepare(mf_estimator *e, double t, const mf_keypoints *faces, size_t count)
 {
-    if (!isfinite(t))
-        return refuse(e, MF_E_INVALID_ARGUMENT, "timestamp %g is not finite", t);
-    if (e->started && t < e->time)
-        return refuse(e, MF_E_INVALID_ARGUMENT,
-                      "timestamp %.9g is before the previous %.9g: timestamps must not decrease", t,
-                      e->time);
+    if (mf_time_refused(t, e->started, e->time, e->problem, sizeof e->problem))
+        return MF_E_INVALID_ARGUMENT;
     for (size_t i = 0; i < count; i++) {
         const mf_keypoints *k = &faces[i];
         for (size_t j = 0; j < i; j++)

@@ -12,6 +12,9 @@
  *   feature_mean      f32 [145]     standardisation of the features
  *   feature_std       f32 [145]     (all >= 1e-6)
  *   layer<i>.weight/.bias           the MLP, 145 inputs -> MF_EMOTIONS logits (mlp.c)
+ *   emotion_names     i32 [n]       the MLP's outputs, the core's EMOTION_NAMES in order
+ *   action_unit_names i32 [n]       the features' units, ACTION_UNIT_NAMES in order
+ *                                   (name lists: see the format notes in mojofer.h)
  * mojofer/train/expression_reference.py is the NumPy reference; the tests
  * keep the two equal.
  */
@@ -73,12 +76,38 @@ const char *mf_action_unit_name(int32_t index)
     return index >= 0 && index < MF_ACTION_UNITS ? ACTION_UNIT_NAMES[index] : NULL;
 }
 
+/* MF_OK if the name list `tensor` holds the count names name_of(0..count-1)
+ * in order, each NUL-terminated, and nothing else: a model trained for other
+ * classes must not be read as ours. */
+static mf_status names_match(const mf_model *model, const char *tensor,
+                             const char *(*name_of)(int32_t), int32_t count)
+{
+    mf_tensor t;
+    mf_status st = mf_model_expect(model, tensor, MF_DTYPE_I32, -1, &t);
+    if (st != MF_OK)
+        return st;
+    if (t.ndim != 1)
+        return MF_E_MODEL_MISSING;
+    const int32_t *bytes = t.data;
+    int64_t at = 0;
+    for (int32_t i = 0; i < count; i++) {
+        const char *name = name_of(i);
+        for (size_t k = 0; k <= strlen(name); k++, at++)
+            if (at >= t.count || bytes[at] != (unsigned char)name[k])
+                return MF_E_MODEL_NAMES;
+    }
+    return at == t.count ? MF_OK : MF_E_MODEL_NAMES;
+}
+
 static mf_status load_expressions(mf_expression_classifier *ec, const mf_model *model)
 {
     mf_tensor t;
     mf_status st;
     if (strcmp(mf_model_kind(model), "expressions") != 0)
         return MF_E_MODEL_KIND;
+    if ((st = names_match(model, "emotion_names", mf_emotion_name, MF_EMOTIONS)) != MF_OK ||
+        (st = names_match(model, "action_unit_names", mf_action_unit_name, MF_ACTION_UNITS)) != MF_OK)
+        return st;
     if ((st = mf_model_expect(model, "reference", MF_DTYPE_F32, SHAPE_VALUES, &t)) != MF_OK)
         return st;
     ec->reference = t.data;

@@ -34,6 +34,13 @@
  *
  * The loader checks all of it (magic, version, size, checksum, every table
  * entry and bound) before any tensor is used; mojofer/modelfile.py writes it.
+ *
+ * Name lists: a model records the names of its classes or units (e.g. the
+ * expressions model's "emotion_names" and "action_unit_names") as an int32
+ * tensor of shape [n], one ASCII byte per element, each name followed by a
+ * NUL ("neutral\0happiness\0...\0"). The loader compares them with the
+ * core's own names (mf_emotion_name, ...) and refuses a model whose names or
+ * order differ with MF_E_MODEL_NAMES.
  */
 #ifndef MOJOFER_H
 #define MOJOFER_H
@@ -68,7 +75,8 @@ typedef enum {
     MF_E_MODEL_MISSING = -9,
     MF_E_MODEL_KIND = -10,
     MF_E_TOO_LARGE = -11,
-    MF_E_NETWORK = -12 /* a socket could not be bound, or TLS set up */
+    MF_E_NETWORK = -12, /* a socket could not be bound, or TLS set up */
+    MF_E_MODEL_NAMES = -13 /* the model's class or unit names are not the core's */
 } mf_status;
 
 /* A static string naming the status; never NULL. */
@@ -369,6 +377,8 @@ typedef enum { MF_CUE_ENGAGEMENT = 0, MF_CUE_INTERACTION = 1, MF_CUE_FACE = 2 } 
 /* The most events one update emits (it emits at most 5); the capacity of
  * the events buffer must be at least this. */
 #define MF_CUES_MAX_EVENTS 8
+/* Bytes of a cues' problem sentence (mf_cues_problem), NUL included. */
+#define MF_CUES_PROBLEM_BYTES 128
 
 typedef struct {
     double target_yaw, target_pitch;                   /* degrees, |.| <= 90; default 0, 0 */
@@ -419,10 +429,13 @@ MF_API void mf_cues_reset(mf_cues *cues);
  * in time order: *count of them, capacity >= MF_CUES_MAX_EVENTS.
  * MF_E_INVALID_ARGUMENT (state untouched, nothing written) for a NULL
  * pointer, a small capacity, a timestamp that is not finite or goes back,
- * or a yaw or pitch that is not finite. */
+ * or a yaw or pitch that is not finite; mf_cues_problem names the one cause
+ * ("timestamp 1 is before the previous 2: timestamps must not decrease"). */
 MF_API mf_status mf_cues_update(mf_cues *cues, double timestamp, const mf_pose *pose,
                                 mf_cues_state *out, mf_cue_event *events, size_t capacity,
                                 size_t *count);
+/* Why the last update was refused ("" after one that was not); valid until the next call. */
+MF_API const char *mf_cues_problem(const mf_cues *cues);
 
 /* ---- estimator: keypoints in, estimates out ----------------------------- */
 

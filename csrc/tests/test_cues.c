@@ -347,10 +347,16 @@ static void test_errors(void)
     size_t count = 99;
     mf_cues_state s;
     CHECK_STATUS(step(&r, 1.9, 0.0), MF_E_INVALID_ARGUMENT);
+    /* the problem names the cause in the words the estimator uses */
+    CHECKF(strcmp(mf_cues_problem(r.cues),
+                  "timestamp 1.9 is before the previous 2: timestamps must not decrease") == 0,
+           "problem \"%s\"", mf_cues_problem(r.cues));
     CHECK_STATUS(step(&r, NAN, 0.0), MF_E_INVALID_ARGUMENT);
+    CHECK(strcmp(mf_cues_problem(r.cues), "timestamp nan is not finite") == 0);
     CHECK_STATUS(step(&r, INFINITY, 0.0), MF_E_INVALID_ARGUMENT);
     CHECK_STATUS(mf_cues_update(r.cues, 3.0, &nan_pose, &s, events, MF_CUES_MAX_EVENTS, &count),
                  MF_E_INVALID_ARGUMENT);
+    CHECK(strcmp(mf_cues_problem(r.cues), "pose not finite") == 0);
     nan_pose.yaw = 0.0f;
     nan_pose.pitch = INFINITY;
     CHECK_STATUS(mf_cues_update(r.cues, 3.0, &nan_pose, &s, events, MF_CUES_MAX_EVENTS, &count),

@@ -10,16 +10,31 @@ enum {
     VALUES = 2 * MF_LANDMARKS,
     FEATURES = VALUES + MF_ACTION_UNITS,
     HIDDEN = 5,
-    TENSORS = 8,
+    TENSORS = 10,
+    NAME_BYTES = 256, /* room for either name list */
     FACES = 20 /* more than one internal batch */
 };
 
 typedef struct {
     float reference[VALUES], neutral[MF_ACTION_UNITS], mean[FEATURES], std[FEATURES];
     float w0[HIDDEN * FEATURES], b0[HIDDEN], w1[MF_EMOTIONS * HIDDEN], b1[MF_EMOTIONS];
+    int32_t emotion_names[NAME_BYTES], unit_names[NAME_BYTES];
     fx_tensor tensors[TENSORS];
     size_t count;
 } synthetic;
+
+/* A name list (mojofer.h's format notes) of the count names name_of gives: its length. */
+static uint32_t name_list(int32_t *out, const char *(*name_of)(int32_t), int32_t count)
+{
+    uint32_t n = 0;
+    for (int32_t i = 0; i < count; i++)
+        for (const char *c = name_of(i);; c++) {
+            out[n++] = (unsigned char)*c;
+            if (!*c)
+                break;
+        }
+    return n;
+}
 
 /* A two-layer MLP with small deterministic weights. */
 static void synthetic_init(synthetic *s)
@@ -42,6 +57,8 @@ static void synthetic_init(synthetic *s)
         s->b0[i] = 0.1f * (float)i;
     for (int i = 0; i < MF_EMOTIONS; i++)
         s->b1[i] = 0.2f * (float)i;
+    const uint32_t emotion_bytes = name_list(s->emotion_names, mf_emotion_name, MF_EMOTIONS);
+    const uint32_t unit_bytes = name_list(s->unit_names, mf_action_unit_name, MF_ACTION_UNITS);
     const fx_tensor all[TENSORS] = {
         {"reference", MF_DTYPE_F32, 2, {MF_LANDMARKS, 2}, s->reference},
         {"neutral_measures", MF_DTYPE_F32, 1, {MF_ACTION_UNITS}, s->neutral},
@@ -51,6 +68,8 @@ static void synthetic_init(synthetic *s)
         {"layer0.bias", MF_DTYPE_F32, 1, {HIDDEN}, s->b0},
         {"layer1.weight", MF_DTYPE_F32, 2, {MF_EMOTIONS, HIDDEN}, s->w1},
         {"layer1.bias", MF_DTYPE_F32, 1, {MF_EMOTIONS}, s->b1},
+        {"emotion_names", MF_DTYPE_I32, 1, {emotion_bytes}, s->emotion_names},
+        {"action_unit_names", MF_DTYPE_I32, 1, {unit_bytes}, s->unit_names},
     };
     memcpy(s->tensors, all, sizeof all);
     s->count = TENSORS;
@@ -122,7 +141,8 @@ static void test_model_checks(void)
     rig_close(&r);
 
     const char *names[] = {"reference", "neutral_measures", "feature_mean", "feature_std",
-                           "layer0.weight", "layer0.bias", "layer1.bias"};
+                           "layer0.weight", "layer0.bias", "layer1.bias", "emotion_names",
+                           "action_unit_names"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         synthetic t;
         synthetic_init(&t);
@@ -138,7 +158,7 @@ static void test_model_checks(void)
     /* dropping layer1.weight leaves a one-layer MLP with HIDDEN outputs, not 7 */
     synthetic t;
     synthetic_init(&t);
-    t.tensors[6] = t.tensors[7];
+    memmove(&t.tensors[6], &t.tensors[7], (t.count - 7) * sizeof t.tensors[0]);
     t.count--;
     CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
 
@@ -160,6 +180,22 @@ static void test_model_checks(void)
     synthetic_init(&t);
     t.tensors[4].dims[1] = FEATURES - 1; /* the first layer must take every feature */
     CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+
+    /* a model whose recorded names are not the core's, in its order, is refused */
+    synthetic_init(&t);
+    t.emotion_names[0] = 'N'; /* "Neutral" */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_NAMES);
+    synthetic_init(&t);
+    t.tensors[8].dims[0] -= 1; /* the last NUL missing */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_NAMES);
+    synthetic_init(&t);
+    t.unit_names[t.tensors[9].dims[0]] = 'x'; /* a tenth unit, "x" */
+    t.unit_names[t.tensors[9].dims[0] + 1] = 0;
+    t.tensors[9].dims[0] += 2;
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_NAMES);
+    synthetic_init(&t);
+    t.tensors[8].dtype = MF_DTYPE_F32; /* a list of another type is no list */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_MISSING);
 
     mf_status st;
     const mf_limits limits = mf_limits_default();

@@ -6,7 +6,7 @@ static const mf_status ALL_STATUSES[] = {
     MF_OK, MF_E_INVALID_ARGUMENT, MF_E_NO_MEMORY, MF_E_IMAGE_TOO_LARGE,
     MF_E_IO, MF_E_MODEL_MAGIC, MF_E_MODEL_VERSION, MF_E_MODEL_TRUNCATED,
     MF_E_MODEL_CORRUPT, MF_E_MODEL_MISSING, MF_E_MODEL_KIND, MF_E_TOO_LARGE,
-    MF_E_NETWORK,
+    MF_E_NETWORK, MF_E_MODEL_NAMES,
 };
 enum { STATUS_COUNT = sizeof ALL_STATUSES / sizeof ALL_STATUSES[0] };
 
@@ -27,7 +27,7 @@ static void test_status_names(void)
         CHECKF(same == 0, "status %d shares its name \"%s\"", (int)s, name);
     }
     CHECK(strcmp(mf_status_str(MF_OK), "ok") == 0);
-    const mf_status unknowns[] = {(mf_status)1, (mf_status)-13, (mf_status)-1000, (mf_status)12345};
+    const mf_status unknowns[] = {(mf_status)1, (mf_status)-14, (mf_status)-1000, (mf_status)12345};
     for (size_t i = 0; i < sizeof unknowns / sizeof unknowns[0]; i++) {
         const char *name = mf_status_str(unknowns[i]);
         CHECKF(name && strstr(name, "unknown"), "status %d is not named unknown", (int)unknowns[i]);

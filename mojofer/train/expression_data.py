@@ -19,7 +19,7 @@ from .. import _core
 from ..landmarks import find_landmarks
 from ..models import model_path
 
-CLASSES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
+CLASSES = _core.EMOTIONS  # the labels are the core's emotions, in its order
 SOURCES = ("ckplus", "taiwanese", "muxspace")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _core
 from ..landmarks import MIRROR
 
 # Points that fix the similarity transform: nose bridge and base, eye corners.
@@ -17,8 +18,7 @@ STABLE = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 
 # Geometric action-unit proxies, in inter-ocular units relative to a neutral
 # shape (0 = as neutral; positive = the action is present).
-ACTION_UNITS = ("brow_raise_inner", "brow_raise_outer", "brow_lowerer", "cheek_raise",
-                "lip_corner_pull", "lip_corner_depress", "lips_part", "jaw_drop", "eye_closure")
+ACTION_UNITS = _core.ACTION_UNITS
 
 
 def align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:

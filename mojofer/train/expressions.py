@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import write_model
+from ..modelfile import names_tensor, write_model
 from . import expression_reference as ref
 from .expression_data import CLASSES, SOURCES, ExpressionSet, load
 from .landmarks import mean_shape_of
@@ -52,7 +52,11 @@ class ExpressionModel:
                "feature_mean": self.mean, "feature_std": self.std}
         for i, (w, b) in enumerate(self.layers):
             out[f"layer{i}.weight"], out[f"layer{i}.bias"] = w, b
-        return {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
+        tensors = {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
+        # the names of the outputs and units, which the C loader checks against its own
+        tensors["emotion_names"] = names_tensor(CLASSES)
+        tensors["action_unit_names"] = names_tensor(ref.ACTION_UNITS)
+        return tensors
 
 
 def symmetric_reference(points: np.ndarray) -> np.ndarray:
