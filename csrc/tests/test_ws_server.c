@@ -916,6 +916,12 @@ static void test_threads(void)
     CHECKF(atomic_load(&states_made) == 4, "one state per thread: %d", atomic_load(&states_made));
     const int port = mf_server_port(server);
     CHECKF(port > 0, "port 0: one port for every thread, %d", port);
+    mf_server_config other = test_config(NULL);
+    other.port = port;
+    other.threads = 2;
+    CHECKF(!mf_ws_server_new(&other, &ECHO, &st, &problem) && st == MF_E_NETWORK &&
+               strcmp(problem, "the port is in use") == 0,
+           "another server cannot share the port of one with several threads");
 
     enum { MANY = 24, THREE_TRIES = 10 };
     int many[MANY], three[THREE_TRIES];
