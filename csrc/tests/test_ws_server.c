@@ -19,7 +19,8 @@
 /* ---- the stand-in message layer: echo; 0xc1 (never used in msgpack) is
  * malformed; errors are "E" and the code as text ---------------------- */
 
-static int sessions_made, sessions_freed;
+/* atomic: the sessions of several service threads count here */
+static atomic_int sessions_made, sessions_freed;
 
 static void *echo_new(void *user, mf_status *status)
 {
