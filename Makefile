@@ -18,7 +18,9 @@ csrc/tests/run_tests: $(CORE_SRC) $(TEST_SRC) $(CORE_H) $(wildcard csrc/tests/*.
 test-c: csrc/tests/run_tests
 	cd csrc/tests && ./run_tests
 
+# the server's tests first on servers of 2 service threads, then everything
 test-py:
+	MOJOFER_SERVER_THREADS=2 $(PYTHON) -m pytest -q tests/test_server.py
 	$(PYTHON) -m pytest -q tests
 
 # ---- sanitizers and fuzzing (clang-14 and its runtimes: Debian's clang-14

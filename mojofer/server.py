@@ -1,7 +1,8 @@
 """The streaming server: keypoint frames in over WebSocket + msgpack, the
 Estimator's estimates out, one Estimator per session (docs/protocol.md).
-The C core runs it on a thread of its own (libwebsockets); Python only
-configures, starts and stops it, and receives the structured log.
+The C core runs it on service threads of its own (libwebsockets, `threads`
+of them sharing the port); Python only configures, starts and stops it, and
+receives the structured log.
 
     with mojofer.serve(port=0, keys=[mojofer.Key("demo", "api", "sock")],
                        background=True) as server:
@@ -67,7 +68,7 @@ class Server:
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
                  idle_timeout: float = 30.0, max_message_bytes: int = 64 * 1024,
                  max_connections: int = 1024, max_connections_per_address: int = 64,
-                 handshake_timeout: float = 5.0,
+                 handshake_timeout: float = 5.0, threads: int = 1,
                  allow_remote_plain: bool = False, tls_cert: Optional[PathLike] = None,
                  tls_key: Optional[PathLike] = None, smoothing: float = _DEFAULTS["smoothing"],
                  grace: Optional[float] = None, cues: Optional[CueParams] = None,
@@ -80,8 +81,10 @@ class Server:
             raise ValueError("key ids must be unique: they name the keys in the logs")
         if not (isinstance(idle_timeout, (int, float)) and math.isfinite(idle_timeout) and idle_timeout > 0):
             raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
+        # the upper bounds are the core's (threads: 1..64), its words reaching ValueError
         for name, value in (("max_connections", max_connections),
-                            ("max_connections_per_address", max_connections_per_address)):
+                            ("max_connections_per_address", max_connections_per_address),
+                            ("threads", threads)):
             if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                     and 1 <= value < 2**31):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -105,7 +108,7 @@ class Server:
             float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log,
             max_connections=int(max_connections),
             max_connections_per_address=int(max_connections_per_address),
-            handshake_timeout=float(handshake_timeout))
+            handshake_timeout=float(handshake_timeout), threads=int(threads))
         self._stopped = threading.Event()
 
     @property
@@ -127,7 +130,7 @@ class Server:
         return self
 
     def stop(self) -> None:
-        """Closes every session (1001 going away) and joins the server's thread."""
+        """Closes every session (1001 going away) and joins the server's threads."""
         self._core.stop()
         self._stopped.set()
 
@@ -160,11 +163,15 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
     message that end a session), max_message_bytes, max_connections (1024)
     and max_connections_per_address (64; an IPv6 client counts by its /64)
     open at once, handshakes included: one more is answered HTTP 503 and
-    closed; handshake_timeout (5 s from connect to session), tls_cert and
+    closed; handshake_timeout (5 s from connect to session), threads (1:
+    service threads sharing the port, about one per core; the limits hold
+    for the server as a whole), tls_cert and
     tls_key (PEM files: wss://; plain ws:// serves only a loopback address
     unless allow_remote_plain), the Estimator's smoothing, grace, cues, max_faces,
     pose_model and expression_model, and log (a callable given a dict per
-    session start, end and refusal; default: the "mojofer.server" logger).
+    session start, end and refusal, its "thread" the service thread's index;
+    called from the service threads, one call at a time; default: the
+    "mojofer.server" logger).
     """
     server = Server(host, port, keys, **options).start()
     if background:
@@ -190,14 +197,14 @@ def load_keys(path: PathLike) -> list[Key]:
 
 
 CONFIG_FIELDS = {"host", "port", "keys_file", "keys", "idle_timeout", "max_message_bytes",
-                 "max_connections", "max_connections_per_address", "handshake_timeout",
+                 "max_connections", "max_connections_per_address", "handshake_timeout", "threads",
                  "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces"}
 
 
 def load_config(path: PathLike) -> dict:
     """serve()'s arguments from a TOML file: host, port, idle_timeout,
     max_message_bytes, max_connections, max_connections_per_address,
-    handshake_timeout, allow_remote_plain, tls_cert, tls_key, the Estimator's
+    handshake_timeout, threads, allow_remote_plain, tls_cert, tls_key, the Estimator's
     smoothing, grace and max_faces, and the keys: inline [[keys]] tables or
     keys_file (relative paths are relative to the config file)."""
     path = Path(path)

@@ -14,6 +14,8 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 
 import msgpack
 import numpy as np
@@ -27,6 +29,19 @@ from mojofer.server import Key, Server, load_config, serve
 
 KEY = Key("demo", "api-demo", "sock-demo", max_sessions=2, max_fps=1000, max_session_seconds=60)
 TIMEOUT = 10.0
+# MOJOFER_SERVER_THREADS=N runs every server of this module on N service threads
+SERVER_THREADS = int(os.environ.get("MOJOFER_SERVER_THREADS", "1"))
+
+
+@pytest.fixture(autouse=True)
+def service_threads(monkeypatch):
+    if SERVER_THREADS != 1:
+        init = Server.__init__
+
+        def init_with_threads(self, *args, threads=SERVER_THREADS, **options):
+            init(self, *args, threads=threads, **options)
+
+        monkeypatch.setattr(Server, "__init__", init_with_threads)
 
 
 @pytest.fixture(scope="module")
@@ -477,6 +492,7 @@ def test_connections_over_the_caps_get_503_and_the_rest_are_served(points):
     with serve(port=0, keys=[KEY], background=True, log=None, max_connections=3,
                max_connections_per_address=2) as server:
         held = [raw_connect(server.port), raw_connect(server.port)]
+        time.sleep(0.1)  # both accepted before the next: service threads accept in parallel
         assert refused_with_503(raw_connect(server.port)), "a third from one address"
         with ws(server, source_address=("127.0.0.2", 0)) as conn:  # another address, under both caps
             conn.send(frame_message(1, 0.0, points))
@@ -610,7 +626,8 @@ def test_logs_carry_no_keypoints(server, points, logs):
             client.send(t, faces)
         client.flush(TIMEOUT)
     server.stop()
-    fields = {"event", "key_id", "peer", "session", "code", "reason", "frames", "errors", "seconds"}
+    fields = {"event", "key_id", "peer", "session", "code", "reason", "frames", "errors", "seconds",
+              "thread"}
     assert logs and all(set(e) == fields for e in logs)
     assert not any(KEY.api_key in str(e) or KEY.socket_key in str(e) for e in logs)
 
@@ -672,3 +689,111 @@ def test_our_client_waits_for_a_session_slot(points):
             assert client.flush(TIMEOUT) == 0
             (r,) = client.results()
             assert r.ok and r.seq == 1
+
+
+# ---- several service threads -------------------------------------------------------
+
+
+@contextmanager
+def open_at_once(server, n, key):
+    """n third-party sessions opened at the same time, from as many threads."""
+    with ThreadPoolExecutor(n) as pool, ExitStack() as stack:
+        conns = list(pool.map(lambda _: ws(server, key.api_key, key.socket_key), range(n)))
+        yield [stack.enter_context(c) for c in conns]
+
+
+def served(conn, points):
+    try:
+        conn.send(frame_message(1, 0.0, points))
+        return msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+    except ConnectionClosed:
+        return False
+
+
+def test_sessions_are_served_by_every_thread_and_stop_closes_them_all(points):
+    key = Key("many", "api-many", "sock-many", max_sessions=64, max_fps=1000)
+    logs = []
+    with serve(port=0, keys=[key], background=True, log=logs.append, threads=4) as server:
+        with open_at_once(server, 24, key) as conns:
+            assert all(served(c, points) for c in conns)
+            local = mojofer.Estimator()
+            for seq, (t, faces) in enumerate(frames(points, 5), start=1):  # the same estimates
+                conns[-1].send(frame_message(seq + 1, t, faces[0][1]))
+                (face,) = msgpack.unpackb(conns[-1].recv(timeout=TIMEOUT))["faces"]
+                (expected,), _ = local.update(t, faces)
+                assert np.allclose(face["emotions"], list(expected.emotions.values()), atol=1e-6)
+            server.stop()
+            assert all(close_code(c)[0] == 1001 for c in conns)
+    starts = [e["thread"] for e in logs if e["event"] == "session_start"]
+    assert len(starts) == 24 and set(starts) <= {0, 1, 2, 3}
+    assert len(set(starts)) >= 2, f"sessions on one thread only: {starts}"
+    assert sorted(e["session"] for e in logs if e["event"] == "session_start") == list(range(1, 25))
+    assert sum(e["event"] == "session_end" for e in logs) == 24
+
+
+def test_a_keys_session_limit_holds_across_threads_exactly(points):
+    key = Key("three", "api-three", "sock-three", max_sessions=3, max_fps=1000)
+    logs = []
+    with serve(port=0, keys=[key], background=True, log=logs.append, threads=4) as server:
+        with open_at_once(server, 12, key) as conns:
+            admitted = [c for c in conns if served(c, points)]
+            assert len(admitted) == 3
+            assert all(close_code(c) == (4002, "session limit of this key reached")
+                       for c in conns if c not in admitted)
+    assert sum(e["code"] == 4002 for e in logs if e["event"] == "refused") == 9
+
+
+def test_connection_caps_hold_across_threads(points):
+    with serve(port=0, keys=[KEY], background=True, log=None, threads=4, max_connections=6,
+               max_connections_per_address=4, handshake_timeout=30) as server:
+        with ThreadPoolExecutor(10) as pool:
+            socks = list(pool.map(lambda _: raw_connect(server.port), range(10)))
+        time.sleep(0.3)
+        for s in socks:
+            s.settimeout(0.5)
+        answers = []
+        for s in socks:
+            try:
+                answers.append(refused_with_503(s))
+            except socket.timeout:
+                answers.append(False)  # held open: under the caps
+        assert answers.count(True) == 6, "4 per address from 127.0.0.1, 6 refused"
+        others = [raw_connect(server.port, f"127.0.0.{i}") for i in (2, 3, 4)]
+        time.sleep(0.3)
+        for s in others:
+            s.settimeout(0.5)
+        kept = []
+        for s in others:
+            try:
+                kept.append(not refused_with_503(s))
+            except socket.timeout:
+                kept.append(True)
+        assert kept.count(True) == 2, "2 more from other addresses fill max_connections (6)"
+        for s in socks + others:
+            s.close()
+        time.sleep(0.3)
+        with ws(server) as conn:  # the counts of every thread went down
+            assert served(conn, points)
+
+
+@pytest.mark.parametrize("threads, message", [
+    (0, "threads must be a positive integer"), (1.5, "threads must be a positive integer"),
+    (65, "threads must be within 1..64")])
+def test_threads_are_checked(threads, message):
+    with pytest.raises(ValueError, match=message):
+        Server("127.0.0.1", 0, [KEY], threads=threads)
+
+
+def test_threads_in_the_config_file(tmp_path):
+    (tmp_path / "server.toml").write_text(textwrap.dedent("""
+        port = 0
+        threads = 2
+        [[keys]]
+        id = "a"
+        api_key = "k"
+        socket_key = "s"
+    """))
+    options = load_config(tmp_path / "server.toml")
+    assert options["threads"] == 2
+    with serve(background=True, log=None, **options) as server:
+        assert server.port > 0

@@ -162,6 +162,17 @@ done:
     return ec;
 }
 
+mf_expression_classifier *mf_expression_classifier_copy(const mf_expression_classifier *ec,
+                                                        mf_status *status)
+{
+    mf_expression_classifier *copy = ec ? malloc(sizeof *copy) : NULL;
+    if (copy)
+        *copy = *ec; /* the weights are the model's; the scratch is overwritten per call */
+    if (status)
+        *status = copy ? MF_OK : ec ? MF_E_NO_MEMORY : MF_E_INVALID_ARGUMENT;
+    return copy;
+}
+
 void mf_expression_classifier_free(mf_expression_classifier *ec) { free(ec); }
 
 /* `points` mapped onto the reference by the least-squares similarity of

@@ -310,6 +310,11 @@ MF_API const char *mf_action_unit_name(int32_t index);
 MF_API mf_expression_classifier *mf_expression_classifier_new(const mf_model *model,
                                                               const mf_limits *limits,
                                                               mf_status *status);
+/* A classifier for another thread: it shares the model's weights (the
+ * model outlives both) and has scratch buffers of its own, which
+ * mf_expressions writes: one classifier per thread. */
+MF_API mf_expression_classifier *mf_expression_classifier_copy(
+    const mf_expression_classifier *classifier, mf_status *status);
 MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
 
 /* Classifies `count` faces: `points` holds count x 2 x MF_LANDMARKS floats

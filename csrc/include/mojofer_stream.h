@@ -140,9 +140,14 @@ typedef struct {
     const char *reason; /* "" when none */
     int64_t frames, errors; /* messages answered, of which error messages */
     double seconds;         /* session length */
+    int32_t thread;         /* the service thread of the session, 0 .. threads-1 */
 } mf_server_log;
 
+/* Called from any of the service threads (and from mf_server_stop, for the
+ * sessions it closes), one call at a time: the server serialises them. */
 typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
+
+#define MF_SERVER_MAX_THREADS 64
 
 /* The host is bound exactly: an IPv4 or IPv6 literal as given, a name
  * resolved once by mf_server_new to its first IPv4 address, or its first
@@ -170,18 +175,26 @@ typedef struct {
     size_t max_message_bytes;      /* a larger message closes with 4006 */
     int32_t allow_remote_plain;    /* plain ws:// on a host that is not loopback */
     const char *tls_cert, *tls_key; /* PEM files: both (wss://) or neither */
-    mf_server_log_fn log;          /* may be NULL; called on the service thread */
+    mf_server_log_fn log;          /* may be NULL; see mf_server_log_fn */
     void *log_user;
+    /* Service threads, 1 .. MF_SERVER_MAX_THREADS; 1 by default. Each
+     * listens on the port (SO_REUSEPORT) and serves the sessions the
+     * kernel hands it; the keys' max_sessions and the connection caps hold
+     * for the server as a whole, first come, first served. About one per
+     * core the estimator may use. */
+    int32_t threads;
 } mf_server_config;
 
 typedef struct mf_server mf_server;
 
 MF_API mf_server_config mf_server_config_default(void);
 /* Checks the config, resolves the host (once) and binds the port; serves
- * nothing until mf_server_start. Every session gets an mf_estimator with `params`, all
- * sharing `pose` and `expressions` on the service thread: free the server
- * before them. On failure *problem (if `problem` is not NULL) is a static
- * phrase naming the one cause: MF_E_INVALID_ARGUMENT, the first rule of the
+ * nothing until mf_server_start. Every session gets an mf_estimator with
+ * `params`: the sessions of each service thread share a copy of
+ * `expressions` (mf_expression_classifier_copy), and all share `pose`,
+ * which they only read: free the server before them and their models. On
+ * failure *problem (if `problem` is not NULL) is a static phrase naming the
+ * one cause: MF_E_INVALID_ARGUMENT, the first rule of the
  * config or params broken (e.g. "tls_cert and tls_key go together");
  * MF_E_IO, a TLS file that cannot serve, read with OpenSSL as
  * libwebsockets reads it, the phrase beginning with "tls_cert:" or
@@ -197,9 +210,10 @@ MF_API mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimato
 MF_API int32_t mf_server_port(const mf_server *server);
 /* The bound address, numeric ("127.0.0.1", "::1"); lives with the server. */
 MF_API const char *mf_server_address(const mf_server *server);
-/* Serves on a thread of its own until mf_server_stop. */
+/* Serves on threads of its own until mf_server_stop. */
 MF_API mf_status mf_server_start(mf_server *server);
-/* Closes every session (code 1001) and joins the thread; may be called twice. */
+/* Closes every session (code 1001) and joins the threads; may be called
+ * twice. A stopped server does not start again. */
 MF_API mf_status mf_server_stop(mf_server *server);
 /* Stops the server if running; NULL-safe. */
 MF_API void mf_server_free(mf_server *server);

@@ -1,15 +1,25 @@
-/* The streaming server's transport: libwebsockets on a thread of its own,
- * one session per connection, the protocol's limits (docs/protocol.md,
+/* The streaming server's transport: libwebsockets on service threads of its
+ * own, one session per connection, the protocol's limits (docs/protocol.md,
  * "Transport"). What a message means is the message layer's (mf_ws_handler:
  * session.c's wire and estimator for mf_server_new).
  *
- * Everything but mf_server_start/stop runs on the service thread: the
- * callbacks, the message layer and the log callback. Credentials are
+ * Debian's libwebsockets serves a context on one thread (LWS_MAX_SMP 1), so
+ * each service thread (a worker) has a context of its own and a listening
+ * socket of its own on the one port (SO_REUSEPORT: the kernel spreads the
+ * connections over them), whose connections it accepts, counts against the
+ * caps and gives to its context. A session lives on the worker that accepted it: its callbacks,
+ * its message layer and its state stay on that thread. What limits the
+ * whole server is shared under `lock`: the keys' session counts, the
+ * connection caps and the session ids; the log callback is called under a
+ * lock of its own, one entry at a time, from any worker. Credentials are
  * checked at the upgrade (LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION), before
  * the session is counted or any state of it is made; a refused connection
  * is upgraded only to carry its close code and reason, which browsers and
  * other WebSocket clients can read, where an HTTP status they cannot. */
+/* SO_REUSEPORT, which POSIX does not name */
+#define _DEFAULT_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <math.h>
 #include <netdb.h>
@@ -54,10 +64,13 @@ typedef struct reply {
     uint8_t bytes[]; /* LWS_PRE of room, then the message */
 } reply;
 
+typedef struct worker worker;
+
 typedef struct session {
     mf_server *server;
+    worker *worker;              /* the service thread it lives on */
     struct lws *wsi;
-    struct session *prev, *next; /* the server's live sessions */
+    struct session *prev, *next; /* the worker's live sessions */
     int32_t key;                 /* -1 until the credentials match */
     int32_t refuse;              /* close code to send at once, or 0 */
     const char *refuse_reason;
@@ -94,28 +107,41 @@ typedef struct {
     int32_t active;
 } server_key;
 
+/* A service thread and what only it touches. */
+struct worker {
+    mf_server *server;
+    int32_t index;
+    void *local; /* the message layer's state for this thread */
+    int made_local;
+    struct lws_context *context;
+    pthread_t thread;
+    int running;
+    session *sessions;
+    int listen_fd;  /* lws's until the context is destroyed, once adopted */
+    struct lws_vhost *vhost;
+    mf_ws_buffer scratch; /* the reply being written */
+};
+
 struct mf_server {
     mf_server_config config; /* strings and keys below are our copies */
     server_key *keys;
     size_t key_count;
     mf_ws_handler handler;
-    struct lws_context *context;
-    struct lws_vhost *vhost;
     struct lws_protocols protocols[2];
     int32_t port;
     char address[INET6_ADDRSTRLEN]; /* bound, numeric */
-    peer *peers;                    /* max_connections slots */
-    int32_t peers_used;             /* slots ever used: the scan's end */
-    int32_t connections;
-    peer *accepted;                 /* counted at accept, not yet on its wsi */
-    int accepted_fd;
     rlim_t fd_limit;
-    pthread_t thread;
+    worker *workers;
+    int32_t worker_count;
     int started, stopped;
     atomic_int stop;
-    session *sessions;
+    /* Shared by the workers, under `lock`: the keys' `active`, and these. */
+    pthread_mutex_t lock, log_lock;
+    int locks_made;
+    peer *peers;          /* max_connections slots */
+    int32_t peers_used;   /* slots ever used: the scan's end */
+    int32_t connections;
     int64_t next_id;
-    mf_ws_buffer scratch; /* the reply being written */
 };
 
 static void log_entry(session *s, const char *event, int32_t code, const char *reason)
@@ -133,7 +159,10 @@ static void log_entry(session *s, const char *event, int32_t code, const char *r
     e.frames = s->frames;
     e.errors = s->errors;
     e.seconds = s->start > 0 ? mf_ws_now() - s->start : 0.0;
+    e.thread = s->worker->index;
+    pthread_mutex_lock(&server->log_lock);
     server->config.log(server->config.log_user, &e);
+    pthread_mutex_unlock(&server->log_lock);
 }
 
 /* One credential from the query or else a header; "" if neither. */
@@ -208,36 +237,60 @@ static peer *find_peer(mf_server *server, const struct sockaddr_storage *from)
 
 static void release_peer(mf_server *server, peer *p)
 {
+    pthread_mutex_lock(&server->lock);
     p->connections--;
     server->connections--;
+    pthread_mutex_unlock(&server->lock);
 }
 
-/* A new connection, before lws reads from it: 0 to keep it (counted
- * against its address until its wsi is destroyed), or -1 to have lws
- * close it after the 503. */
-static int on_accept(mf_server *server, const struct lws_filter_network_conn_args *conn)
+/* A new connection, before lws reads from it: counted against its address
+ * (until its wsi is destroyed) and given to lws, or answered 503 and
+ * closed. */
+static void on_accept(worker *w, int fd, const struct sockaddr_storage *from)
 {
-    /* A connection counted at its accept whose wsi never came (lws failed
-     * to adopt it) is released here. */
-    if (server->accepted) {
-        release_peer(server, server->accepted);
-        server->accepted = NULL;
-    }
+    mf_server *server = w->server;
+    pthread_mutex_lock(&server->lock);
     peer *p = NULL;
     if (server->connections < server->config.max_connections &&
-        (rlim_t)conn->accept_fd + MF_WS_FD_RESERVE < server->fd_limit)
-        p = find_peer(server, &conn->cli_addr);
-    if (!p || p->connections >= server->config.max_connections_per_address) {
-        /* Best effort: the socket's send buffer is empty, so this fits. */
-        (void)send(conn->accept_fd, OVER_CAPACITY, sizeof OVER_CAPACITY - 1,
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
-        return -1;
+        (rlim_t)fd + MF_WS_FD_RESERVE < server->fd_limit)
+        p = find_peer(server, from);
+    const int admit = p && p->connections < server->config.max_connections_per_address;
+    if (admit) {
+        p->connections++;
+        server->connections++;
     }
-    p->connections++;
-    server->connections++;
-    server->accepted = p;
-    server->accepted_fd = conn->accept_fd;
-    return 0;
+    pthread_mutex_unlock(&server->lock);
+    if (!admit) {
+        /* Best effort: the socket's send buffer is empty, so this fits. */
+        (void)send(fd, OVER_CAPACITY, sizeof OVER_CAPACITY - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close(fd);
+        return;
+    }
+    lws_sock_file_fd_type desc;
+    desc.sockfd = fd;
+    const lws_adoption_type type =
+        LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (server->config.tls_cert ? LWS_ADOPT_ALLOW_SSL : 0);
+    /* lws closes the socket if it cannot adopt it. */
+    struct lws *wsi = lws_adopt_descriptor_vhost(w->vhost, type, desc, NULL, NULL);
+    if (wsi)
+        lws_set_opaque_user_data(wsi, p);
+    else
+        release_peer(server, p);
+}
+
+/* The listening socket is readable: the connections waiting, a bounded
+ * number per turn so that the sessions of this thread are served too. */
+static void accept_waiting(worker *w)
+{
+    for (int n = 0; n < 64; n++) {
+        struct sockaddr_storage from;
+        socklen_t size = sizeof from;
+        const int fd = accept(w->listen_fd, (struct sockaddr *)&from, &size);
+        if (fd < 0)
+            return;
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        on_accept(w, fd, &from);
+    }
 }
 
 static void close_with(session *s, int32_t code, const char *reason)
@@ -275,12 +328,12 @@ static int queue_reply(session *s, const mf_ws_buffer *message)
 static void refuse_message(session *s, int32_t code, const char *reason)
 {
     mf_server *server = s->server;
-    mf_ws_buffer *out = &server->scratch;
+    mf_ws_buffer *out = &s->worker->scratch;
     out->size = 0;
     s->last_message = mf_ws_now();
     s->frames++;
     s->errors++;
-    if (server->handler.error(server->handler.user, NULL, 0, code, reason, out) != MF_OK ||
+    if (server->handler.error(s->worker->local, NULL, 0, code, reason, out) != MF_OK ||
         queue_reply(s, out) != 0)
         close_with(s, 1011, "the server could not answer a message");
 }
@@ -299,7 +352,7 @@ static double rate_clock(session *s, const server_key *key, double now, const ui
     const mf_ws_handler *handler = &s->server->handler;
     const double wall = now - s->start;
     double ts;
-    if (!handler->frame_time || !handler->frame_time(handler->user, data, size, &ts))
+    if (!handler->frame_time || !handler->frame_time(s->worker->local, data, size, &ts))
         return wall;
     if (!s->has_ts_origin) {
         s->ts_origin = ts - wall;
@@ -314,12 +367,13 @@ static void on_message(session *s, const uint8_t *data, size_t size)
     mf_server *server = s->server;
     const server_key *key = &server->keys[s->key];
     const double now = mf_ws_now();
-    mf_ws_buffer *out = &server->scratch;
+    void *local = s->worker->local;
+    mf_ws_buffer *out = &s->worker->scratch;
     out->size = 0;
     s->last_message = now;
     if (!s->state) {
         mf_status st;
-        if (!(s->state = server->handler.session_new(server->handler.user, &st))) {
+        if (!(s->state = server->handler.session_new(local, &st))) {
             close_with(s, 1011, "the server could not make the session's estimator");
             return;
         }
@@ -334,12 +388,11 @@ static void on_message(session *s, const uint8_t *data, size_t size)
     int32_t code;
     if (s->tokens < 1.0) {
         code = MF_CLOSE_FRAME_RATE;
-        if (server->handler.error(server->handler.user, data, size, code, "frame rate exceeded",
-                                  out) != MF_OK)
+        if (server->handler.error(local, data, size, code, "frame rate exceeded", out) != MF_OK)
             out->size = 0;
     } else {
         s->tokens -= 1.0;
-        code = server->handler.message(server->handler.user, s->state, data, size, out);
+        code = server->handler.message(local, s->state, data, size, out);
     }
     s->frames++;
     s->errors += code != 0;
@@ -441,24 +494,33 @@ static void on_established(session *s, struct lws *wsi)
     mf_server *server = s->server;
     s->wsi = wsi;
     lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
-    if (!s->refuse && server->keys[s->key].active >= server->keys[s->key].max_sessions) {
-        s->refuse = MF_CLOSE_SESSION_LIMIT;
-        s->refuse_reason = "session limit of this key reached";
+    if (!s->refuse) {
+        /* Counted and checked at once: first come, first served across
+         * the workers. */
+        server_key *key = &server->keys[s->key];
+        pthread_mutex_lock(&server->lock);
+        if (key->active < key->max_sessions) {
+            key->active++;
+            s->established = 1;
+            s->id = ++server->next_id;
+        }
+        pthread_mutex_unlock(&server->lock);
+        if (!s->established) {
+            s->refuse = MF_CLOSE_SESSION_LIMIT;
+            s->refuse_reason = "session limit of this key reached";
+        }
     }
     if (s->refuse) {
         log_entry(s, "refused", s->refuse, s->refuse_reason);
         lws_callback_on_writable(wsi);
         return;
     }
-    server->keys[s->key].active++;
-    s->established = 1;
-    s->id = ++server->next_id;
     s->start = s->last_message = mf_ws_now();
     s->tokens = server->keys[s->key].max_fps;
-    s->next = server->sessions;
+    s->next = s->worker->sessions;
     if (s->next)
         s->next->prev = s;
-    server->sessions = s;
+    s->worker->sessions = s;
     log_entry(s, "session_start", 0, NULL);
     on_timer(s);
 }
@@ -467,12 +529,14 @@ static void on_closed(session *s)
 {
     mf_server *server = s->server;
     if (s->established) {
+        pthread_mutex_lock(&server->lock);
         server->keys[s->key].active--;
+        pthread_mutex_unlock(&server->lock);
         log_entry(s, "session_end", s->closing, s->closing ? s->closing_reason : "client closed");
         if (s->prev)
             s->prev->next = s->next;
         else
-            server->sessions = s->next;
+            s->worker->sessions = s->next;
         if (s->next)
             s->next->prev = s->prev;
         s->established = 0;
@@ -493,16 +557,12 @@ static void on_closed(session *s)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    mf_server *server = lws_context_user(lws_get_context(wsi));
+    worker *w = lws_context_user(lws_get_context(wsi));
+    mf_server *server = w->server;
     session *s = user;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return on_accept(server, user);
-    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        if (server->accepted && lws_get_socket_fd(wsi) == server->accepted_fd) {
-            lws_set_opaque_user_data(wsi, server->accepted);
-            server->accepted = NULL;
-        }
+    case LWS_CALLBACK_RAW_RX_FILE:
+        accept_waiting(w);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (lws_get_opaque_user_data(wsi))
@@ -511,6 +571,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         memset(s, 0, sizeof *s);
         s->server = server;
+        s->worker = w;
         s->key = find_key(server, wsi);
         if (s->key < 0) {
             s->refuse = MF_CLOSE_BAD_CREDENTIALS;
@@ -539,7 +600,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (atomic_load(&server->stop))
-            for (session *t = server->sessions; t; t = t->next)
+            for (session *t = w->sessions; t; t = t->next)
                 close_with(t, 1001, "server stopping");
         return 0;
     default:
@@ -557,6 +618,7 @@ mf_server_config mf_server_config_default(void)
     c.handshake_timeout = 5.0;
     c.idle_timeout = 30.0;
     c.max_message_bytes = 64 * 1024;
+    c.threads = 1;
     return c;
 }
 
@@ -606,6 +668,8 @@ static mf_status check_config(const mf_server_config *c, const char **problem)
         why = "idle_timeout must be a positive number of seconds";
     else if (c->max_message_bytes < 16)
         why = "max_message_bytes must be at least 16";
+    else if (c->threads < 1 || c->threads > MF_SERVER_MAX_THREADS)
+        why = "threads must be within 1..64";
     else if (c->key_count == 0 || !c->keys)
         why = "the server needs at least one key";
     else if (!c->tls_cert != !c->tls_key)
@@ -721,6 +785,103 @@ static const char *bind_problem(const char *host, int32_t port)
     return why;
 }
 
+/* A listening socket on the server's address and port (0: any), or -1.
+ * With `share`, SO_REUSEPORT: the workers' sockets share the port, and the
+ * kernel spreads the connections over them. Debian's libwebsockets does
+ * not set the option on the sockets it binds (LWS_MAX_SMP 1), so the
+ * server binds its own and gives lws the connections it accepts. */
+static int listen_socket(const char *address, int32_t port, int share)
+{
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof service, "%d", (int)port);
+    if (getaddrinfo(address, service, &hints, &found) != 0)
+        return -1;
+    const int one = 1, zero = 0;
+    int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    if (fd >= 0 &&
+        (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ||
+         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+         (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+         /* "::" serves IPv4 clients too, as a dual-stack socket */
+         (found->ai_family == AF_INET6 &&
+          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) ||
+         bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    return fd;
+}
+
+/* The port a socket is bound to, or 0. */
+static int32_t bound_port(int fd)
+{
+    struct sockaddr_storage a;
+    socklen_t size = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &size) != 0)
+        return 0;
+    return a.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&a)->sin_port)
+           : a.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&a)->sin6_port)
+                                     : 0;
+}
+
+/* A worker's libwebsockets context, serving the connections of its own
+ * listening socket on server->port (set, when 0, to the port the first
+ * worker bound); NULL if it cannot be made. */
+static struct lws_context *make_context(mf_server *server, worker *w)
+{
+    w->listen_fd = listen_socket(server->address, server->port, server->worker_count > 1);
+    const int32_t port = w->listen_fd >= 0 ? bound_port(w->listen_fd) : 0;
+    if (port <= 0) {
+        if (w->listen_fd >= 0)
+            close(w->listen_fd);
+        w->listen_fd = -1;
+        return NULL;
+    }
+    /* lws logs to stderr by default: the core prints nothing. */
+    lws_set_log_level(0, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = server->protocols;
+    info.user = w;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* A connection holding its HTTP header buffer without finishing the
+     * handshake (timeout_secs_ah_idle, 10 s by default) and the other
+     * network round trips of the handshake (timeout_secs: TLS accept). */
+    const unsigned handshake = (unsigned)ceil(server->config.handshake_timeout);
+    info.timeout_secs = handshake;
+    info.timeout_secs_ah_idle = handshake;
+    info.keepalive_timeout = (int)handshake;
+    if (server->config.tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = server->config.tls_cert;
+        info.ssl_private_key_filepath = server->config.tls_key;
+    }
+    struct lws_context *context = lws_create_context(&info);
+    w->vhost = context ? lws_get_vhost_by_name(context, "default") : NULL;
+    lws_sock_file_fd_type desc;
+    desc.filefd = w->listen_fd;
+    /* lws polls the listening socket and calls LWS_CALLBACK_RAW_RX_FILE
+     * when connections wait; the socket is lws's from here, closed with
+     * the context (or at once, if it cannot be adopted). */
+    const int adopted = w->vhost && lws_adopt_descriptor_vhost(w->vhost, LWS_ADOPT_RAW_FILE_DESC,
+                                                               desc, MF_WIRE_PROTOCOL, NULL);
+    if (!adopted) {
+        if (!w->vhost)
+            close(w->listen_fd);
+        w->listen_fd = -1;
+        lws_context_destroy(context);
+        return NULL;
+    }
+    server->port = port;
+    return context;
+}
+
 mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
                             mf_status *status, const char **problem)
 {
@@ -784,46 +945,43 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     server->protocols[0].per_session_data_size = sizeof(session);
     server->protocols[0].rx_buffer_size = 4096;
     atomic_init(&server->stop, 0);
-
-    /* lws logs to stderr by default: the core prints nothing. */
-    lws_set_log_level(0, NULL);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = config->port;
-    /* lws binds a numeric iface exactly; without the IPv6 option it would
-     * make every listen socket a dual-stack IPv6 one, bound to any address. */
-    info.iface = server->address;
-    info.protocols = server->protocols;
-    info.user = server;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (!strchr(server->address, ':'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    /* A connection holding its HTTP header buffer without finishing the
-     * handshake (timeout_secs_ah_idle, 10 s by default) and the other
-     * network round trips of the handshake (timeout_secs: TLS accept). */
-    const unsigned handshake = (unsigned)ceil(config->handshake_timeout);
-    info.timeout_secs = handshake;
-    info.timeout_secs_ah_idle = handshake;
-    info.keepalive_timeout = (int)handshake;
-    if (server->config.tls_cert) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.ssl_cert_filepath = server->config.tls_cert;
-        info.ssl_private_key_filepath = server->config.tls_key;
+    if (pthread_mutex_init(&server->lock, NULL) != 0)
+        goto fail;
+    if (pthread_mutex_init(&server->log_lock, NULL) != 0) {
+        pthread_mutex_destroy(&server->lock);
+        goto fail;
     }
+    server->locks_made = 1;
+    if (!(server->workers = calloc((size_t)config->threads, sizeof *server->workers)))
+        goto fail;
+    for (int32_t i = 0; i < config->threads; i++) {
+        worker *w = &server->workers[i];
+        w->server = server;
+        w->index = i;
+        w->local = handler->user;
+        server->worker_count = i + 1;
+        if (handler->thread_new) {
+            if (!(w->local = handler->thread_new(handler->user, &st)))
+                goto fail;
+            w->made_local = 1;
+        }
+    }
+    st = MF_E_NETWORK;
     /* The system's reason first: a context that libwebsockets 4.1 fails to
      * create leaks memory (lws_smd_register), and its logs are off. */
-    st = MF_E_NETWORK;
     if ((why = bind_problem(server->address, config->port)))
         goto fail;
-    if (!(server->context = lws_create_context(&info)) ||
-        !(server->vhost = lws_get_vhost_by_name(server->context, "default")) ||
-        (server->port = lws_get_vhost_listen_port(server->vhost)) <= 0) {
-        lws_context_destroy(server->context); /* the address is free again for the diagnosis */
-        server->context = NULL;
-        why = bind_problem(server->address, config->port);
-        if (!why)
-            why = "the address cannot be bound";
-        goto fail;
+    /* The first worker binds the port asked for (0: any); the others share
+     * the port it got. */
+    server->port = config->port;
+    for (int32_t i = 0; i < server->worker_count; i++) {
+        if (!(server->workers[i].context = make_context(server, &server->workers[i]))) {
+            mf_server_stop(server); /* the address is free again for the diagnosis */
+            why = bind_problem(server->address, config->port);
+            if (!why)
+                why = "the address cannot be bound";
+            goto fail;
+        }
     }
     server->handler.user_free = handler->user_free;
     *status = MF_OK;
@@ -850,27 +1008,48 @@ const char *mf_server_address(const mf_server *server)
 
 static void *service(void *arg)
 {
-    mf_server *server = arg;
+    worker *w = arg;
     double stop_at = 0;
     while (1) {
-        if (atomic_load(&server->stop)) {
+        if (atomic_load(&w->server->stop)) {
             const double now = mf_ws_now();
             if (stop_at == 0)
                 stop_at = now + MF_WS_STOP_GRACE;
-            if (!server->sessions || now >= stop_at)
+            if (!w->sessions || now >= stop_at)
                 break;
         }
-        lws_service(server->context, 0);
+        lws_service(w->context, 0);
     }
     return NULL;
 }
 
+/* Asks the running workers to close their sessions and joins them. */
+static void join_workers(mf_server *server)
+{
+    atomic_store(&server->stop, 1);
+    for (int32_t i = 0; i < server->worker_count; i++)
+        if (server->workers[i].running)
+            lws_cancel_service(server->workers[i].context);
+    for (int32_t i = 0; i < server->worker_count; i++)
+        if (server->workers[i].running) {
+            pthread_join(server->workers[i].thread, NULL);
+            server->workers[i].running = 0;
+        }
+}
+
 mf_status mf_server_start(mf_server *server)
 {
-    if (!server || server->started)
+    if (!server || server->started || server->stopped)
         return MF_E_INVALID_ARGUMENT;
-    if (pthread_create(&server->thread, NULL, service, server) != 0)
-        return MF_E_NO_MEMORY;
+    for (int32_t i = 0; i < server->worker_count; i++) {
+        worker *w = &server->workers[i];
+        if (pthread_create(&w->thread, NULL, service, w) != 0) {
+            join_workers(server);
+            server->stopped = 1;
+            return MF_E_NO_MEMORY;
+        }
+        w->running = 1;
+    }
     server->started = 1;
     return MF_OK;
 }
@@ -879,15 +1058,14 @@ mf_status mf_server_stop(mf_server *server)
 {
     if (!server)
         return MF_E_INVALID_ARGUMENT;
-    if (server->started && !server->stopped) {
-        atomic_store(&server->stop, 1);
-        lws_cancel_service(server->context);
-        pthread_join(server->thread, NULL);
-        server->stopped = 1;
+    if (server->started && !server->stopped)
+        join_workers(server);
+    server->stopped = 1;
+    /* Destroying a context closes what is left of it, each through on_closed. */
+    for (int32_t i = 0; server->workers && i < server->worker_count; i++) {
+        lws_context_destroy(server->workers[i].context);
+        server->workers[i].context = NULL;
     }
-    /* Destroying the context closes what is left, each through on_closed. */
-    lws_context_destroy(server->context);
-    server->context = NULL;
     return MF_OK;
 }
 
@@ -896,6 +1074,13 @@ void mf_server_free(mf_server *server)
     if (!server)
         return;
     mf_server_stop(server);
+    for (int32_t i = 0; server->workers && i < server->worker_count; i++) {
+        worker *w = &server->workers[i];
+        if (w->made_local && server->handler.thread_free)
+            server->handler.thread_free(w->local);
+        free(w->scratch.data);
+    }
+    free(server->workers);
     for (size_t k = 0; server->keys && k < server->key_count; k++) {
         free(server->keys[k].id);
         free(server->keys[k].api_key);
@@ -906,7 +1091,10 @@ void mf_server_free(mf_server *server)
     free((char *)server->config.host);
     free((char *)server->config.tls_cert);
     free((char *)server->config.tls_key);
-    free(server->scratch.data);
+    if (server->locks_made) {
+        pthread_mutex_destroy(&server->lock);
+        pthread_mutex_destroy(&server->log_lock);
+    }
     if (server->handler.user_free)
         server->handler.user_free(server->handler.user);
     free(server);

@@ -1,25 +1,71 @@
 /* The message layer of mf_server_new: each message a frame decoded by
  * mf_wire, answered by the session's own mf_estimator with an estimate (or
  * an error message), behind the transport of server.c (mf_ws_handler).
- * Its buffers are shared by the sessions, all on the service thread. */
+ * Each service thread has its own buffers and expression classifier (which
+ * writes scratch of its own), shared by the sessions on that thread; the
+ * head pose estimator is only read, and all threads share it. */
 #include <stdlib.h>
 
 #include "ws.h"
 
 typedef struct {
     mf_pose_estimator *pose;
+    mf_expression_classifier *expressions; /* the caller's: copied per thread */
+    mf_estimator_params params;
+    size_t max_faces, max_events;
+} estimator_layer;
+
+/* One service thread's part of the layer. */
+typedef struct {
     mf_expression_classifier *expressions;
     mf_estimator_params params;
+    mf_pose_estimator *pose;
     size_t max_faces, max_events;
     mf_keypoints *faces;
     mf_estimate *estimates;
     mf_estimate_event *events;
-} estimator_layer;
+} estimator_thread;
 
-static void *estimator_session_new(void *user, mf_status *status)
+static void estimator_thread_free(void *local)
 {
-    estimator_layer *layer = user;
-    return mf_estimator_new(layer->pose, layer->expressions, &layer->params, status);
+    estimator_thread *t = local;
+    if (!t)
+        return;
+    mf_expression_classifier_free(t->expressions);
+    free(t->faces);
+    free(t->estimates);
+    free(t->events);
+    free(t);
+}
+
+static void *estimator_thread_new(void *user, mf_status *status)
+{
+    const estimator_layer *layer = user;
+    estimator_thread *t = calloc(1, sizeof *t);
+    *status = MF_E_NO_MEMORY;
+    if (!t)
+        return NULL;
+    t->pose = layer->pose;
+    t->params = layer->params;
+    t->max_faces = layer->max_faces;
+    t->max_events = layer->max_events;
+    t->expressions = mf_expression_classifier_copy(layer->expressions, status);
+    t->faces = calloc(t->max_faces, sizeof *t->faces);
+    t->estimates = calloc(t->max_faces, sizeof *t->estimates);
+    t->events = calloc(t->max_events, sizeof *t->events);
+    if (!t->expressions || !t->faces || !t->estimates || !t->events) {
+        estimator_thread_free(t);
+        *status = MF_E_NO_MEMORY;
+        return NULL;
+    }
+    *status = MF_OK;
+    return t;
+}
+
+static void *estimator_session_new(void *local, mf_status *status)
+{
+    estimator_thread *t = local;
+    return mf_estimator_new(t->pose, t->expressions, &t->params, status);
 }
 
 static void estimator_session_free(void *session)
@@ -50,7 +96,7 @@ static mf_status encode_error(const mf_wire_error *error, mf_ws_buffer *reply)
     return MF_OK;
 }
 
-static mf_status encode_estimate(uint64_t seq, double timestamp, const estimator_layer *layer,
+static mf_status encode_estimate(uint64_t seq, double timestamp, const estimator_thread *layer,
                                  size_t count, size_t events, mf_ws_buffer *reply)
 {
     ENCODE_INTO(reply, mf_wire_encode_estimate(seq, timestamp, layer->estimates, count,
@@ -59,10 +105,10 @@ static mf_status encode_estimate(uint64_t seq, double timestamp, const estimator
     return MF_OK;
 }
 
-static int32_t estimator_message(void *user, void *session, const uint8_t *data, size_t size,
+static int32_t estimator_message(void *local, void *session, const uint8_t *data, size_t size,
                                  mf_ws_buffer *reply)
 {
-    estimator_layer *layer = user;
+    estimator_thread *layer = local;
     mf_wire_error error = {0, "", 0, 0};
     uint64_t seq;
     double timestamp;
@@ -84,10 +130,10 @@ static int32_t estimator_message(void *user, void *session, const uint8_t *data,
     return encode_error(&error, reply) == MF_OK ? error.code : MF_WIRE_E_INTERNAL;
 }
 
-static mf_status estimator_error(void *user, const uint8_t *data, size_t size, int32_t code,
+static mf_status estimator_error(void *local, const uint8_t *data, size_t size, int32_t code,
                                  const char *reason, mf_ws_buffer *reply)
 {
-    estimator_layer *layer = user;
+    estimator_thread *layer = local;
     mf_wire_error error = {0, "", 0, 0};
     uint64_t seq;
     double timestamp;
@@ -102,9 +148,9 @@ static mf_status estimator_error(void *user, const uint8_t *data, size_t size, i
     return encode_error(&error, reply);
 }
 
-static int estimator_frame_time(void *user, const uint8_t *data, size_t size, double *timestamp)
+static int estimator_frame_time(void *local, const uint8_t *data, size_t size, double *timestamp)
 {
-    estimator_layer *layer = user;
+    estimator_thread *layer = local;
     mf_wire_error error;
     uint64_t seq;
     size_t count;
@@ -114,13 +160,7 @@ static int estimator_frame_time(void *user, const uint8_t *data, size_t size, do
 
 static void estimator_layer_free(void *user)
 {
-    estimator_layer *layer = user;
-    if (!layer)
-        return;
-    free(layer->faces);
-    free(layer->estimates);
-    free(layer->events);
-    free(layer);
+    free(user);
 }
 
 mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
@@ -142,14 +182,15 @@ mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose
     layer->params = *params;
     layer->max_faces = (size_t)params->max_faces;
     layer->max_events = MF_ESTIMATE_EVENTS_PER_FACE * layer->max_faces;
-    layer->faces = calloc(layer->max_faces, sizeof *layer->faces);
-    layer->estimates = calloc(layer->max_faces, sizeof *layer->estimates);
-    layer->events = calloc(layer->max_events, sizeof *layer->events);
-    if (!layer->faces || !layer->estimates || !layer->events)
-        goto fail;
-    const mf_ws_handler handler = {layer,           estimator_session_new, estimator_session_free,
-                                   estimator_message, estimator_error,     estimator_frame_time,
-                                   estimator_layer_free};
+    const mf_ws_handler handler = {layer,
+                                   estimator_session_new,
+                                   estimator_session_free,
+                                   estimator_message,
+                                   estimator_error,
+                                   estimator_frame_time,
+                                   estimator_layer_free,
+                                   estimator_thread_new,
+                                   estimator_thread_free};
     if (!(server = mf_ws_server_new(config, &handler, &st, &why)))
         goto fail;
     *status = MF_OK;

@@ -41,28 +41,36 @@ int mf_ws_host_is_loopback(const char *host);
  * the server's rule for plain ws://, on the address it binds. */
 int mf_ws_address_is_loopback(const struct sockaddr *address);
 
-/* The message layer, called on the server's service thread only. */
+/* The message layer. The server runs its sessions on several service
+ * threads (mf_server_config.threads): each thread gets its own state from
+ * thread_new, and every call made on that thread is given it as `local`;
+ * one thread's calls never overlap. */
 typedef struct {
     void *user;
     /* Per-session state, made at a session's first message. */
-    void *(*session_new)(void *user, mf_status *status);
+    void *(*session_new)(void *local, mf_status *status);
     void (*session_free)(void *session);
     /* Answers one received message in `reply` (emptied by the caller):
      * returns 0 for an answer, or the protocol error code (e.g. 4007) of
      * the error message it wrote instead. */
-    int32_t (*message)(void *user, void *session, const uint8_t *data, size_t size,
+    int32_t (*message)(void *local, void *session, const uint8_t *data, size_t size,
                        mf_ws_buffer *reply);
     /* An error message answering `data` (its seq, if one can be read):
      * the transport's own refusals, such as the frame rate. */
-    mf_status (*error)(void *user, const uint8_t *data, size_t size, int32_t code,
+    mf_status (*error)(void *local, const uint8_t *data, size_t size, int32_t code,
                        const char *reason, mf_ws_buffer *reply);
     /* The "ts" of a frame, for the frame rate's catch-up allowance: 1 and
      * *timestamp if `data` is a frame that decodes, else 0. May be NULL:
      * the rate then counts wall-clock time only. */
-    int (*frame_time)(void *user, const uint8_t *data, size_t size, double *timestamp);
+    int (*frame_time)(void *local, const uint8_t *data, size_t size, double *timestamp);
     /* Frees `user` with the server that was made with it; may be NULL.
      * Not called when mf_ws_server_new fails: `user` is the caller's then. */
     void (*user_free)(void *user);
+    /* A service thread's state, made from `user` before the thread serves
+     * and freed after it stops. NULL: every thread's `local` is `user`
+     * itself, which must then bear calls from several threads at once. */
+    void *(*thread_new)(void *user, mf_status *status);
+    void (*thread_free)(void *local);
 } mf_ws_handler;
 
 /* mf_server_new with the given message layer in place of the estimator's. */

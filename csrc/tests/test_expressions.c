@@ -311,8 +311,35 @@ static void test_absurd_weights(void)
     CHECK_STATUS(open_status(&s), MF_E_MODEL_CORRUPT);
 }
 
+/* A copy, for another thread, classifies as the original does, while the
+ * original is freed first (the weights are the model's). */
+static void test_copy(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    rig r;
+    if (rig_open_kind(&r, &s, "expressions") != MF_OK)
+        return;
+    static float faces[FACES * VALUES];
+    static mf_expression a[FACES], b[FACES];
+    for (int i = 0; i < FACES; i++)
+        make_face(&s, i, faces + i * VALUES);
+    mf_status st;
+    mf_expression_classifier *copy = mf_expression_classifier_copy(r.classifier, &st);
+    CHECK(copy && st == MF_OK);
+    CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, FACES, a), MF_OK);
+    mf_expression_classifier_free(r.classifier);
+    r.classifier = NULL;
+    CHECK(copy && mf_expressions(copy, faces, NULL, FACES, b) == MF_OK &&
+          memcmp(a, b, sizeof a) == 0);
+    mf_expression_classifier_free(copy);
+    CHECK(mf_expression_classifier_copy(NULL, &st) == NULL && st == MF_E_INVALID_ARGUMENT);
+    rig_close(&r);
+}
+
 void test_expressions(void)
 {
+    test_copy();
     test_model_checks();
     test_outputs();
     test_bad_points();

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@
 /* ---- the stand-in message layer: echo; 0xc1 (never used in msgpack) is
  * malformed; errors are "E" and the code as text ---------------------- */
 
-static int sessions_made, sessions_freed;
+/* atomic: the sessions of several service threads count here */
+static atomic_int sessions_made, sessions_freed;
 
 static void *echo_new(void *user, mf_status *status)
 {
@@ -71,23 +74,32 @@ static int echo_frame_time(void *user, const uint8_t *data, size_t size, double 
     return 1;
 }
 
-static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error, NULL, NULL};
-static const mf_ws_handler ECHO_TIMED = {NULL,       echo_new,   echo_free,       echo_message,
-                                         echo_error, echo_frame_time, NULL};
+static const mf_ws_handler ECHO = {NULL, echo_new, echo_free, echo_message, echo_error,
+                                   NULL, NULL, NULL,     NULL};
+static const mf_ws_handler ECHO_TIMED = {NULL, echo_new, echo_free, echo_message, echo_error,
+                                         echo_frame_time, NULL, NULL, NULL};
 
 typedef struct {
     int starts, ends, refusals, last_code;
     char last_key[32];
+    int per_thread[MF_SERVER_MAX_THREADS]; /* session starts */
+    atomic_int in_call;                    /* calls under way: never above 1 */
+    int overlapped;
 } log_counts;
 
 static void count_log(void *user, const mf_server_log *e)
 {
     log_counts *c = user;
+    if (atomic_fetch_add(&c->in_call, 1) > 0)
+        c->overlapped = 1;
+    if (strcmp(e->event, "session_start") == 0 && e->thread >= 0 && e->thread < MF_SERVER_MAX_THREADS)
+        c->per_thread[e->thread]++;
     c->starts += strcmp(e->event, "session_start") == 0;
     c->ends += strcmp(e->event, "session_end") == 0;
     c->refusals += strcmp(e->event, "refused") == 0;
     c->last_code = e->code;
     snprintf(c->last_key, sizeof c->last_key, "%s", e->key_id ? e->key_id : "-");
+    atomic_fetch_sub(&c->in_call, 1);
 }
 
 /* ---- a bare WebSocket client -------------------------------------------- */
@@ -268,9 +280,14 @@ static const mf_server_key KEYS[] = {
     {"no-catch-up", "api-none", "sock-none", 4, 1.0, 60.0, 0.0},
 };
 
+/* The service threads of the servers the tests make: every test runs with
+ * one, and those of the transport's rules again with several. */
+static int32_t service_threads = 1;
+
 static mf_server_config test_config(log_counts *counts)
 {
     mf_server_config c = mf_server_config_default();
+    c.threads = service_threads;
     c.keys = KEYS;
     c.key_count = sizeof KEYS / sizeof KEYS[0];
     c.idle_timeout = 0.4;
@@ -432,14 +449,14 @@ static void test_handler_ownership(void)
 
 static void test_sessions(void)
 {
-    log_counts counts = {0, 0, 0, 0, ""};
+    log_counts counts = {0};
     mf_server_config c = test_config(&counts);
     mf_status st;
     mf_server *server = mf_ws_server_new(&c, &ECHO, &st, NULL);
     CHECK_STATUS(st, MF_OK);
     if (!server)
         return;
-    const int port = mf_server_port(server);
+    const int port = mf_server_port(server), made_before = sessions_made;
     CHECKF(port > 0, "an ephemeral port is bound: %d", port);
     CHECK_STATUS(mf_server_start(server), MF_OK);
     char buf[2048];
@@ -452,7 +469,7 @@ static void test_sessions(void)
     CHECKF(fd >= 0 && close_code(fd, 2000) == MF_CLOSE_BAD_CREDENTIALS, "no keys: 4001");
     if (fd >= 0)
         close(fd);
-    CHECKF(sessions_made == 0, "no session state for refused credentials");
+    CHECKF(sessions_made == made_before, "no session state for refused credentials");
 
     int a = ws_connect(port, "?api_key=api-alpha&socket_key=sock-alpha", "");
     CHECK(a >= 0 && round_trip(a, "hello", buf, sizeof buf) == 0 && strcmp(buf, "hello") == 0);
@@ -560,7 +577,7 @@ static mf_keypoints test_face(void)
 
 static void test_client(void)
 {
-    log_counts counts = {0, 0, 0, 0, ""};
+    log_counts counts = {0};
     mf_server_config c = test_config(&counts);
     c.max_message_bytes = 4096;
     c.idle_timeout = 5.0;
@@ -711,12 +728,16 @@ static void test_connection_caps(void)
     const int port = mf_server_port(server);
     char buf[512];
     int a = tcp_connect(port, "127.0.0.1"), b = tcp_connect(port, "127.0.0.1");
+    /* Accepted before the next connects: with several service threads,
+     * which connection a thread accepts first is not the order of connect. */
+    sleep_ms(100);
     int over = tcp_connect(port, "127.0.0.1");
     CHECKF(over >= 0 && strncmp(answer(over, buf, sizeof buf, 2000), "HTTP/1.1 503 ", 13) == 0,
            "a third connection from one address: 503, got '%.40s'", buf);
     int other = tcp_connect(port, "127.0.0.2");
     CHECKF(other >= 0 && strcmp(answer(other, buf, sizeof buf, 200), "") == 0,
            "another address under both caps is kept");
+    sleep_ms(100);
     int fourth = tcp_connect(port, "127.0.0.3");
     CHECKF(fourth >= 0 && strncmp(answer(fourth, buf, sizeof buf, 2000), "HTTP/1.1 503 ", 13) == 0,
            "a fourth connection in all: 503");
@@ -740,7 +761,7 @@ static void test_connection_caps(void)
  * clock; under the same plan without catch-up only the burst passes. */
 static void test_catch_up(void)
 {
-    log_counts counts = {0, 0, 0, 0, ""};
+    log_counts counts = {0};
     mf_server_config c = test_config(&counts);
     mf_status st;
     mf_server *server = mf_ws_server_new(&c, &ECHO_TIMED, &st, NULL);
@@ -773,6 +794,189 @@ static void test_catch_up(void)
     mf_server_free(server);
 }
 
+/* ---- several service threads ------------------------------------------- */
+
+/* A message layer with a state per thread that checks every call made
+ * with it comes on that one thread. */
+typedef struct {
+    pthread_t owner;
+    int owned;
+} thread_state;
+
+static atomic_int states_made, states_freed, wrong_thread;
+
+static void *state_new(void *user, mf_status *status)
+{
+    (void)user;
+    thread_state *t = calloc(1, sizeof *t);
+    *status = t ? MF_OK : MF_E_NO_MEMORY;
+    if (t)
+        atomic_fetch_add(&states_made, 1);
+    return t;
+}
+
+static void state_free(void *local)
+{
+    atomic_fetch_add(&states_freed, local != NULL);
+    free(local);
+}
+
+static void check_thread(void *local)
+{
+    thread_state *t = local;
+    if (!t->owned) {
+        t->owner = pthread_self();
+        t->owned = 1;
+    } else if (!pthread_equal(t->owner, pthread_self())) {
+        atomic_fetch_add(&wrong_thread, 1);
+    }
+}
+
+static void *state_session_new(void *local, mf_status *status)
+{
+    check_thread(local);
+    return echo_new(NULL, status);
+}
+
+static int32_t state_message(void *local, void *session, const uint8_t *data, size_t size,
+                             mf_ws_buffer *reply)
+{
+    check_thread(local);
+    return echo_message(NULL, session, data, size, reply);
+}
+
+static const mf_ws_handler PER_THREAD = {NULL, state_session_new, echo_free, state_message, echo_error,
+                                         NULL, NULL, state_new, state_free};
+
+typedef struct {
+    int port;
+    const char *query;
+    int fd;
+} opener;
+
+static void *open_session(void *arg)
+{
+    opener *o = arg;
+    o->fd = ws_connect(o->port, o->query, "");
+    return NULL;
+}
+
+/* Opens `n` sessions at once, from as many threads, into fds[]. */
+static void open_at_once(int port, const char *query, int *fds, int n)
+{
+    opener o[64];
+    pthread_t t[64];
+    for (int i = 0; i < n; i++) {
+        o[i] = (opener){port, query, -1};
+        if (pthread_create(&t[i], NULL, open_session, &o[i]) != 0)
+            t[i] = pthread_self();
+    }
+    for (int i = 0; i < n; i++) {
+        if (!pthread_equal(t[i], pthread_self()))
+            pthread_join(t[i], NULL);
+        fds[i] = o[i].fd;
+    }
+}
+
+/* Four service threads on one port: sessions land on several of them, each
+ * thread's message layer state is its own and used on it alone, a key's
+ * session limit holds for the whole server exactly (first come, first
+ * served), and stop closes the sessions of every thread. */
+static void test_threads(void)
+{
+    mf_status st;
+    const char *problem;
+    mf_server_config c = test_config(NULL);
+    c.threads = 0;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strcmp(problem, "threads must be within 1..64") == 0);
+    c.threads = MF_SERVER_MAX_THREADS + 1;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT);
+    CHECK(mf_server_config_default().threads == 1);
+
+    static const mf_server_key keys[] = {
+        {"many", "api-many", "sock-many", 64, 1000.0, 60.0, 0.0},
+        {"three", "api-three", "sock-three", 3, 1000.0, 60.0, 0.0},
+    };
+    log_counts counts = {0};
+    c = test_config(&counts);
+    c.keys = keys;
+    c.key_count = 2;
+    c.idle_timeout = 10.0;
+    c.threads = 4;
+    atomic_store(&states_made, 0);
+    atomic_store(&states_freed, 0);
+    atomic_store(&wrong_thread, 0);
+    const int made_before = sessions_made, freed_before = sessions_freed;
+    mf_server *server = mf_ws_server_new(&c, &PER_THREAD, &st, &problem);
+    CHECKF(server && st == MF_OK, "four threads: %s", problem ? problem : "");
+    if (!server || mf_server_start(server) != MF_OK) {
+        mf_server_free(server);
+        return;
+    }
+    CHECKF(atomic_load(&states_made) == 4, "one state per thread: %d", atomic_load(&states_made));
+    const int port = mf_server_port(server);
+    CHECKF(port > 0, "port 0: one port for every thread, %d", port);
+    mf_server_config other = test_config(NULL);
+    other.port = port;
+    other.threads = 2;
+    CHECKF(!mf_ws_server_new(&other, &ECHO, &st, &problem) && st == MF_E_NETWORK &&
+               strcmp(problem, "the port is in use") == 0,
+           "another server cannot share the port of one with several threads");
+
+    enum { MANY = 24, THREE_TRIES = 10 };
+    int many[MANY], three[THREE_TRIES];
+    open_at_once(port, "?api_key=api-many&socket_key=sock-many", many, MANY);
+    int answered = 0;
+    char buf[64], text[16];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(text, sizeof text, "s%d", i);
+        answered += many[i] >= 0 && round_trip(many[i], text, buf, sizeof buf) == 0 &&
+                    strcmp(buf, text) == 0;
+    }
+    CHECKF(answered == MANY, "every session answered: %d of %d", answered, MANY);
+    int threads_used = 0;
+    for (int t = 0; t < 4; t++)
+        threads_used += counts.per_thread[t] > 0;
+    CHECKF(threads_used >= 2, "sessions on several threads: %d, %d, %d, %d", counts.per_thread[0],
+           counts.per_thread[1], counts.per_thread[2], counts.per_thread[3]);
+
+    open_at_once(port, "?api_key=api-three&socket_key=sock-three", three, THREE_TRIES);
+    int admitted = 0, limited = 0;
+    for (int i = 0; i < THREE_TRIES; i++) {
+        if (three[i] < 0)
+            continue;
+        if (round_trip(three[i], "x", buf, sizeof buf) == 0 && strcmp(buf, "x") == 0)
+            admitted++;
+        else
+            limited += close_code(three[i], 2000) == MF_CLOSE_SESSION_LIMIT;
+    }
+    CHECKF(admitted == 3 && limited == THREE_TRIES - 3,
+           "a limit of 3 across threads: %d admitted, %d refused with 4002", admitted, limited);
+
+    CHECK_STATUS(mf_server_stop(server), MF_OK);
+    int going_away = 0;
+    for (int i = 0; i < MANY; i++)
+        going_away += many[i] >= 0 && close_code(many[i], 2000) == 1001;
+    CHECKF(going_away == MANY, "stop closes the sessions of every thread: %d of %d", going_away, MANY);
+    for (int i = 0; i < MANY; i++)
+        if (many[i] >= 0)
+            close(many[i]);
+    for (int i = 0; i < THREE_TRIES; i++)
+        if (three[i] >= 0)
+            close(three[i]);
+    mf_server_free(server);
+    CHECKF(atomic_load(&states_freed) == 4, "every thread's state freed: %d", atomic_load(&states_freed));
+    CHECKF(atomic_load(&wrong_thread) == 0, "a thread's state used on another thread %d times",
+           atomic_load(&wrong_thread));
+    CHECKF(sessions_made - made_before == sessions_freed - freed_before,
+           "every session state freed: %d made, %d freed", sessions_made - made_before,
+           sessions_freed - freed_before);
+    CHECKF(counts.starts == MANY + 3 && counts.ends == MANY + 3 && counts.refusals == THREE_TRIES - 3,
+           "log: %d starts, %d ends, %d refusals", counts.starts, counts.ends, counts.refusals);
+    CHECKF(!counts.overlapped, "the log is called one entry at a time");
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
@@ -784,4 +988,12 @@ void test_ws_server(void)
     test_connection_caps();
     test_client();
     test_catch_up();
+    test_threads();
+    /* The transport's rules again, with several service threads. */
+    service_threads = 3;
+    test_sessions();
+    test_connection_caps();
+    test_backpressure();
+    test_catch_up();
+    service_threads = 1;
 }

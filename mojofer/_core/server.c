@@ -18,16 +18,19 @@ typedef struct {
     int started, stopped;
 } ServerObject;
 
-/* The log callback, on the server's service thread. */
+/* The log callback, on any of the server's service threads (one call at a
+ * time, the core serialises them), or in stop() or dealloc, which release
+ * the GIL first: it takes the GIL itself. */
 static void server_log(void *user, const mf_server_log *e)
 {
     ServerObject *self = user;
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *entry = Py_BuildValue("{s:s,s:z,s:s,s:L,s:i,s:s,s:L,s:L,s:d}", "event", e->event,
+    PyObject *entry = Py_BuildValue("{s:s,s:z,s:s,s:L,s:i,s:s,s:L,s:L,s:d,s:i}", "event", e->event,
                                     "key_id", e->key_id, "peer", e->peer, "session",
                                     (long long)e->session, "code", (int)e->code, "reason",
                                     e->reason, "frames", (long long)e->frames, "errors",
-                                    (long long)e->errors, "seconds", e->seconds);
+                                    (long long)e->errors, "seconds", e->seconds, "thread",
+                                    (int)e->thread);
     PyObject *r = entry ? PyObject_CallOneArg(self->log, entry) : NULL;
     if (!r)
         PyErr_WriteUnraisable(self->log);
@@ -90,21 +93,21 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
                              "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
                              "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
                              "max_connections", "max_connections_per_address",
-                             "handshake_timeout", NULL};
+                             "handshake_timeout", "threads", NULL};
     mf_server_config config = mf_server_config_default();
     mf_estimator_params params = mf_estimator_params_default();
     PyObject *keys, *pose_model, *expression_model, *cues, *log, *seq = NULL;
     Py_ssize_t max_message_bytes;
     int allow_remote_plain, result = -1;
     mf_server_key *k = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iid:Server", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iidi:Server", kwlist,
                                      &config.host, &config.port, &keys, &config.idle_timeout,
                                      &max_message_bytes, &allow_remote_plain, &config.tls_cert,
                                      &config.tls_key, &ModelType, &pose_model, &ModelType,
                                      &expression_model, &params.smoothing, &params.grace,
                                      &params.max_faces, &PyDict_Type, &cues, &log,
                                      &config.max_connections, &config.max_connections_per_address,
-                                     &config.handshake_timeout))
+                                     &config.handshake_timeout, &config.threads))
         return -1;
     if (self->server || self->pose) {
         PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");
