@@ -6,23 +6,8 @@ import numpy as np
 import pytest
 
 import mojofer
+from scenes import canvas, head  # noqa: F401 (head is a fixture)
 from mojofer import wire
-
-BACKGROUND = 90
-FACE = (slice(40, 230), slice(140, 310))  # the astronaut's head, 190 x 170 px
-
-
-@pytest.fixture(scope="module")
-def head(astronaut):
-    return astronaut[FACE]
-
-
-def canvas(head, *positions, size=(480, 900)):
-    frame = np.full((*size, 3), BACKGROUND, np.uint8)
-    h, w = head.shape[:2]
-    for x, y in positions:
-        frame[y:y + h, x:x + w] = head
-    return frame
 
 
 def clip(head):
