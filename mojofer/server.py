@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import numbers
 import os
 import sys
@@ -75,26 +74,18 @@ class Server:
                  max_faces: int = _DEFAULTS["max_faces"], pose_model=None, expression_model=None,
                  log: Optional[Callable[[dict], None]] = log_to_logging):
         keys = [k if isinstance(k, Key) else Key(**k) for k in keys]
-        if not keys:
-            raise ValueError("the server needs at least one Key (api_key, socket_key and a plan)")
-        if len({k.id for k in keys}) != len(keys):
-            raise ValueError("key ids must be unique: they name the keys in the logs")
-        if not (isinstance(idle_timeout, (int, float)) and math.isfinite(idle_timeout) and idle_timeout > 0):
-            raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
-        # the upper bounds are the core's (threads: 1..64), its words reaching ValueError
-        for name, value in (("max_connections", max_connections),
+        # types here, so that a wrong one is named; every rule on the values
+        # is the core's, its sentence reaching ValueError unchanged
+        for name, value in (("port", port), ("max_message_bytes", max_message_bytes),
+                            ("max_connections", max_connections),
                             ("max_connections_per_address", max_connections_per_address),
-                            ("threads", threads)):
+                            ("threads", threads), ("max_faces", max_faces)):
             if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                    and 1 <= value < 2**31):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if max_connections_per_address > max_connections:
-            raise ValueError(f"max_connections_per_address ({max_connections_per_address}) must not "
-                             f"exceed max_connections ({max_connections})")
-        if not (isinstance(handshake_timeout, (int, float)) and not isinstance(handshake_timeout, bool)
-                and 0 < handshake_timeout <= 3600):
-            raise ValueError("handshake_timeout must be a number of seconds in (0, 3600], "
-                             f"got {handshake_timeout!r}")
+                    and -2**31 <= value < 2**31):
+                raise TypeError(f"{name} must be a (32-bit) integer, got {value!r}")
+        for name, value in (("idle_timeout", idle_timeout), ("handshake_timeout", handshake_timeout)):
+            if not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+                raise TypeError(f"{name} must be a number of seconds, got {value!r}")
         cue_params = cues if cues is not None else CueParams()
         grace = float(cue_params.long_interruption_end if grace is None else grace)
         self.host = host

@@ -476,16 +476,29 @@ def refused_with_503(sock):
     return data.startswith(b"HTTP/1.1 503 ")
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"max_connections": 0}, "max_connections must be a positive integer"),
-    ({"max_connections_per_address": 2.5}, "max_connections_per_address must be a positive integer"),
-    ({"max_connections": 10, "max_connections_per_address": 11}, "must not exceed max_connections"),
-    ({"handshake_timeout": 0}, "handshake_timeout must be a number of seconds"),
-    ({"handshake_timeout": float("nan")}, "handshake_timeout must be a number of seconds"),
+@pytest.mark.parametrize("options, error, message", [
+    ({"max_connections": 0}, ValueError, "max_connections must be at least 1"),
+    ({"max_connections_per_address": 2.5}, TypeError, "max_connections_per_address must be a \\(32-bit\\) integer"),
+    ({"max_connections": 10, "max_connections_per_address": 11}, ValueError,
+     "max_connections_per_address must be within 1..max_connections"),
+    ({"handshake_timeout": 0}, ValueError, "handshake_timeout must be a number of seconds in \\(0, 3600\\]"),
+    ({"handshake_timeout": float("nan")}, ValueError, "handshake_timeout must be a number of seconds"),
+    ({"handshake_timeout": "5"}, TypeError, "handshake_timeout must be a number of seconds, got '5'"),
+    ({"idle_timeout": float("inf")}, ValueError, "idle_timeout must be a finite positive number of seconds"),
+    ({"max_connections": 2**40}, TypeError, "max_connections must be a \\(32-bit\\) integer"),
 ])
-def test_connection_caps_are_checked(options, message):
-    with pytest.raises(ValueError, match=message):
+def test_connection_caps_are_checked(options, error, message):
+    """Types are named by the Python layer, every rule on the values by the core."""
+    with pytest.raises(error, match="^" + ("invalid server configuration: " if error is ValueError else "")
+                       + message):
         Server("127.0.0.1", 0, [KEY], **options)
+
+
+def test_keys_are_checked_by_the_core():
+    with pytest.raises(ValueError, match="^invalid server configuration: the server needs at least one key$"):
+        Server("127.0.0.1", 0, [])
+    with pytest.raises(ValueError, match="key ids must be unique: they name the keys in the logs$"):
+        Server("127.0.0.1", 0, [KEY, Key(KEY.id, "other-api", "other-socket")])
 
 
 def test_connections_over_the_caps_get_503_and_the_rest_are_served(points):
@@ -777,10 +790,10 @@ def test_connection_caps_hold_across_threads(points):
 
 
 @pytest.mark.parametrize("threads, message", [
-    (0, "threads must be a positive integer"), (1.5, "threads must be a positive integer"),
+    (0, "threads must be within 1..64"), (1.5, "threads must be a \\(32-bit\\) integer"),
     (65, "threads must be within 1..64")])
 def test_threads_are_checked(threads, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         Server("127.0.0.1", 0, [KEY], threads=threads)
 
 

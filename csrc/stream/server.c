@@ -649,6 +649,15 @@ static mf_status resolve_host(const char *host, char *numeric, size_t size, int 
     return st;
 }
 
+/* 1 if keys[k]'s id is one of keys[0..k-1]'s. */
+static int key_id_taken(const mf_server_key *keys, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (keys[i].id && strcmp(keys[i].id, keys[k].id) == 0)
+            return 1;
+    return 0;
+}
+
 /* MF_OK, or MF_E_INVALID_ARGUMENT with *problem the first rule broken. */
 static mf_status check_config(const mf_server_config *c, const char **problem)
 {
@@ -664,8 +673,8 @@ static mf_status check_config(const mf_server_config *c, const char **problem)
         why = "max_connections_per_address must be within 1..max_connections";
     else if (!(c->handshake_timeout > 0 && c->handshake_timeout <= 3600))
         why = "handshake_timeout must be a number of seconds in (0, 3600]";
-    else if (!(c->idle_timeout > 0))
-        why = "idle_timeout must be a positive number of seconds";
+    else if (!(isfinite(c->idle_timeout) && c->idle_timeout > 0))
+        why = "idle_timeout must be a finite positive number of seconds";
     else if (c->max_message_bytes < 16)
         why = "max_message_bytes must be at least 16";
     else if (c->threads < 1 || c->threads > MF_SERVER_MAX_THREADS)
@@ -678,6 +687,8 @@ static mf_status check_config(const mf_server_config *c, const char **problem)
         const mf_server_key *key = &c->keys[k];
         if (!key->id)
             why = "every key needs an id";
+        else if (key_id_taken(c->keys, k))
+            why = "key ids must be unique: they name the keys in the logs";
         else if (!key->api_key || !key->socket_key || !key->api_key[0] || !key->socket_key[0] ||
                  strlen(key->api_key) >= MF_WS_SECRET_MAX || strlen(key->socket_key) >= MF_WS_SECRET_MAX)
             why = "a key's api_key and socket_key must be non-empty and under 256 bytes";

@@ -2,6 +2,7 @@
  * echoes, and a bare-socket WebSocket client so every byte is in the
  * test's hands (fragments, oversize messages, silence). */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -331,6 +332,16 @@ static void test_config_checks(void)
     bad.catch_up_seconds = -1.0;
     CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
           strstr(problem, "catch_up_seconds"));
+    mf_server_key twins[2] = {KEYS[0], KEYS[1]};
+    twins[1].id = KEYS[0].id;
+    c.keys = twins;
+    c.key_count = 2;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "key ids must be unique"));
+    c.idle_timeout = INFINITY;
+    c.keys = KEYS;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "idle_timeout"));
 
     c = test_config(NULL);
     mf_server *first = mf_ws_server_new(&c, &ECHO, &st, &problem);

@@ -131,11 +131,7 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     if (!(seq = PySequence_Fast(keys, "keys must be a sequence of key tuples")))
         return -1;
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError, "the server needs at least one key");
-        goto done;
-    }
-    if (!(k = PyMem_Calloc((size_t)n, sizeof *k))) {
+    if (n > 0 && !(k = PyMem_Calloc((size_t)n, sizeof *k))) { /* none: the core says so */
         PyErr_NoMemory();
         goto done;
     }
