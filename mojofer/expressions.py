@@ -14,8 +14,8 @@ from . import _core
 from .models import model_path
 
 EXPRESSIONS_MODEL = "expressions.mfm"
-EMOTIONS, ACTION_UNITS = _core.EMOTIONS, _core.ACTION_UNITS  # the core's names, in its order
-SOCIAL_EMOTIONS = ("amusement", "surprise", "confusion")
+# the core's names, in its order
+EMOTIONS, ACTION_UNITS, SOCIAL_EMOTIONS = _core.EMOTIONS, _core.ACTION_UNITS, _core.SOCIAL_EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ def test_names_come_from_the_core():
     assert _core.FACE_STATES == ("absent", "visible", "lost", "retired")
     # the Python modules and the trainer hold the core's tuples, not copies
     assert expressions.EMOTIONS is _core.EMOTIONS and expressions.ACTION_UNITS is _core.ACTION_UNITS
+    assert _core.SOCIAL_EMOTIONS == ("amusement", "surprise", "confusion")
+    assert expressions.SOCIAL_EMOTIONS is _core.SOCIAL_EMOTIONS
     assert expression_data.CLASSES is _core.EMOTIONS
     assert expression_reference.ACTION_UNITS is _core.ACTION_UNITS
     assert cues.ENGAGEMENT_PHASES is _core.ENGAGEMENT_PHASES

@@ -58,6 +58,10 @@ static const char *const ACTION_UNIT_NAMES[MF_ACTION_UNITS] = {
     "brow_raise_inner", "brow_raise_outer",   "brow_lowerer", "cheek_raise", "lip_corner_pull",
     "lip_corner_depress", "lips_part", "jaw_drop",     "eye_closure"};
 
+/* mf_expression's social fields, in their order */
+static const char *const SOCIAL_EMOTION_NAMES[MF_SOCIAL_EMOTIONS] = {"amusement", "surprise",
+                                                                     "confusion"};
+
 struct mf_expression_classifier {
     const float *reference, *neutral_measures, *feature_mean, *feature_std;
     mf_mlp mlp;
@@ -74,6 +78,11 @@ const char *mf_emotion_name(int32_t index)
 const char *mf_action_unit_name(int32_t index)
 {
     return index >= 0 && index < MF_ACTION_UNITS ? ACTION_UNIT_NAMES[index] : NULL;
+}
+
+const char *mf_social_emotion_name(int32_t index)
+{
+    return index >= 0 && index < MF_SOCIAL_EMOTIONS ? SOCIAL_EMOTION_NAMES[index] : NULL;
 }
 
 /* MF_OK if the name list `tensor` holds the count names name_of(0..count-1)

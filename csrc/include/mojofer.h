@@ -285,6 +285,7 @@ MF_API mf_status mf_pose_estimate(mf_pose_estimator *estimator, const float *poi
 
 #define MF_EMOTIONS 7     /* neutral, happiness, sadness, surprise, fear, disgust, anger */
 #define MF_ACTION_UNITS 9 /* see mf_action_unit_name */
+#define MF_SOCIAL_EMOTIONS 3 /* amusement, surprise, confusion: mf_expression's fields in order */
 
 typedef struct {
     float emotions[MF_EMOTIONS]; /* probabilities in mf_emotion_name order; they sum to 1 */
@@ -302,9 +303,11 @@ typedef struct {
 
 typedef struct mf_expression_classifier mf_expression_classifier;
 
-/* Names: "neutral", ... and "brow_raise_inner", ...; NULL out of range. */
+/* Names: "neutral", ..., "brow_raise_inner", ... and "amusement", ...;
+ * NULL out of range. */
 MF_API const char *mf_emotion_name(int32_t index);
 MF_API const char *mf_action_unit_name(int32_t index);
+MF_API const char *mf_social_emotion_name(int32_t index);
 
 /* The model must be of kind "expressions"; free the classifier first. */
 MF_API mf_expression_classifier *mf_expression_classifier_new(const mf_model *model,

@@ -285,6 +285,9 @@ static void test_names(void)
     CHECK(mf_emotion_name(MF_EMOTIONS) == NULL && mf_emotion_name(-1) == NULL);
     CHECK(strcmp(mf_action_unit_name(MF_ACTION_UNITS - 1), "eye_closure") == 0);
     CHECK(mf_action_unit_name(MF_ACTION_UNITS) == NULL);
+    CHECK(strcmp(mf_social_emotion_name(0), "amusement") == 0);
+    CHECK(strcmp(mf_social_emotion_name(MF_SOCIAL_EMOTIONS - 1), "confusion") == 0);
+    CHECK(mf_social_emotion_name(MF_SOCIAL_EMOTIONS) == NULL && mf_social_emotion_name(-1) == NULL);
 }
 
 /* Finite weights large enough to overflow the logits give a status, not

@@ -83,7 +83,7 @@ static int add_new(PyObject *m, const char *name, PyObject *value)
     return result;
 }
 
-/* EMOTIONS, ACTION_UNITS, ENGAGEMENT_PHASES, INTERACTION_STATUSES,
+/* EMOTIONS, ACTION_UNITS, SOCIAL_EMOTIONS, ENGAGEMENT_PHASES, INTERACTION_STATUSES,
  * EVENT_KINDS, FACE_STATES: tuples of the core's names in its order; the
  * wire's protocol, reason limit and error codes; the client's own codes. */
 static int add_names(PyObject *m)
@@ -97,6 +97,7 @@ static int add_names(PyObject *m)
     }
     if (add_new(m, "EMOTIONS", name_tuple(mf_emotion_name, MF_EMOTIONS)) < 0 ||
         add_new(m, "ACTION_UNITS", name_tuple(mf_action_unit_name, MF_ACTION_UNITS)) < 0 ||
+        add_new(m, "SOCIAL_EMOTIONS", name_tuple(mf_social_emotion_name, MF_SOCIAL_EMOTIONS)) < 0 ||
         add_new(m, "ENGAGEMENT_PHASES", name_tuple(mf_engagement_name, MF_ENGAGEMENT_PHASES)) < 0 ||
         add_new(m, "INTERACTION_STATUSES", name_tuple(mf_interaction_name, MF_INTERACTION_STATUSES)) < 0 ||
         add_new(m, "EVENT_KINDS", name_tuple(mf_cue_kind_name, MF_CUE_FACE + 1)) < 0 ||
