@@ -148,8 +148,6 @@ def _arrays(faces: list):
         if isinstance(face_id, (bool, np.bool_)) or not isinstance(face_id, (int, np.integer)) \
                 or not -2**31 <= face_id < 2**31:
             raise TypeError(f"face {i}: face_id must be an int32, got {face_id!r}")
-        if face_id in ids[:i]:
-            raise ValueError(f"face {i}: face_id {face_id} is given twice in one frame")
         ids[i] = face_id
         lm = np.asarray(landmarks, dtype=np.float32)
         if lm.shape != (68, 2):
