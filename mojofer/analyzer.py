@@ -78,7 +78,8 @@ class Analyzer:
         server's own smoothing, grace and cue settings apply (grace= still
         bounds how long the Anonymizer keeps a lost face's id); each frame
         waits up to cloud_timeout seconds for its estimate (TimeoutError),
-        and a frame the server refuses raises ConnectionError with its code.
+        and a frame the server refuses raises ConnectionError with its code;
+        face_crop: each frame is a tight crop of one face (Anonymizer's).
     Timestamps are seconds and must not decrease. One Analyzer per video
     stream and thread: a call while another thread is inside process() or
     reset() raises RuntimeError (an Analyzer may be handed from one thread
@@ -91,7 +92,7 @@ class Analyzer:
                  max_faces: int = 16,
                  detector: Optional[FaceDetector] = None, landmarker: Optional[Landmarker] = None,
                  pose: Optional[HeadPose] = None, expressions: Optional[ExpressionClassifier] = None,
-                 cloud=None, cloud_timeout: float = 2.0):
+                 cloud=None, cloud_timeout: float = 2.0, face_crop: bool = False):
         if not (math.isfinite(cloud_timeout) and cloud_timeout > 0):
             raise ValueError(f"cloud_timeout must be a finite number of seconds > 0, got {cloud_timeout!r}")
         self._one_thread = OneThread("Analyzer")
@@ -105,7 +106,7 @@ class Analyzer:
                                        expression_model=(expressions or ExpressionClassifier()).model)
         self.anonymizer = Anonymizer(
             detect_every=detect_every, max_faces=max_faces, max_quality=max_quality,
-            min_size=min_size, detector=detector, landmarker=landmarker,
+            min_size=min_size, detector=detector, landmarker=landmarker, face_crop=face_crop,
             grace=self.cue_params.long_interruption_end if grace is None else grace,
             pose=self.pose if cloud is not None else False)
         self.grace, self.smoothing = self.anonymizer.grace, float(smoothing)

@@ -48,6 +48,9 @@ class Anonymizer:
 
     detect_every: frames between detector runs while faces are tracked (to
         pick up newcomers); max_quality, min_size: as FaceTracker's;
+    face_crop: True when each frame is a tight crop of one face (a face-crop
+        dataset such as FER2013): that face is fitted even where the detector
+        finds none (FaceTracker's face_crop);
     pose: True (or a HeadPose) to fit each face's head pose here, for a
         backend that should get it with the keypoints; False leaves it to
         the estimator (the same C code either way).
@@ -59,7 +62,8 @@ class Anonymizer:
     def __init__(self, *, detect_every: int = 10, grace: Optional[float] = None,
                  max_faces: int = 16, max_quality: float = DEFAULT_MAX_QUALITY,
                  min_size: int = 24, detector: Optional[FaceDetector] = None,
-                 landmarker: Optional[Landmarker] = None, pose: Union[bool, HeadPose] = False):
+                 landmarker: Optional[Landmarker] = None, pose: Union[bool, HeadPose] = False,
+                 face_crop: bool = False):
         self.grace = float(CueParams().long_interruption_end if grace is None else grace)
         if not (math.isfinite(self.grace) and self.grace >= 0):
             raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
@@ -71,7 +75,7 @@ class Anonymizer:
         self.pose = HeadPose() if pose is True else (pose or None)
         self.tracker = FaceTracker(detector=detector, landmarker=landmarker,
                                    max_quality=max_quality, detect_every=detect_every,
-                                   min_size=min_size)
+                                   min_size=min_size, face_crop=face_crop)
         self._one_thread = OneThread("Anonymizer")
         self.reset()
 
