@@ -58,11 +58,12 @@ def cmd_analyze(args) -> int:
     images = args.images or [SAMPLE_PATH]
     for path in images:
         if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:
-            analyze_video(Path(path), Analyzer(min_size=args.min_size, **models))
+            analyze_video(Path(path), Analyzer(min_size=args.min_size, face_crop=args.face_crop, **models))
             continue
         frame = load_rgb(path)
         if args.landmarks:
-            faces = Analyzer(min_size=args.min_size, **models).process(frame, 0.0).faces
+            analyzer = Analyzer(min_size=args.min_size, face_crop=args.face_crop, **models)
+            faces = analyzer.process(frame, 0.0).faces
             boxes = [f.box for f in faces]
         else:
             faces, boxes = [], detector.detect(frame, min_size=args.min_size)
@@ -170,6 +171,10 @@ def main(argv=None) -> int:
         command.add_argument("--out", type=Path, help="write the image with the results drawn to this PNG")
         command.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
                              help="smallest face side in pixels")
+        if landmarks:
+            command.add_argument("--face-crop", action="store_true",
+                                 help="each image is a tight crop of one face (e.g. FER2013's 48x48): "
+                                      "fit it even where the detector finds none")
         command.add_argument("--detector-model", type=Path, help="face_detector model file (default: bundled)")
         command.add_argument("--landmarks-model", type=Path, help="landmarks model file (default: bundled)")
         command.add_argument("--pose-model", type=Path, help="head_pose model file (default: bundled)")

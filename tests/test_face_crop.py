@@ -77,3 +77,14 @@ def test_fer2013_val_crops_get_landmarks(data_root):
         frame = np.asarray(Image.open(folder / name).convert("L"))
         fitted += len(mojofer.find_landmarks(frame, face_crop=True)) == 1
     assert fitted / len(names) >= FER_VAL_FLOOR
+
+
+def test_cli_analyze_face_crop(astronaut, tmp_path, capsys):
+    from mojofer.cli import main
+    path = tmp_path / "crop48.png"
+    Image.fromarray(_gray48(astronaut[CROP])).save(path)
+    assert main(["analyze", str(path)]) == 0
+    assert "crop48.png: 0 face(s)" in capsys.readouterr().out
+    assert main(["analyze", "--face-crop", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "crop48.png: 1 face(s)" in printed and "68 landmarks" in printed
