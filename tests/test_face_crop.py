@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import mojofer
+from mojofer import landmarks
 from mojofer.landmarks import DEFAULT_MAX_QUALITY, interocular
 
 # rows, cols of the astronaut's face as a tight crop (brows to chin, cheek to cheek)
@@ -88,3 +89,21 @@ def test_cli_analyze_face_crop(astronaut, tmp_path, capsys):
     assert main(["analyze", "--face-crop", str(path)]) == 0
     printed = capsys.readouterr().out
     assert "crop48.png: 1 face(s)" in printed and "68 landmarks" in printed
+
+
+def test_second_search_maps_the_mirrored_fit_back(astronaut, full_points, monkeypatch):
+    # every fit counts as hard: the mirrored crop's points must land on the face's own
+    monkeypatch.setattr(landmarks, "FACE_CROP_HARD", -1.0)
+    monkeypatch.setattr(landmarks, "_search_crop", _mirrored_only(landmarks._search_crop))
+    _check_crop_fit(np.ascontiguousarray(astronaut[CROP]), full_points, np.array([1.0, 1.0]))
+
+
+def _mirrored_only(search):
+    """_search_crop whose fits count only for the flipped frame (its second call)."""
+    calls = []
+
+    def only_mirrored(frame, *args):
+        calls.append(frame)
+        points, quality = search(frame, *args)
+        return (points, quality) if len(calls) == 2 else (points, 9.0)
+    return only_mirrored
