@@ -37,10 +37,11 @@ def main() -> None:
     qualities = np.array([mojofer.find_landmarks(frame, face_crop=True, max_quality=None)[0].quality
                           for frame in frames])
     per_crop = (time.perf_counter() - start) / len(frames)
-    fitted = float((qualities <= DEFAULT_MAX_QUALITY).mean())
+    count = int((qualities <= DEFAULT_MAX_QUALITY).sum())
+    fitted = count / len(frames)
     print(f"FER2013 {args.split}: {len(frames)} crops of {frames[0].shape[1]}x{frames[0].shape[0]}")
     print(f"detector + landmarks (face_crop=False): {detected / len(frames):.3f} get landmarks")
-    print(f"face_crop=True: {fitted:.3f} get landmarks with quality <= {DEFAULT_MAX_QUALITY} "
+    print(f"face_crop=True: {fitted:.3f} ({count}) get landmarks with quality <= {DEFAULT_MAX_QUALITY} "
           f"(goal {GOAL}: {'met' if fitted >= GOAL else 'not met'}); "
           f"median quality {np.median(qualities):.3f}; {per_crop * 1e3:.1f} ms per crop")
 
