@@ -215,6 +215,8 @@ FACE_CROP_HARD = 0.15
 FACE_CROP_WIDE_SHIFTS = (-0.12, 0.12)
 # A detection covering this share of the crop's area is the face itself.
 FACE_CROP_DETECTION_AREA = 0.4
+# Below this side (pixels) a crop's face boxes are a few pixels: nothing to fit.
+FACE_CROP_MIN_SIDE = 8
 
 
 def check_face_crop(face_crop) -> bool:
@@ -236,24 +238,29 @@ def fit_face_crop(frame: np.ndarray, detector: FaceDetector, landmarker: Landmar
     (a 48 px face reads the same patches, interpolated), and upscaling
     FER2013 crops 2x or 4x did not raise the share fitted. The caller
     applies its quality threshold."""
-    search = (detector, landmarker, bgr, min_size)
-    best = _search_crop(frame, *search, FACE_CROP_SHIFTS)
+    detected = detector.detect(frame, bgr=bgr, min_size=min_size)  # also checks the frame
+    height, width = np.shape(frame)[:2]
+    if min(height, width) < FACE_CROP_MIN_SIDE:
+        raise ValueError(f"frame must be at least {FACE_CROP_MIN_SIDE} pixels a side for face_crop, "
+                         f"got {width}x{height}")
+    large = [b.as_tuple() for b in detected if b.w * b.h >= FACE_CROP_DETECTION_AREA * width * height]
+    best = _search_crop(frame, landmarker, bgr, large, FACE_CROP_SHIFTS)
     if best[1] > FACE_CROP_HARD:
-        width = np.shape(frame)[1]
-        flipped, quality = _search_crop(np.ascontiguousarray(frame[:, ::-1]), *search, FACE_CROP_SHIFTS)
+        flipped_boxes = [(width - x - w, y, w, h) for x, y, w, h in large]
+        flipped, quality = _search_crop(np.ascontiguousarray(frame[:, ::-1]), landmarker, bgr,
+                                        flipped_boxes, FACE_CROP_SHIFTS)
         mirrored = flipped[MIRROR].copy()
         mirrored[:, 0] = width - 1 - mirrored[:, 0]
-        best = min([best, (mirrored, quality), _search_crop(frame, *search, FACE_CROP_WIDE_SHIFTS)],
-                   key=lambda fit: fit[1])
+        wide = _search_crop(frame, landmarker, bgr, [], FACE_CROP_WIDE_SHIFTS)
+        best = min([best, (mirrored, quality), wide], key=lambda fit: fit[1])
     points, quality = best
     return Face(points_box(points), points, float(quality), False)
 
 
-def _search_crop(frame, detector, landmarker, bgr, min_size, shifts) -> tuple[np.ndarray, float]:
-    """The best fit from the large detections and the boxes around FACE_CROP_BOX."""
+def _search_crop(frame, landmarker, bgr, detections, shifts) -> tuple[np.ndarray, float]:
+    """The best fit from the given boxes and those around FACE_CROP_BOX."""
     height, width = np.shape(frame)[:2]
-    boxes = [b.as_tuple() for b in detector.detect(frame, bgr=bgr, min_size=min_size)
-             if b.w * b.h >= FACE_CROP_DETECTION_AREA * width * height]
+    boxes = list(detections)
     x, y, w, h = FACE_CROP_BOX
     for scale in FACE_CROP_SCALES:
         for dy in shifts:
