@@ -407,6 +407,25 @@ static void test_peek_seq(void)
                                        0xa3, 's', 'e', 'q', 0xff};
     CHECK_STATUS(mf_wire_peek_seq(negative, sizeof negative, &has_seq, &seq, &err), MF_OK);
     CHECK(has_seq == 0);
+    /* a seq sent as a signed integer that is not negative (int 8, 0) is one
+     * for the decoders, so it is for the client's reader too (fuzz_wire) */
+    static const uint8_t signed_zero[] = {0x84, 0xa1, 't', 0xa5, 'f', 'r', 'a', 'm', 'e', 0xa3, 's',
+                                          'e', 'q', 0xd0, 0x00, 0xa2, 't', 's', 0xcb, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0xa5, 'f', 'a', 'c', 'e', 's', 0x90};
+    mf_keypoints none[1];
+    double ts;
+    size_t count;
+    uint64_t decoded = 9;
+    CHECK_STATUS(mf_wire_decode_frame(signed_zero, sizeof signed_zero, &decoded, &ts, none, 1,
+                                      &count, &err), MF_OK);
+    seq = 9;
+    CHECK_STATUS(mf_wire_peek_seq(signed_zero, sizeof signed_zero, &has_seq, &seq, &err), MF_OK);
+    CHECK(has_seq == 1 && seq == 0 && decoded == 0);
+    static const uint8_t signed_negative[] = {0x82, 0xa1, 't', 0xa5, 'e', 'r', 'r', 'o', 'r',
+                                              0xa3, 's', 'e', 'q', 0xd0, 0xff};
+    CHECK_STATUS(mf_wire_peek_seq(signed_negative, sizeof signed_negative, &has_seq, &seq, &err),
+                 MF_OK);
+    CHECK(has_seq == 0);
     /* what is not one whole map is refused, with the wire's codes */
     CHECK_STATUS(mf_wire_encode_estimate(9, 2.5, faces, 2, events, 3, buf, sizeof buf, &n), MF_OK);
     CHECK_STATUS(mf_wire_peek_seq(buf, n - 1, &has_seq, &seq, &err), MF_E_INVALID_ARGUMENT);
