@@ -23,12 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import mojofer
 from mojofer.client import CloudClient
-
-SAMPLE = Path(mojofer.__file__).resolve().parent / "data" / "astronaut.png"
 
 
 def start_server(config: Path) -> subprocess.Popen:
@@ -45,9 +41,7 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=2.0)
     args = parser.parse_args()
 
-    from PIL import Image
-
-    points = mojofer.find_landmarks(np.asarray(Image.open(SAMPLE).convert("RGB")))[0].landmarks
+    points = mojofer.find_landmarks(mojofer.sample_image())[0].landmarks
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -44,10 +44,8 @@ API_KEY, SOCKET_KEY = "bench-api", "bench-socket"
 
 def sample_points() -> np.ndarray:
     import mojofer
-    from PIL import Image
 
-    frame = np.asarray(Image.open(Path(mojofer.__file__).parent / "data" / "astronaut.png").convert("RGB"))
-    return mojofer.find_landmarks(frame)[0].landmarks.astype(np.float32)
+    return mojofer.find_landmarks(mojofer.sample_image())[0].landmarks.astype(np.float32)
 
 
 def frame_points(points: np.ndarray, i: int) -> np.ndarray:

@@ -32,20 +32,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import mojofer
 
-from _common import (REPO, RESULTS, Run, load_text, machine_environment, run_lines, table, verdict,
+from _common import (RESULTS, Run, load_text, machine_environment, run_lines, table, verdict,
                      write_results)
 
-SAMPLE = REPO / "mojofer" / "data" / "astronaut.png"
 STEP = 2  # px per frame the face moves
 FPS = 30.0
 
 
 def moving_face(count: int) -> list[np.ndarray]:
-    picture = np.asarray(Image.open(SAMPLE).convert("RGB"))
+    picture = mojofer.sample_image()
     # back and forth over 40 px, so the tracker never loses it
     offsets = [STEP * min(i % 40, 40 - i % 40) for i in range(count)]
     return [np.ascontiguousarray(np.roll(picture, x, axis=1)) for x in offsets]
