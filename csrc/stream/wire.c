@@ -624,17 +624,17 @@ mf_status mf_wire_peek_seq(const uint8_t *data, size_t size, int32_t *has_seq, u
         uint32_t key_n;
         if (!read_str(&r, &key, &key_n, "map keys must be strings"))
             return result(&r);
-        /* a non-negative integer is a seq, as read_seq takes it: positive
-         * fixint, uint 8..64, or int 8..64 whose sign bit (the first byte
-         * after the tag, big-endian) is clear; any other value is skipped,
-         * the map still read to its end */
-        const int unsigned_next =
-            left(&r) && (*r.p <= 0x7f || (*r.p >= 0xcc && *r.p <= 0xcf) ||
-                         (*r.p >= 0xd0 && *r.p <= 0xd3 && left(&r) >= 2 && !(r.p[1] & 0x80)));
-        if (str_is(key, key_n, "seq") && unsigned_next && !found) {
-            found = read_uint64(&r, &value, "");
-            if (!found)
+        /* a number that read_seq would take (an integer, not negative, in
+         * any encoding) is a seq; any other value is skipped, the map still
+         * read to its end */
+        const int number_next = left(&r) && (*r.p <= 0x7f || *r.p >= 0xe0 ||
+                                             (*r.p >= 0xca && *r.p <= 0xd3));
+        if (str_is(key, key_n, "seq") && number_next && !found) {
+            number v;
+            if (!read_number(&r, &v, ""))
                 return result(&r);
+            found = v.integer && !v.negative;
+            value = v.u;
         } else if (!skip(&r, 1)) {
             return result(&r);
         }
