@@ -1,8 +1,14 @@
-/* 68-point landmark regression: supervised descent (cascaded linear
- * regression) on HOG-like descriptors sampled around each point in the
- * frame of the current shape estimate, so the regressors see faces at one
- * canonical scale and rotation. Each stage is two sgemv: descriptors to
- * shape-basis coefficients, coefficients to point moves.
+/* 68-point landmark regression in two cascades, both in the frame of the
+ * current shape estimate, so the regressors see faces at one canonical
+ * scale and rotation:
+ *  - supervised descent (cascaded linear regression) on HOG-like
+ *    descriptors sampled around each point: each stage is two sgemv,
+ *    descriptors to shape-basis coefficients, coefficients to point moves;
+ *  - then, where the model has them, levels of an ensemble of regression
+ *    trees (Kazemi & Sullivan 2014) on differences of single pixels placed
+ *    relative to the points: each tree adds its leaf's shape-basis
+ *    coefficients, one sgemv per level turns their sum into point moves.
+ *    Their nonlinear capacity corrects what the linear stages cannot.
  *
  * Model tensors (kind "landmarks", written by mojofer.train landmarks):
  *   mean_shape   f32 [68, 2]          canonical shape: centred, outer eye corners 1 apart
@@ -21,6 +27,15 @@
  *                                     the last stage = q . [its features; 1]
  *   hog          i32 [3]              cells per side, cell size, orientation bins (must be
  *                                     MF_HOG_CELLS, MF_HOG_CELL, MF_HOG_BINS)
+ * and optionally the tree levels (all five or none; L levels of T trees of
+ * depth D, nodes numbered heap-wise: node n's children are 2n+1 (the pixel
+ * difference not above the threshold) and 2n+2):
+ *   tree_anchor    i32 [L, P]          the point each of a level's P pixels is placed from
+ *   tree_offset    f32 [L, P, 2]       the pixel's offset from that point, canonical units
+ *   tree_split     i32 [L, T, 2^D - 1, 2]  the pixels (u, v) a node compares
+ *   tree_threshold f32 [L, T, 2^D - 1] a node goes right when pixel u - pixel v > this
+ *   tree_leaf      f32 [L, T, 2^D, K]  a leaf's shape-basis coefficients (canonical update
+ *                                     = B * sum over the level's trees of their leaves)
  * with F = 68 * MF_POINT_FEATURES. mojofer/train/reference.py holds the
  * NumPy reference of this file; tests keep the two equal.
  */
@@ -31,7 +46,8 @@
 
 #include "anonymize.h"
 
-enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES, MAX_CLUSTERS = 8 };
+enum { SHAPE_VALUES = 2 * MF_LANDMARKS, MAX_STAGES = 16, MAX_BASIS = SHAPE_VALUES, MAX_CLUSTERS = 8,
+       MAX_TREE_LEVELS = 32, MAX_TREES = 4096, MAX_TREE_DEPTH = 8, MAX_TREE_PIXELS = 2048 };
 /* mean_shape (outer eye corners 1 apart) and box_shape (box units) lie
  * within a few units of 0 in any model; this bounds them well beyond that */
 static const float MAX_SHAPE_VALUE = 10.0f;
@@ -50,7 +66,11 @@ struct mf_landmarker {
     int32_t stage_count, basis_size, cluster_count;
     const float *mean_shape, *box_shape, *stage_radius, *shape_basis, *regressor, *quality;
     const float *pose_axis, *pose_edges;
+    int32_t tree_levels, tree_count, tree_depth, tree_pixels; /* tree_levels == 0: no trees */
+    const int32_t *tree_anchor, *tree_split;
+    const float *tree_offset, *tree_threshold, *tree_leaf;
     float features[MF_LANDMARK_FEATURES + 1]; /* the last is the constant 1 */
+    float pixel_x[MAX_TREE_PIXELS], pixel_y[MAX_TREE_PIXELS], pixel[MAX_TREE_PIXELS];
     float coefficients[MAX_BASIS];
     float delta[SHAPE_VALUES];
     luma_roi roi; /* of the frame being fitted */
@@ -309,6 +329,58 @@ mf_status mf_landmark_features(const mf_image *im, const float *shape, const flo
     return st;
 }
 
+/* The tree levels, where the model has them (tree_leaf present: all five
+ * tensors, in agreeing shapes, every index in range, every value finite). */
+static mf_status load_trees(mf_landmarker *lm, const mf_model *model)
+{
+    mf_tensor anchor, offset, split, threshold, leaf;
+    mf_status st;
+    if (mf_model_tensor(model, "tree_leaf", &leaf) != MF_OK)
+        return MF_OK;
+    if ((st = mf_model_expect(model, "tree_leaf", MF_DTYPE_F32, -1, &leaf)) != MF_OK ||
+        (st = mf_model_expect(model, "tree_anchor", MF_DTYPE_I32, -1, &anchor)) != MF_OK ||
+        (st = mf_model_expect(model, "tree_offset", MF_DTYPE_F32, -1, &offset)) != MF_OK ||
+        (st = mf_model_expect(model, "tree_split", MF_DTYPE_I32, -1, &split)) != MF_OK ||
+        (st = mf_model_expect(model, "tree_threshold", MF_DTYPE_F32, -1, &threshold)) != MF_OK)
+        return st;
+    if (leaf.ndim != 4 || anchor.ndim != 2 || split.ndim != 4)
+        return MF_E_MODEL_MISSING;
+    const int64_t levels = leaf.dims[0], trees = leaf.dims[1], leaves = leaf.dims[2];
+    const int64_t pixels = anchor.dims[1];
+    int32_t depth = 0;
+    while (depth <= MAX_TREE_DEPTH && ((int64_t)1 << depth) < leaves)
+        depth++;
+    if (levels < 1 || levels > MAX_TREE_LEVELS || trees < 1 || trees > MAX_TREES || depth < 1 ||
+        depth > MAX_TREE_DEPTH || ((int64_t)1 << depth) != leaves || leaf.dims[3] != lm->basis_size ||
+        pixels < 2 || pixels > MAX_TREE_PIXELS || anchor.dims[0] != levels ||
+        offset.count != levels * pixels * 2 || split.dims[0] != levels || split.dims[1] != trees ||
+        split.dims[2] != leaves - 1 || split.dims[3] != 2 || threshold.count != levels * trees * (leaves - 1))
+        return MF_E_MODEL_MISSING;
+    const int32_t *anchors = anchor.data, *splits = split.data;
+    for (int64_t i = 0; i < anchor.count; i++)
+        if (anchors[i] < 0 || anchors[i] >= MF_LANDMARKS)
+            return MF_E_MODEL_MISSING;
+    for (int64_t i = 0; i < split.count; i++)
+        if (splits[i] < 0 || splits[i] >= pixels)
+            return MF_E_MODEL_MISSING;
+    const float *offsets = offset.data;
+    for (int64_t i = 0; i < offset.count; i++) /* placed like the shapes: bounded, NaN failing */
+        if (!(fabsf(offsets[i]) <= MAX_SHAPE_VALUE))
+            return MF_E_MODEL_MISSING;
+    if (!mf_all_finite(threshold.data, threshold.count) || !mf_all_finite(leaf.data, leaf.count))
+        return MF_E_MODEL_MISSING;
+    lm->tree_levels = (int32_t)levels;
+    lm->tree_count = (int32_t)trees;
+    lm->tree_depth = depth;
+    lm->tree_pixels = (int32_t)pixels;
+    lm->tree_anchor = anchors;
+    lm->tree_offset = offsets;
+    lm->tree_split = splits;
+    lm->tree_threshold = threshold.data;
+    lm->tree_leaf = leaf.data;
+    return MF_OK;
+}
+
 static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
 {
     mf_tensor t;
@@ -387,7 +459,7 @@ static mf_status load_landmarks(mf_landmarker *lm, const mf_model *model)
         for (int64_t i = 0; i < counts[w]; i++)
             if (!isfinite(weights[w][i]))
                 return MF_E_MODEL_MISSING;
-    return MF_OK;
+    return load_trees(lm, model);
 }
 
 mf_landmarker *mf_landmarker_new(const mf_model *model, const mf_limits *limits, mf_status *status)
@@ -455,6 +527,64 @@ static int shape_in_range(const float *points)
     return 1;
 }
 
+/* Moves `points` by a canonical update in the shape basis, through the
+ * similarity (a, b) that poses the mean shape like them. */
+static void apply_update(mf_landmarker *lm, float *points, float a, float b)
+{
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, SHAPE_VALUES, lm->basis_size, 1.0f, lm->shape_basis,
+                lm->basis_size, lm->coefficients, 1, 0.0f, lm->delta, 1);
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        float u = lm->delta[2 * i], v = lm->delta[2 * i + 1];
+        points[2 * i] += a * u - b * v;
+        points[2 * i + 1] += b * u + a * v;
+    }
+}
+
+/* One tree level: the level's pixels placed from the points, every tree
+ * walked on their differences, the sum of the leaves applied. */
+static mf_status tree_level(mf_landmarker *lm, const mf_image *im, float *points, int32_t level)
+{
+    const int32_t pixels = lm->tree_pixels, k = lm->basis_size;
+    const int32_t splits = (1 << lm->tree_depth) - 1;
+    const int32_t *anchor = lm->tree_anchor + (size_t)level * pixels;
+    const float *offset = lm->tree_offset + (size_t)level * pixels * 2;
+    float a, b, cx, cy;
+    mf_similarity(lm->mean_shape, points, &a, &b, &cx, &cy);
+    float x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+    for (int32_t p = 0; p < pixels; p++) {
+        const float u = offset[2 * p], v = offset[2 * p + 1];
+        const float x = points[2 * anchor[p]] + a * u - b * v;
+        const float y = points[2 * anchor[p] + 1] + b * u + a * v;
+        lm->pixel_x[p] = x;
+        lm->pixel_y[p] = y;
+        x0 = fminf(x0, x);
+        y0 = fminf(y0, y);
+        x1 = fmaxf(x1, x);
+        y1 = fmaxf(y1, y);
+    }
+    mf_status st = roi_cover(&lm->roi, im, x0, y0, x1, y1, 0.0f);
+    if (st != MF_OK)
+        return st;
+    for (int32_t p = 0; p < pixels; p++)
+        lm->pixel[p] = sample(&lm->roi, im, lm->pixel_x[p], lm->pixel_y[p]);
+    memset(lm->coefficients, 0, sizeof(float) * (size_t)k);
+    for (int32_t t = 0; t < lm->tree_count; t++) {
+        const size_t tree = (size_t)level * lm->tree_count + t;
+        const int32_t *split = lm->tree_split + tree * splits * 2;
+        const float *threshold = lm->tree_threshold + tree * splits;
+        int32_t node = 0;
+        while (node < splits) {
+            const float difference = lm->pixel[split[2 * node]] - lm->pixel[split[2 * node + 1]];
+            node = 2 * node + (difference > threshold[node] ? 2 : 1);
+        }
+        const float *leaf = lm->tree_leaf + (tree * (splits + 1) + (size_t)(node - splits)) * k;
+        for (int32_t j = 0; j < k; j++)
+            lm->coefficients[j] += leaf[j];
+    }
+    apply_update(lm, points, a, b);
+    return shape_in_range(points) ? MF_OK : MF_E_MODEL_CORRUPT;
+}
+
 /* Runs the cascade from the shape in `points`, refining it in place. A
  * start out of range is the caller's (MF_E_INVALID_ARGUMENT); a stage that
  * moves the points out of range has absurd weights (MF_E_MODEL_CORRUPT),
@@ -477,13 +607,7 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
                          ((size_t)s * lm->cluster_count + pose_cluster(lm, points, a, b, cx, cy)) * k * row;
         cblas_sgemv(CblasRowMajor, CblasNoTrans, k, row, 1.0f, r, row, lm->features, 1, 0.0f,
                     lm->coefficients, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, SHAPE_VALUES, k, 1.0f, lm->shape_basis, k,
-                    lm->coefficients, 1, 0.0f, lm->delta, 1);
-        for (int i = 0; i < MF_LANDMARKS; i++) {
-            float u = lm->delta[2 * i], v = lm->delta[2 * i + 1];
-            points[2 * i] += a * u - b * v;
-            points[2 * i + 1] += b * u + a * v;
-        }
+        apply_update(lm, points, a, b);
         if (!shape_in_range(points))
             return MF_E_MODEL_CORRUPT;
     }
@@ -492,6 +616,9 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
         if (!isfinite(*quality))
             return MF_E_MODEL_CORRUPT;
     }
+    for (int32_t level = 0; level < lm->tree_levels; level++)
+        if ((st = tree_level(lm, im, points, level)) != MF_OK)
+            return st;
     return MF_OK;
 }
 

@@ -15,6 +15,8 @@ enum {
     STAGES = 2,
     BASIS = 2, /* translation along x, along y */
     TENSORS = 7,
+    TREE_TENSORS = 5,
+    TREES = 2, /* one level of two trees of depth 1 on two pixels */
     SIDE = 96, /* the test frame */
 };
 
@@ -26,7 +28,9 @@ typedef struct {
     float regressor[(STAGES + 1) * BASIS * ROW];
     float quality[ROW];
     int32_t hog[3];
-    fx_tensor tensors[TENSORS];
+    int32_t tree_anchor[2], tree_split[TREES * 2];
+    float tree_offset[4], tree_threshold[TREES], tree_leaf[TREES * 2 * BASIS];
+    fx_tensor tensors[TENSORS + TREE_TENSORS];
     size_t count;
 } synthetic;
 
@@ -63,6 +67,28 @@ static void synthetic_init(synthetic *s)
     };
     memcpy(s->tensors, all, sizeof all);
     s->count = TENSORS;
+}
+
+/* Adds a tree level to a model: two trees of depth 1 comparing pixel 0
+ * (at point 0) with pixel 1 (at point 17), all leaves zero; a threshold of
+ * -1e30 sends every face right, +1e30 left. */
+static void add_trees(synthetic *s)
+{
+    s->tree_anchor[0] = 0;
+    s->tree_anchor[1] = 17;
+    for (int t = 0; t < TREES; t++) {
+        s->tree_split[2 * t] = 0;
+        s->tree_split[2 * t + 1] = 1;
+    }
+    const fx_tensor trees[TREE_TENSORS] = {
+        {"tree_anchor", MF_DTYPE_I32, 2, {1, 2}, s->tree_anchor},
+        {"tree_offset", MF_DTYPE_F32, 3, {1, 2, 2}, s->tree_offset},
+        {"tree_split", MF_DTYPE_I32, 4, {1, TREES, 1, 2}, s->tree_split},
+        {"tree_threshold", MF_DTYPE_F32, 3, {1, TREES, 1}, s->tree_threshold},
+        {"tree_leaf", MF_DTYPE_F32, 4, {1, TREES, 2, BASIS}, s->tree_leaf},
+    };
+    memcpy(s->tensors + s->count, trees, sizeof trees);
+    s->count += TREE_TENSORS;
 }
 
 static fx_tensor *tensor_named(synthetic *s, const char *name)
@@ -714,6 +740,98 @@ static void test_shapes_bounded_at_load(void)
     CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
 }
 
+/* The leaves reached add up in the shape basis: with the thresholds set so
+ * that tree 0 goes right and tree 1 left, the points move by the sum of
+ * those two leaves, turned and scaled like the face. */
+static void test_trees_add_the_leaves_reached(void)
+{
+    const float u = 0.05f, v = -0.03f;
+    const float c = sqrtf((float)MF_LANDMARKS); /* a coefficient c moves each point by 1 */
+    synthetic s;
+    synthetic_init(&s);
+    add_trees(&s);
+    s.tree_threshold[0] = -1e30f; /* right: leaf 1 */
+    s.tree_threshold[1] = 1e30f;  /* left: leaf 0 */
+    s.tree_leaf[(0 * 2 + 1) * BASIS + 0] = u * c; /* tree 0, leaf 1: x */
+    s.tree_leaf[(0 * 2 + 0) * BASIS + 0] = 100.0f; /* tree 0, leaf 0: never reached */
+    s.tree_leaf[(1 * 2 + 0) * BASIS + 1] = v * c; /* tree 1, leaf 0: y */
+    s.tree_leaf[(1 * 2 + 1) * BASIS + 1] = 100.0f; /* tree 1, leaf 1: never reached */
+    rig r;
+    CHECK_STATUS(rig_open(&r, &s), MF_OK);
+    const mf_image image = fx_view(test_frame(), SIDE, SIDE, MF_GRAY);
+    const double scale = 30.0, angle = 0.5;
+    float start[VALUES], points[VALUES];
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        const double mx = s.mean_shape[2 * i], my = s.mean_shape[2 * i + 1];
+        start[2 * i] = (float)(48.0 + scale * (cos(angle) * mx - sin(angle) * my));
+        start[2 * i + 1] = (float)(40.0 + scale * (sin(angle) * mx + cos(angle) * my));
+    }
+    CHECK_STATUS(mf_landmarks_from_points(r.landmarker, &image, start, points, VALUES, NULL), MF_OK);
+    const double dx = scale * (cos(angle) * u - sin(angle) * v), dy = scale * (sin(angle) * u + cos(angle) * v);
+    double worst = 0;
+    for (int i = 0; i < MF_LANDMARKS; i++) {
+        worst = fmax(worst, fabs(points[2 * i] - (start[2 * i] + dx)));
+        worst = fmax(worst, fabs(points[2 * i + 1] - (start[2 * i + 1] + dy)));
+    }
+    CHECKF(worst < 1e-3, "points off by %g px from the leaves' move (%g, %g)", worst, dx, dy);
+    rig_close(&r);
+
+    /* absurd leaves are caught like absurd regressors */
+    s.tree_leaf[(0 * 2 + 1) * BASIS + 0] = 1e30f;
+    CHECK_STATUS(rig_open(&r, &s), MF_OK);
+    CHECK_STATUS(mf_landmarks_from_points(r.landmarker, &image, start, points, VALUES, NULL),
+                 MF_E_MODEL_CORRUPT);
+    rig_close(&r);
+}
+
+static void test_trees_checked_at_load(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    add_trees(&s);
+    CHECK_STATUS(landmarker_status(&s), MF_OK);
+    static const char *names[TREE_TENSORS] = {"tree_anchor", "tree_offset", "tree_split",
+                                              "tree_threshold", "tree_leaf"};
+    for (size_t i = 0; i < TREE_TENSORS; i++) {
+        synthetic_init(&s);
+        add_trees(&s);
+        omit_tensor(&s, names[i]);
+        /* without tree_leaf there are no trees; without any other, the model is broken */
+        CHECKF(landmarker_status(&s) == (i == TREE_TENSORS - 1 ? MF_OK : MF_E_MODEL_MISSING),
+               "trees without %s", names[i]);
+    }
+    struct { const char *what; int32_t *i; float *f; float value; } bad[] = {
+        {"anchor 68", &s.tree_anchor[1], NULL, MF_LANDMARKS},
+        {"anchor -1", &s.tree_anchor[0], NULL, -1},
+        {"split pixel 2 of 2", &s.tree_split[1], NULL, 2},
+        {"offset NaN", NULL, &s.tree_offset[2], NAN},
+        {"offset 11", NULL, &s.tree_offset[0], 11.0f},
+        {"threshold infinite", NULL, &s.tree_threshold[1], INFINITY},
+        {"leaf NaN", NULL, &s.tree_leaf[3], NAN},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        synthetic_init(&s);
+        add_trees(&s);
+        if (bad[i].i)
+            *bad[i].i = (int32_t)bad[i].value;
+        else
+            *bad[i].f = bad[i].value;
+        CHECKF(landmarker_status(&s) == MF_E_MODEL_MISSING, "trees with %s load", bad[i].what);
+    }
+    /* shapes that disagree: leaves of another basis size, a depth whose
+     * split count does not match */
+    synthetic_init(&s);
+    add_trees(&s);
+    tensor_named(&s, "tree_leaf")->dims[3] = 1;
+    tensor_named(&s, "tree_leaf")->dims[2] = 4;
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+    synthetic_init(&s);
+    add_trees(&s);
+    tensor_named(&s, "tree_split")->dims[1] = 1;
+    tensor_named(&s, "tree_split")->dims[2] = 2;
+    CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
+}
+
 void test_landmarks(void)
 {
     test_valid_model_loads();
@@ -733,4 +851,6 @@ void test_landmarks(void)
     test_channel_orders_agree();
     test_absurd_points_after_a_stage();
     test_shapes_bounded_at_load();
+    test_trees_add_the_leaves_reached();
+    test_trees_checked_at_load();
 }

@@ -30,6 +30,9 @@ QUALITY_CLIP = 0.5
 POSE_CLUSTERS = 3
 MIN_CLUSTER_ROWS = 2000
 HOG = (2, 4, 8)
+TREE_PADDING = 0.1     # canonical units (outer eye corners 1 apart) around the mean shape
+TREE_LAMBDA = 0.2      # canonical units: about a tenth of the face's width
+TREE_CANDIDATES = 20   # random splits tried per node
 
 
 def read_faces(csv_path: Path):
@@ -221,12 +224,112 @@ def ridge(x: np.ndarray, y: np.ndarray, held: np.ndarray, score) -> tuple[np.nda
     return solve(*all_gram, best).astype(np.float32), best, best_score
 
 
+def tree_pixel_pool(mean_shape: np.ndarray, count: int, rng: np.random.Generator):
+    """(anchor, offset, at): `count` pixel positions drawn uniformly over the
+    mean shape's bounding box (padded by TREE_PADDING), each anchored to the
+    nearest point so that it moves with that part of the face."""
+    lo, hi = mean_shape.min(axis=0) - TREE_PADDING, mean_shape.max(axis=0) + TREE_PADDING
+    at = rng.uniform(lo, hi, (count, 2))
+    anchor = np.argmin(((at[:, None, :] - mean_shape[None]) ** 2).sum(axis=2), axis=1)
+    return anchor.astype(np.int32), (at - mean_shape[anchor]).astype(np.float32), at
+
+
+def split_candidates(at: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` pixel pairs (u, v), near pairs preferred: a pair is kept with
+    probability exp(-distance / TREE_LAMBDA) (Kazemi & Sullivan's prior)."""
+    pairs = np.empty((0, 2), int)
+    while len(pairs) < count:
+        u, v = rng.integers(0, len(at), (2, 8 * count))
+        keep = (u != v) & (rng.random(len(u)) < np.exp(-np.linalg.norm(at[u] - at[v], axis=1) / TREE_LAMBDA))
+        pairs = np.concatenate([pairs, np.stack([u[keep], v[keep]], axis=1)])
+    return pairs[:count]
+
+
+def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: int, shrinkage: float,
+              rng: np.random.Generator):
+    """One regression tree on pixel differences, grown greedily: at each node
+    the best of TREE_CANDIDATES random (pair, threshold) splits by the
+    residual's sum of squares explained; leaves hold the shrunk mean residual.
+    Returns (split (2^D - 1, 2), threshold (2^D - 1), leaf (2^D, K), leaf index per row)."""
+    splits = 2 ** depth - 1
+    split = np.zeros((splits, 2), np.int32)
+    threshold = np.zeros(splits, np.float32)
+    node = np.zeros(len(pixels), int)
+    for first in (2 ** d - 1 for d in range(depth)):
+        order = np.argsort(node, kind="stable")
+        bounds = np.searchsorted(node[order], np.arange(first, 2 * first + 2))
+        for n in range(first, 2 * first + 1):
+            rows = order[bounds[n - first]:bounds[n - first + 1]]
+            if len(rows) < 2:
+                continue  # u == v == 0, threshold 0: every row goes left
+            pair = split_candidates(at, TREE_CANDIDATES, rng)
+            difference = pixels[rows[:, None], pair[None, :, 0]] - pixels[rows[:, None], pair[None, :, 1]]
+            cut = difference[rng.integers(0, len(rows), TREE_CANDIDATES), np.arange(TREE_CANDIDATES)]
+            right = (difference > cut).astype(np.float32)
+            r = residual[rows]
+            right_sum, total = right.T @ r, r.sum(axis=0)
+            right_count = right.sum(axis=0)
+            gain = ((right_sum ** 2).sum(axis=1) / np.maximum(right_count, 1)
+                    + ((total - right_sum) ** 2).sum(axis=1) / np.maximum(len(rows) - right_count, 1))
+            best = int(np.argmax(gain))
+            split[n], threshold[n] = pair[best], cut[best]
+        u, v = split[node, 0], split[node, 1]
+        go_right = pixels[np.arange(len(pixels)), u] - pixels[np.arange(len(pixels)), v] > threshold[node]
+        node = 2 * node + np.where(go_right, 2, 1)
+    leaf_of = node - splits
+    counts = np.bincount(leaf_of, minlength=splits + 1)
+    sums = np.zeros((splits + 1, residual.shape[1]))
+    np.add.at(sums, leaf_of, residual)
+    leaf = (shrinkage * sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    return split, threshold, leaf, leaf_of
+
+
+def tree_levels(args, images, current, target, mean_shape, basis, held, rng, start):
+    """The tree levels after the linear stages: per level a pixel pool,
+    `args.trees` trees fitted by gradient boosting to the canonical residual
+    (in shape-basis coefficients) on the rows not held out, then every row
+    moved by its level's update. Returns (tensors, the final shapes)."""
+    m = mean_shape.astype(np.float64)
+    fit_rows = np.flatnonzero(~held)
+    out = {name: [] for name in ("tree_anchor", "tree_offset", "tree_split", "tree_threshold", "tree_leaf")}
+    for level in range(args.tree_levels):
+        anchor, offset, at = tree_pixel_pool(m, args.tree_pixels, rng)
+        pixels = np.array([reference.tree_pixels(gray, shape, m, anchor, offset.astype(np.float64))
+                           for gray, shape in zip(images, current)], np.float32)
+        residual = (canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis)
+        fit_residual = residual[fit_rows].astype(np.float32)
+        splits, thresholds, leaves = [], [], []
+        for _ in range(args.trees):
+            split, threshold, leaf, leaf_of = grow_tree(pixels[fit_rows], fit_residual, at, args.tree_depth,
+                                                        args.shrinkage, rng)
+            fit_residual -= leaf[leaf_of]
+            splits.append(split), thresholds.append(threshold), leaves.append(leaf)
+        split, threshold, leaf = np.stack(splits), np.stack(thresholds), np.stack(leaves)
+        reached = reference.tree_leaves(split, threshold, pixels)
+        coefficients = leaf[np.arange(args.trees), reached].sum(axis=1)
+        deltas = (coefficients.astype(np.float64) @ basis.T).reshape(-1, 68, 2)
+        current = current + to_image(mean_shape, current, deltas)
+        for name, value in zip(out, (anchor, offset, split, threshold, leaf)):
+            out[name].append(value)
+        error = nme(current, target)
+        print(f"tree level {level}: train NME {error[~held].mean():.4f}, held-out NME {error[held].mean():.4f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return {name: np.stack(values) for name, values in out.items()}, current
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--data", default="../shared/data/landmarks", help="folder with train.csv")
     parser.add_argument("--out", default="models/landmarks.mfm")
     parser.add_argument("--copies", type=int, default=8, help="augmented copies per face (the first is unchanged)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N faces (quick runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stages", type=int, default=len(STAGE_RADIUS),
+                        help=f"linear stages, the first of {STAGE_RADIUS} patch radii")
+    parser.add_argument("--tree-levels", type=int, default=10, help="tree levels after the linear stages (0: none)")
+    parser.add_argument("--trees", type=int, default=100, help="trees per level")
+    parser.add_argument("--tree-depth", type=int, default=4)
+    parser.add_argument("--tree-pixels", type=int, default=400, help="pixels per level")
+    parser.add_argument("--shrinkage", type=float, default=0.1, help="each tree's leaves are scaled by this")
 
 
 def run(args) -> int:
@@ -284,7 +387,8 @@ def run(args) -> int:
     pose_axis, pose_edges = pose_clusters(np.concatenate([truths, truths[:, MIRROR] * (-1, 1)]), mean_shape)
     tensors = {"mean_shape": mean_shape, "pose_axis": pose_axis, "pose_edges": pose_edges}
     regressors = []
-    for stage, radius in enumerate(STAGE_RADIUS):
+    stage_radius = STAGE_RADIUS[:args.stages]
+    for stage, radius in enumerate(stage_radius):
         x = features_of(sample_images, current, mean_shape, radius)
         y = canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis
         cluster = np.array([reference.pose_cluster(tensors, shape) for shape in current])
@@ -329,17 +433,18 @@ def run(args) -> int:
         off[i] = (off[i] - centre) @ rot.T + centre + rng.uniform(-1.5, 1.5, 2) * io
     shapes_q = np.concatenate([last_shapes, off])
     rows_q = np.concatenate([np.arange(len(current))] * 2)
-    x = np.concatenate([last_x, features_of(sample_images, off, mean_shape, STAGE_RADIUS[-1])])
+    x = np.concatenate([last_x, features_of(sample_images, off, mean_shape, stage_radius[-1])])
     y = np.minimum(nme(shapes_q, target[rows_q]), QUALITY_CLIP)[:, None]
     held_q = held[rows_q]
     quality, alpha, _ = ridge(x, y, held_q, lambda pred, rows: np.abs(pred[:, 0] - y[rows, 0]).mean())
     predicted = x @ quality[0]
     print(f"quality: alpha {alpha:g}, mean abs error {np.abs(predicted - y[:, 0]).mean():.4f}", flush=True)
 
+    trees, current = tree_levels(args, sample_images, current, target, mean_shape, basis, held, rng, start)
     tensors = {
         "mean_shape": mean_shape,
         "box_shape": box_shape,
-        "stage_radius": np.array(STAGE_RADIUS, np.float32),
+        "stage_radius": np.array(stage_radius, np.float32),
         "shape_basis": basis.astype(np.float32),
         "pose_axis": pose_axis,
         "pose_edges": pose_edges,
@@ -347,7 +452,11 @@ def run(args) -> int:
         "quality": quality[0].astype(np.float32),
         "hog": np.array(HOG, np.int32),
     }
+    if args.tree_levels:
+        tensors.update(trees)
     write_model(args.out, "landmarks", tensors)
-    print(f"{args.out}: {len(STAGE_RADIUS)} stages, train NME {nme(current, target).mean():.4f}, "
+    error = nme(current, target)
+    print(f"{args.out}: {len(stage_radius)} stages, {args.tree_levels} tree levels; NME train "
+          f"{error[~held].mean():.4f}, held-out {error[held].mean():.4f}, "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     return 0

@@ -93,6 +93,28 @@ def pose_cluster(tensors: dict, shape: np.ndarray) -> int:
     return int(np.searchsorted(tensors["pose_edges"].astype(np.float64), t, side="right"))
 
 
+def tree_pixels(gray: np.ndarray, shape: np.ndarray, mean_shape: np.ndarray, anchor: np.ndarray,
+                offset: np.ndarray) -> np.ndarray:
+    """A tree level's pixels: each placed from its anchor point by its
+    canonical offset, posed like `shape`, sampled bilinearly."""
+    a, b, _ = similarity(mean_shape, shape)
+    at = shape[anchor] + offset @ np.array([[a, b], [-b, a]])
+    return sample(gray, at[:, 0], at[:, 1])
+
+
+def tree_leaves(split: np.ndarray, threshold: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """The leaf each tree of a level reaches: split (T, 2^D - 1, 2),
+    threshold (T, 2^D - 1), pixels (..., P) -> leaf indices (..., T)."""
+    trees, splits = threshold.shape
+    node = np.zeros(pixels.shape[:-1] + (trees,), int)
+    tree = np.arange(trees)
+    while (node < splits).any():
+        u, v = split[tree, node, 0], split[tree, node, 1]
+        difference = np.take_along_axis(pixels, u, -1) - np.take_along_axis(pixels, v, -1)
+        node = 2 * node + np.where(difference > threshold[tree, node], 2, 1)
+    return node - splits
+
+
 def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, float]:
     """Runs the cascade from `shape`; returns (points, quality)."""
     mean_shape = tensors["mean_shape"].astype(np.float64)
@@ -106,7 +128,16 @@ def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarr
         delta = (tensors["shape_basis"].astype(np.float64) @ (regressor @ x)).reshape(-1, 2)
         a, b, _ = similarity(mean_shape, shape)
         shape += delta @ np.array([[a, b], [-b, a]])
-    return shape, float(tensors["quality"].astype(np.float64) @ x)
+    quality = float(tensors["quality"].astype(np.float64) @ x)
+    for level in range(len(tensors.get("tree_leaf", ()))):
+        pixels = tree_pixels(gray, shape, mean_shape, tensors["tree_anchor"][level],
+                             tensors["tree_offset"][level].astype(np.float64))
+        leaves = tree_leaves(tensors["tree_split"][level], tensors["tree_threshold"][level], pixels)
+        coefficients = tensors["tree_leaf"][level][np.arange(len(leaves)), leaves].astype(np.float64).sum(axis=0)
+        delta = (tensors["shape_basis"].astype(np.float64) @ coefficients).reshape(-1, 2)
+        a, b, _ = similarity(mean_shape, shape)
+        shape += delta @ np.array([[a, b], [-b, a]])
+    return shape, quality
 
 
 def fit_box(tensors: dict, frame: np.ndarray, box) -> tuple[np.ndarray, float]:
