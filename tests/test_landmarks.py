@@ -133,6 +133,17 @@ def test_fit_matches_reference_on_the_astronaut(bundled, astronaut, astronaut_bo
     _assert_fit_matches_reference(*bundled, frame, astronaut_box.as_tuple())
 
 
+def test_fit_matches_reference_on_a_large_face(bundled, astronaut, astronaut_box):
+    """A face 3x the astronaut's (outer eye corners ~190 px apart) is read
+    on a coarser grid, in C as in the reference."""
+    from PIL import Image
+    big = np.asarray(Image.fromarray(astronaut).resize((3 * 512, 3 * 512), Image.BILINEAR))
+    box = tuple(3 * v for v in astronaut_box.as_tuple())
+    points, _ = bundled[0].fit(big, box)
+    assert reference.read_grid(np.zeros(big.shape[:2]), reference.scale_of(bundled[1]["mean_shape"], points))[1] >= 2
+    _assert_fit_matches_reference(*bundled, big, box)
+
+
 def test_fit_matches_reference_on_val_crops(bundled, detector, val_faces):
     for path, truth in val_faces[:3]:
         frame = _rgb(path)
@@ -144,7 +155,7 @@ def _random_shapes(mean_shape, height, width, rng, count=12):
     """Faces of random size, angle and place, jittered; some hang over the border."""
     shapes = []
     for i in range(count):
-        scale, angle = rng.uniform(20, 150), rng.uniform(-0.6, 0.6)
+        scale, angle = rng.uniform(20, 400), rng.uniform(-0.6, 0.6)
         turn = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         # every third face is centred on the border
         centre = [0.0, rng.uniform(0, height)] if i % 3 == 0 else rng.uniform(0, [width, height])
@@ -152,6 +163,8 @@ def _random_shapes(mean_shape, height, width, rng, count=12):
         shapes.append((mean_shape @ turn.T + centre + jitter).astype(np.float32))
     outside = [((s < 0) | (s >= [width, height])).any() for s in shapes]
     assert sum(outside) >= count // 3  # border clamping is exercised
+    steps = [reference.read_grid(np.zeros((height, width)), reference.scale_of(mean_shape, s))[1] for s in shapes]
+    assert min(steps) == 1 and max(steps) >= 3  # faces read on the frame and on coarser grids
     return shapes
 
 

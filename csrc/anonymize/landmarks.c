@@ -54,13 +54,19 @@ static const float MAX_SHAPE_VALUE = 10.0f;
 static const double MIN_SHAPE_RADIUS = 1e-2; /* root mean square, of the mean shape */
 
 /* The luma of the part of the frame the patches read, converted once per
- * fit rather than once per sample (a sample reads four pixels). */
+ * fit rather than once per sample (a sample reads four pixels). A large
+ * face is read on a coarser grid, so that the cost of a fit stays flat in
+ * the face's size and the descriptors see faces near the scale they were
+ * trained at: grid point (i, j) of step s > 1 is the mean of the 2 x 2
+ * pixels around frame position (s i + s/2 - 0.5, s j + s/2 - 0.5) (integer
+ * s/2); at step 1 it is pixel (i, j). The region is a window of that grid. */
 typedef struct {
-    uint8_t *data;
-    size_t capacity;
-    int32_t x0, y0, width, height; /* width == 0: empty */
+    uint8_t *data, *rows; /* rows: 4 grid rows of scratch, for step > 1 */
+    size_t capacity, rows_capacity;
+    int32_t step, grid_width, grid_height;
+    float offset, inverse_step; /* frame x = step * grid x + offset */
+    int32_t x0, y0, width, height; /* grid units; width == 0: empty */
 } luma_roi;
-
 struct mf_landmarker {
     mf_limits limits;
     int32_t stage_count, basis_size, cluster_count;
@@ -79,26 +85,66 @@ struct mf_landmarker {
 /* NaN clamps to lo, so no NaN reaches an index computation */
 static inline float clampf(float v, float lo, float hi) { return v >= lo ? (v <= hi ? v : hi) : lo; }
 
-/* Makes `roi` cover frame pixels [x0, x1] x [y0, y1] (clamped to the frame),
- * converting a region `margin` pixels larger when it does not yet. */
+/* Sets the grid a fit reads a frame on: the step for a face of `scale`
+ * pixels per canonical unit (the outer eye corners' distance), coarser
+ * while the grid would have fewer than 2 points a side. Empties the region. */
+static void roi_grid(luma_roi *roi, const mf_image *im, float scale)
+{
+    int32_t step = scale >= MF_LANDMARK_READ_SCALE ? (int32_t)fminf(scale / MF_LANDMARK_READ_SCALE + 0.5f, 1e6f) : 1;
+    while (step > 1 && ((im->width - 1 - step / 2) / step + 1 < 2 || (im->height - 1 - step / 2) / step + 1 < 2))
+        step--;
+    roi->step = step;
+    roi->inverse_step = 1.0f / (float)step;
+    roi->offset = step == 1 ? 0.0f : (float)(step / 2) - 0.5f;
+    roi->grid_width = step == 1 ? im->width : (im->width - 1 - step / 2) / step + 1;
+    roi->grid_height = step == 1 ? im->height : (im->height - 1 - step / 2) / step + 1;
+    roi->width = 0;
+}
+
+/* One row of grid points from column gx0: at step > 1 the four strided
+ * rows of pixels around them, converted then averaged (four conversions a
+ * point, whatever the step). */
+static void grid_row(const luma_roi *roi, const mf_image *im, int32_t gx0, int32_t gy, int32_t count,
+                     uint8_t *out, uint8_t *rows)
+{
+    const int32_t s = roi->step;
+    if (s == 1) {
+        mf_luma_row(im, gx0, gy, count, out);
+        return;
+    }
+    mf_image strided = *im;
+    strided.pixel_stride = im->pixel_stride * s;
+    const int32_t x = s * gx0 + s / 2 - 1, y = s * gy + s / 2 - 1;
+    for (int k = 0; k < 4; k++) {
+        strided.data = im->data + (ptrdiff_t)(x + (k & 1)) * im->pixel_stride;
+        mf_luma_row(&strided, 0, y + (k >> 1), count, rows + (size_t)k * count);
+    }
+    for (int32_t i = 0; i < count; i++)
+        out[i] = (uint8_t)((rows[i] + rows[count + i] + rows[2 * count + i] + rows[3 * count + i] + 2) >> 2);
+}
+
+/* Makes `roi` cover frame positions [x0, x1] x [y0, y1] (clamped to the
+ * grid), converting a region `margin` frame pixels larger when it does not yet. */
 static mf_status roi_cover(luma_roi *roi, const mf_image *im, float x0, float y0, float x1,
                            float y1, float margin)
 {
-    int32_t need_x0 = (int32_t)clampf(floorf(x0), 0.0f, (float)(im->width - 1));
-    int32_t need_y0 = (int32_t)clampf(floorf(y0), 0.0f, (float)(im->height - 1));
-    int32_t need_x1 = (int32_t)clampf(ceilf(x1) + 1.0f, 0.0f, (float)(im->width - 1));
-    int32_t need_y1 = (int32_t)clampf(ceilf(y1) + 1.0f, 0.0f, (float)(im->height - 1));
+    const float gw = (float)(roi->grid_width - 1), gh = (float)(roi->grid_height - 1);
+    const float inv = roi->inverse_step, off = roi->offset;
+    int32_t need_x0 = (int32_t)clampf(floorf((x0 - off) * inv), 0.0f, gw);
+    int32_t need_y0 = (int32_t)clampf(floorf((y0 - off) * inv), 0.0f, gh);
+    int32_t need_x1 = (int32_t)clampf(ceilf((x1 - off) * inv) + 1.0f, 0.0f, gw);
+    int32_t need_y1 = (int32_t)clampf(ceilf((y1 - off) * inv) + 1.0f, 0.0f, gh);
     if (roi->width > 0 && need_x0 >= roi->x0 && need_y0 >= roi->y0 &&
         need_x1 < roi->x0 + roi->width && need_y1 < roi->y0 + roi->height)
         return MF_OK;
-    /* a margin past the frame's side adds nothing: clamped before it becomes
+    /* a margin past the grid's side adds nothing: clamped before it becomes
      * an int, and the sums taken in 64 bits */
-    const float side = (float)(im->width > im->height ? im->width : im->height);
-    const int64_t m = (int64_t)clampf(margin, 0.0f, side);
+    const float side = (float)(roi->grid_width > roi->grid_height ? roi->grid_width : roi->grid_height);
+    const int64_t m = (int64_t)clampf(margin * inv, 0.0f, side);
     const int32_t rx0 = (int32_t)(need_x0 - m > 0 ? need_x0 - m : 0);
     const int32_t ry0 = (int32_t)(need_y0 - m > 0 ? need_y0 - m : 0);
-    const int32_t rx1 = (int32_t)(need_x1 + m < im->width ? need_x1 + m : im->width - 1);
-    const int32_t ry1 = (int32_t)(need_y1 + m < im->height ? need_y1 + m : im->height - 1);
+    const int32_t rx1 = (int32_t)(need_x1 + m < roi->grid_width ? need_x1 + m : roi->grid_width - 1);
+    const int32_t ry1 = (int32_t)(need_y1 + m < roi->grid_height ? need_y1 + m : roi->grid_height - 1);
     size_t size = (size_t)(rx1 - rx0 + 1) * (size_t)(ry1 - ry0 + 1);
     if (size > roi->capacity) {
         uint8_t *grown = realloc(roi->data, size);
@@ -107,40 +153,43 @@ static mf_status roi_cover(luma_roi *roi, const mf_image *im, float x0, float y0
         roi->data = grown;
         roi->capacity = size;
     }
+    const size_t rows = 4 * (size_t)(rx1 - rx0 + 1);
+    if (roi->step > 1 && rows > roi->rows_capacity) {
+        uint8_t *grown = realloc(roi->rows, rows);
+        if (!grown)
+            return MF_E_NO_MEMORY;
+        roi->rows = grown;
+        roi->rows_capacity = rows;
+    }
     roi->x0 = rx0;
     roi->y0 = ry0;
     roi->width = rx1 - rx0 + 1;
     roi->height = ry1 - ry0 + 1;
     for (int32_t y = 0; y < roi->height; y++)
-        mf_luma_row(im, rx0, ry0 + y, roi->width, roi->data + (size_t)y * roi->width);
+        grid_row(roi, im, rx0, ry0 + y, roi->width, roi->data + (size_t)y * roi->width, roi->rows);
     return MF_OK;
 }
 
 
-/* Bilinear luma with coordinates clamped to the frame (edge replication). */
-static inline float sample(const luma_roi *roi, const mf_image *im, float x, float y)
+/* Bilinear luma at grid coordinates (u, v), clamped to the grid (edge
+ * replication). */
+static inline float sample_grid(const luma_roi *roi, float u, float v)
 {
-    x = clampf(x, 0.0f, (float)(im->width - 1));
-    y = clampf(y, 0.0f, (float)(im->height - 1));
-    int32_t x0 = (int32_t)x, y0 = (int32_t)y;
-    int32_t dx = x0 + 1 < im->width ? 1 : 0, dy = y0 + 1 < im->height ? roi->width : 0;
-    float fx = x - (float)x0, fy = y - (float)y0;
-    const uint8_t *p = roi->data + (size_t)(y0 - roi->y0) * roi->width + (x0 - roi->x0);
-    float top = p[0] + fx * (float)(p[dx] - p[0]);
-    float bottom = p[dy] + fx * (float)(p[dy + dx] - p[dy]);
-    return top + fy * (bottom - top);
+    u = clampf(u, 0.0f, (float)(roi->grid_width - 1));
+    v = clampf(v, 0.0f, (float)(roi->grid_height - 1));
+    int32_t u0 = (int32_t)u, v0 = (int32_t)v;
+    int32_t du = u0 + 1 < roi->grid_width ? 1 : 0, dv = v0 + 1 < roi->grid_height ? roi->width : 0;
+    float fu = u - (float)u0, fv = v - (float)v0;
+    const uint8_t *p = roi->data + (size_t)(v0 - roi->y0) * roi->width + (u0 - roi->x0);
+    float top = p[0] + fu * (float)(p[du] - p[0]);
+    float bottom = p[dv] + fu * (float)(p[dv + du] - p[dv]);
+    return top + fv * (bottom - top);
 }
 
-/* The same where the caller knows 0 <= x, y and x + 1, y + 1 lie inside. */
-static inline float sample_inside(const luma_roi *roi, float x, float y)
+/* The same at frame position (x, y). */
+static inline float sample(const luma_roi *roi, float x, float y)
 {
-    int32_t x0 = (int32_t)x, y0 = (int32_t)y;
-    float fx = x - (float)x0, fy = y - (float)y0;
-    const uint8_t *p = roi->data + (size_t)(y0 - roi->y0) * roi->width + (x0 - roi->x0);
-    const uint8_t *q = p + roi->width;
-    float top = p[0] + fx * (float)(p[1] - p[0]);
-    float bottom = q[0] + fx * (float)(q[1] - q[0]);
-    return top + fy * (bottom - top);
+    return sample_grid(roi, (x - roi->offset) * roi->inverse_step, (y - roi->offset) * roi->inverse_step);
 }
 
 /* Orientation in [0, pi) without atan2: an octant fold and the polynomial
@@ -188,29 +237,38 @@ void mf_similarity(const float *mean_shape, const float *shape, float *a, float 
 enum { PATCH_SIDE = MF_HOG_GRID + 2, PATCH_SAMPLES = PATCH_SIDE * PATCH_SIDE,
        GRADIENTS = MF_HOG_GRID * MF_HOG_GRID };
 
-/* The patch's luma samples, row by row. The work is split into passes over
- * small arrays (positions, then loads, then blends) so the compiler can
- * vectorise all but the loads. */
-static void sample_patch(const luma_roi *roi, const mf_image *im, float ox, float oy, float xx,
-                         float xy, float yx, float yy, float *patch)
+/* The patch's luma samples, row by row: grid point (gx, gy) of the patch
+ * at frame position (ox, oy) + gx (xx, xy) + gy (yx, yy). The work is split
+ * into passes over small arrays (positions, then loads, then blends) so the
+ * compiler can vectorise all but the loads. */
+static void sample_patch(const luma_roi *roi, float ox, float oy, float xx, float xy, float yx,
+                         float yy, float *patch)
 {
+    /* in grid coordinates from here on */
+    const float inv = roi->inverse_step;
+    ox = (ox - roi->offset) * inv;
+    oy = (oy - roi->offset) * inv;
+    xx *= inv;
+    xy *= inv;
+    yx *= inv;
+    yy *= inv;
     float x[PATCH_SAMPLES], y[PATCH_SAMPLES];
     for (int gy = 0; gy < PATCH_SIDE; gy++)
         for (int gx = 0; gx < PATCH_SIDE; gx++) {
             x[gy * PATCH_SIDE + gx] = ox + (float)gx * xx + (float)gy * yx;
             y[gy * PATCH_SIDE + gx] = oy + (float)gx * xy + (float)gy * yy;
         }
-    /* the grid's corners bound it: inside the frame, no clamping is needed */
+    /* the patch's corners bound it: inside the grid, no clamping is needed */
     const float last = PATCH_SIDE - 1;
     const float cx[4] = {ox, ox + last * xx, ox + last * yx, ox + last * (xx + yx)};
     const float cy[4] = {oy, oy + last * xy, oy + last * yy, oy + last * (xy + yy)};
     int inside = 1;
     for (int c = 0; c < 4; c++)
-        inside &= cx[c] >= 0.0f && cy[c] >= 0.0f && cx[c] < (float)(im->width - 1) &&
-                  cy[c] < (float)(im->height - 1);
+        inside &= cx[c] >= 0.0f && cy[c] >= 0.0f && cx[c] < (float)(roi->grid_width - 1) &&
+                  cy[c] < (float)(roi->grid_height - 1);
     if (!inside) {
         for (int k = 0; k < PATCH_SAMPLES; k++)
-            patch[k] = sample(roi, im, x[k], y[k]);
+            patch[k] = sample_grid(roi, x[k], y[k]);
         return;
     }
     int32_t at[PATCH_SAMPLES];
@@ -290,6 +348,14 @@ static int usable_region(const mf_image *im, float x, float y, float w, float h)
            y < im->height;
 }
 
+/* A shape's size: pixels per canonical unit (the outer eye corners' distance). */
+static float shape_scale(const float *mean_shape, const float *shape)
+{
+    float a, b, cx, cy;
+    mf_similarity(mean_shape, shape, &a, &b, &cx, &cy);
+    return hypotf(a, b);
+}
+
 /* The descriptors, reading the frame through `roi`. */
 static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
                           const float *mean_shape, float radius, float *out)
@@ -314,7 +380,7 @@ static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
         /* grid point (gx, gy) sits at origin + gx * along_x + gy * along_y */
         const float ox = shape[2 * i] + (a - b) * first, oy = shape[2 * i + 1] + (b + a) * first;
         float patch[PATCH_SAMPLES];
-        sample_patch(roi, im, ox, oy, xx, xy, yx, yy, patch);
+        sample_patch(roi, ox, oy, xx, xy, yx, yy, patch);
         describe_patch(patch, bin_width, out + (size_t)i * MF_POINT_FEATURES);
     }
     return MF_OK;
@@ -323,9 +389,12 @@ static mf_status features(const mf_image *im, luma_roi *roi, const float *shape,
 mf_status mf_landmark_features(const mf_image *im, const float *shape, const float *mean_shape,
                                float radius, float *out)
 {
-    luma_roi roi = {NULL, 0, 0, 0, 0, 0};
+    luma_roi roi;
+    memset(&roi, 0, sizeof roi);
+    roi_grid(&roi, im, shape_scale(mean_shape, shape));
     mf_status st = features(im, &roi, shape, mean_shape, radius, out);
     free(roi.data);
+    free(roi.rows);
     return st;
 }
 
@@ -492,6 +561,7 @@ void mf_landmarker_free(mf_landmarker *lm)
     if (!lm)
         return;
     free(lm->roi.data);
+    free(lm->roi.rows);
     free(lm);
 }
 
@@ -566,7 +636,7 @@ static mf_status tree_level(mf_landmarker *lm, const mf_image *im, float *points
     if (st != MF_OK)
         return st;
     for (int32_t p = 0; p < pixels; p++)
-        lm->pixel[p] = sample(&lm->roi, im, lm->pixel_x[p], lm->pixel_y[p]);
+        lm->pixel[p] = sample(&lm->roi, lm->pixel_x[p], lm->pixel_y[p]);
     memset(lm->coefficients, 0, sizeof(float) * (size_t)k);
     for (int32_t t = 0; t < lm->tree_count; t++) {
         const size_t tree = (size_t)level * lm->tree_count + t;
@@ -595,7 +665,7 @@ static mf_status refine(mf_landmarker *lm, const mf_image *im, float *points, fl
     mf_status st;
     if (!shape_in_range(points))
         return MF_E_INVALID_ARGUMENT;
-    lm->roi.width = 0; /* a new frame */
+    roi_grid(&lm->roi, im, shape_scale(lm->mean_shape, points)); /* a new frame */
     lm->features[MF_LANDMARK_FEATURES] = 1.0f;
     for (int s = 0; s < lm->stage_count; s++) {
         st = features(im, &lm->roi, points, lm->mean_shape, lm->stage_radius[s], lm->features);

@@ -10,6 +10,7 @@ import numpy as np
 HOG_CELLS, HOG_CELL, HOG_BINS = 2, 4, 8
 HOG_GRID = HOG_CELLS * HOG_CELL
 HOG_EPSILON = 1e4
+READ_SCALE = 80.0  # MF_LANDMARK_READ_SCALE
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
@@ -31,6 +32,36 @@ def sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     top = gray[y0, x0] + fx * (gray[y0, x1] - gray[y0, x0])
     bottom = gray[y1, x0] + fx * (gray[y1, x1] - gray[y1, x0])
     return top + fy * (bottom - top)
+
+
+def read_grid(gray: np.ndarray, scale: float) -> tuple[np.ndarray, int, float]:
+    """(grid, step, offset): the luma a fit of a face of `scale` pixels per
+    canonical unit reads, grid point (i, j) at frame position step * (i, j)
+    + offset: the frame itself, or for a large face the means of the 2 x 2
+    pixels around every step-th one."""
+    h, w = gray.shape
+    step = int(min(scale / READ_SCALE + 0.5, 1e6)) if scale >= READ_SCALE else 1
+    while step > 1 and ((w - 1 - step // 2) // step + 1 < 2 or (h - 1 - step // 2) // step + 1 < 2):
+        step -= 1
+    if step == 1:
+        return gray, 1, 0.0
+    cols = step * np.arange((w - 1 - step // 2) // step + 1) + step // 2 - 1
+    rows = step * np.arange((h - 1 - step // 2) // step + 1) + step // 2 - 1
+    g = gray.astype(np.int64)
+    total = g[rows][:, cols] + g[rows][:, cols + 1] + g[rows + 1][:, cols] + g[rows + 1][:, cols + 1]
+    return ((total + 2) >> 2).astype(np.float64), step, step // 2 - 0.5
+
+
+def sample_grid(grid: tuple[np.ndarray, int, float], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a read grid at frame positions."""
+    image, step, offset = grid
+    return sample(image, (x - offset) / step, (y - offset) / step)
+
+
+def scale_of(mean_shape: np.ndarray, shape: np.ndarray) -> float:
+    """Pixels per canonical unit (the outer eye corners' distance)."""
+    a, b, _ = similarity(mean_shape, shape)
+    return float(np.hypot(a, b))
 
 
 def orientation(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -55,14 +86,17 @@ def similarity(mean_shape: np.ndarray, shape: np.ndarray) -> tuple[float, float,
     return a, b, centre
 
 
-def features(gray: np.ndarray, shape: np.ndarray, mean_shape: np.ndarray, radius: float) -> np.ndarray:
+def features(gray: np.ndarray, shape: np.ndarray, mean_shape: np.ndarray, radius: float,
+             grid=None) -> np.ndarray:
+    """The descriptors, read on `grid` (by default the one for the shape's size)."""
+    grid = grid or read_grid(gray, scale_of(mean_shape, shape))
     a, b, _ = similarity(mean_shape, shape)
     step = radius / (HOG_GRID / 2)
     offsets = (np.arange(HOG_GRID + 2) - (HOG_GRID + 1) / 2) * step
     u, v = np.meshgrid(offsets, offsets)  # v varies along rows
     out = []
     for px, py in shape:
-        patch = sample(gray, px + a * u - b * v, py + b * u + a * v)
+        patch = sample_grid(grid, px + a * u - b * v, py + b * u + a * v)
         dx = patch[1:-1, 2:] - patch[1:-1, :-2]
         dy = patch[2:, 1:-1] - patch[:-2, 1:-1]
         mag = np.sqrt(dx ** 2 + dy ** 2)
@@ -94,12 +128,14 @@ def pose_cluster(tensors: dict, shape: np.ndarray) -> int:
 
 
 def tree_pixels(gray: np.ndarray, shape: np.ndarray, mean_shape: np.ndarray, anchor: np.ndarray,
-                offset: np.ndarray) -> np.ndarray:
+                offset: np.ndarray, grid=None) -> np.ndarray:
     """A tree level's pixels: each placed from its anchor point by its
-    canonical offset, posed like `shape`, sampled bilinearly."""
+    canonical offset, posed like `shape`, sampled bilinearly on `grid` (by
+    default the one for the shape's size)."""
+    grid = grid or read_grid(gray, scale_of(mean_shape, shape))
     a, b, _ = similarity(mean_shape, shape)
     at = shape[anchor] + offset @ np.array([[a, b], [-b, a]])
-    return sample(gray, at[:, 0], at[:, 1])
+    return sample_grid(grid, at[:, 0], at[:, 1])
 
 
 def tree_leaves(split: np.ndarray, threshold: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -122,8 +158,9 @@ def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarr
     clusters = len(tensors["pose_edges"]) + 1 if "pose_edges" in tensors else 1
     basis_size = tensors["shape_basis"].shape[1]
     stages = tensors["regressor"].reshape(len(tensors["stage_radius"]), clusters, basis_size, -1)
+    grid = read_grid(gray, scale_of(mean_shape, shape))  # for the whole fit, by the start's size
     for radius, regressors in zip(tensors["stage_radius"], stages):
-        x = np.append(features(gray, shape, mean_shape, float(radius)), 1.0)
+        x = np.append(features(gray, shape, mean_shape, float(radius), grid), 1.0)
         regressor = regressors[pose_cluster(tensors, shape)].astype(np.float64)
         delta = (tensors["shape_basis"].astype(np.float64) @ (regressor @ x)).reshape(-1, 2)
         a, b, _ = similarity(mean_shape, shape)
@@ -131,7 +168,7 @@ def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarr
     quality = float(tensors["quality"].astype(np.float64) @ x)
     for level in range(len(tensors.get("tree_leaf", ()))):
         pixels = tree_pixels(gray, shape, mean_shape, tensors["tree_anchor"][level],
-                             tensors["tree_offset"][level].astype(np.float64))
+                             tensors["tree_offset"][level].astype(np.float64), grid)
         leaves = tree_leaves(tensors["tree_split"][level], tensors["tree_threshold"][level], pixels)
         coefficients = tensors["tree_leaf"][level][np.arange(len(leaves)), leaves].astype(np.float64).sum(axis=0)
         delta = (tensors["shape_basis"].astype(np.float64) @ coefficients).reshape(-1, 2)
