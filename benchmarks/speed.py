@@ -13,7 +13,7 @@ so that each reports its own peak memory. Both measure the same frames:
   pasted onto a blurred, stretched copy of another val crop; and short
   sequences of such a scene with the face moving a few pixels per frame;
 - the first --size-faces of those val crops resized so the face is 50, 100,
-  200 and 400 px wide, centred in a 1280x960 frame: whether a fit's cost
+  200 and 400 px wide, centred in a 960x960 frame: whether a fit's cost
   grows with the face's size.
 
 Writes benchmarks/results/speed.md (the tables) and speed.json (the numbers),
@@ -49,7 +49,7 @@ FACE_WIDTHS = (120, 200)     # px, the pasted face's tight-box width
 BACKGROUND_BLUR = 8          # px, Gaussian radius: the background's face should not be found
 STEP = 3.0                   # px per frame the face moves in a sequence
 SEQUENCES, SEQUENCE_FRAMES = 5, 60
-SIZE_FRAME = (1280, 960)     # px: holds the head of a 400 px wide face
+SIZE_FRAME = (960, 960)      # px: holds the head of a 400 px wide face
 SIZE_WIDTHS = (50, 100, 200, 400)  # px, the face's tight-box width, for the cost by face size
 GOAL_FIT_MS, GOAL_FIT_RATIO, GOAL_TRACK_MS, GOAL_MODEL_MB = 0.5, 2.0, 1.0, 10.0
 
@@ -151,6 +151,18 @@ def time_per_face(fit: Callable, inputs: list[tuple], repeats: int) -> dict:
                  faces=len(inputs), repeats=repeats)
 
 
+def time_by_size(fit: Callable, sized: dict[int, list[tuple]], repeats: int) -> dict:
+    """fit(*args) for every face at every size, `repeats` passes, each pass
+    going through all the sizes (so that other processes' load falls on all
+    sizes alike), after one warm-up call; a result per size."""
+    fit(*next(iter(sized.values()))[0])
+    ms = {width: [] for width in sized}
+    for _ in range(repeats):
+        for width, inputs in sized.items():
+            ms[width] += [timed(lambda: fit(*args))[0] for args in inputs]
+    return {f"fit_face{width}px": stats(t, faces=len(sized[width]), repeats=repeats) for width, t in ms.items()}
+
+
 def time_frames(process: Callable[[np.ndarray], list[np.ndarray]], frames: list[tuple],
                 accepts: Callable, repeats: int) -> dict:
     """process(frame) -> the boxes it fitted, for every scene frame; also how
@@ -199,9 +211,10 @@ def measure_mojofer(job: dict, faces: Faces, scenes: list[Scene], frames: list[t
     result["detect_fit"] = time_frames(detect_and_fit, frames, mojofer_accepts, job["frame_repeats"])
     memory["peak_mb"] = peak_rss_mb()
     # after the memory reading: the large frames are this test's, not use's
-    for width in SIZE_WIDTHS:
-        inputs = [(frame, tuple(box)) for frame, box in sized_faces(faces, job, width)]
-        result[f"fit_face{width}px"] = time_per_face(landmarker.fit, inputs, repeats)
+    print("  mojofer: landmarks by face size ...", file=sys.stderr, flush=True)
+    result.update(time_by_size(landmarker.fit, {
+        width: [(frame, tuple(box)) for frame, box in sized_faces(faces, job, width)]
+        for width in SIZE_WIDTHS}, repeats))
     return {**result, "memory": memory}
 
 
@@ -246,9 +259,10 @@ def measure_dlib(job: dict, faces: Faces, scenes: list[Scene], frames: list[tupl
                                                                job["frame_repeats"])
     memory["peak_mb"] = peak_rss_mb()
     # after the memory reading: the large frames are this test's, not use's
-    for width in SIZE_WIDTHS:
-        inputs = [(frame, box_to_rect(map_box(box, box_map))) for frame, box in sized_faces(faces, job, width)]
-        result[f"fit_face{width}px"] = time_per_face(predictor, inputs, job["repeats"])
+    print("  dlib: landmarks by face size ...", file=sys.stderr, flush=True)
+    result.update(time_by_size(predictor, {
+        width: [(frame, box_to_rect(map_box(box, box_map))) for frame, box in sized_faces(faces, job, width)]
+        for width in SIZE_WIDTHS}, job["repeats"]))
     return {**result, "memory": memory}
 
 
@@ -341,7 +355,7 @@ def size_table(report: dict) -> list[str]:
     return [f"**Landmarks by face size** (ms per face, median; the first {job['size_faces']} of those "
             f"val crops resized (bilinear) so the face's tight box is each width, centred in a "
             f"{SIZE_FRAME[0]}x{SIZE_FRAME[1]} frame with the crop's edges replicated around it; the "
-            f"same boxes as above, scaled; × {job['repeats']} passes)", ""] + table(
+            f"same boxes as above, scaled; × {job['repeats']} passes, each through all sizes)", ""] + table(
         ["face width px", "mojofer Landmarker.fit", "dlib shape_predictor", "mojofer is × faster",
          f"mojofer × its {SIZE_WIDTHS[1]} px time", f"dlib × its {SIZE_WIDTHS[1]} px time",
          "mojofer's round medians", "dlib's round medians"], rows)
