@@ -266,8 +266,8 @@ def size_lines(report: dict) -> list[str]:
         f"(a {LOW_RES_WIDTHS[-1]} px face: a crop of about 100 px), and each method detects and fits "
         "at that size; NME is scale-free, so it compares with the rows above",
         "",
-    ] + table(["faces", "eye distance px", "face width px", "faces both found", "mojofer mean NME", "mojofer failure",
-               "dlib mean NME", "dlib failure", "mojofer NME / dlib"], rows)
+    ] + table(["faces", "eye distance px", "face width px", "faces both found", "mojofer mean NME",
+               "mojofer failure", "dlib mean NME", "dlib failure", "mojofer NME / dlib"], rows)
 
 
 def pose_lines(report: dict) -> list[str]:
@@ -292,7 +292,8 @@ def main(argv=None) -> int:
     faces = load_val(args.data, args.limit)
     print(f"{len(faces.frames)} faces from {args.data}", flush=True)
     env = environment(args.model, {"data": str(args.data)})
-    mojo, dl = mojofer_fit(mojofer.Landmarker(args.model)), dlib_fit(dlib.shape_predictor(str(DLIB_PREDICTOR)))
+    mojo = mojofer_fit(mojofer.Landmarker(args.model))
+    dl = dlib_fit(dlib.shape_predictor(str(DLIB_PREDICTOR)))
     pipeline, reference, val = measure(faces, mojo, dl)
     pose = mojofer.HeadPose()
     yaws = np.array([pose.estimate(t.astype(np.float32)).yaw for t in faces.truths])
