@@ -55,8 +55,8 @@ def teacher_faces(expressions_root: Path, *, limit: int = 0, quiet: bool = False
     for model in (DLIB_PREDICTOR, model_path("face_detector.mfm"), model_path("landmarks.mfm"),
                   Path(_core.__file__)):
         digest.update(model.read_bytes())
-    for path, source in chosen:
-        digest.update(f"{path}\0{source}\0".encode())
+    for path, source in chosen:   # by file name: the same cache however the root is spelled
+        digest.update(f"{path.name}\0{source}\0".encode())
         digest.update(path.read_bytes())
     cache = Path.home() / ".cache" / "mojofer" / f"teacher-faces-{digest.hexdigest()}.npz"
     if not cache.is_file():
