@@ -64,6 +64,25 @@ def load_val(folder: Path, limit: Optional[int] = None) -> Faces:
     return Faces([p.name for p in paths], frames, truths)
 
 
+def rescaled_crop(crop: np.ndarray, points: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The square crop resized by `scale` (to whole pixels, bilinear) and
+    the (n, 2) points in it, by the pixel-centre convention of the data's
+    README: x' = (x + 0.5)·s − 0.5."""
+    side = max(1, round(crop.shape[0] * scale))
+    image = np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.BILINEAR))
+    s = side / crop.shape[0]
+    return image, (np.asarray(points, float) + 0.5) * s - 0.5
+
+
+def box_corners(box: np.ndarray) -> np.ndarray:
+    """(x, y, w, h) -> its corners [(x, y), (x + w, y + h)], for moving a box as points."""
+    return np.array([box[:2], box[:2] + box[2:]], float)
+
+
+def corners_box(corners: np.ndarray) -> np.ndarray:
+    return np.concatenate([corners[0], corners[1] - corners[0]])
+
+
 # ---------------------------------------------------------------- choosing the face
 
 def mojofer_accepts(box: np.ndarray, truth_box: np.ndarray) -> bool:
@@ -140,18 +159,23 @@ class ValBoxes:
 def detect_val_faces(faces: Faces) -> ValBoxes:
     """Each detector's choice of box for every val crop (mojofer with its
     defaults, dlib's HOG at upsample DLIB_UPSAMPLE)."""
-    import dlib
     import mojofer
 
-    detector, hog = mojofer.FaceDetector(), dlib.get_frontal_face_detector()
-    mojo, hogs = [], []
-    for frame, truth in zip(faces.frames, faces.truths):
-        mojo.append(choose_face([np.array(b.as_tuple()) for b in detector.detect(frame)],
-                                truth, mojofer_accepts))
-        hogs.append(choose_face([rect_to_box(r) for r in hog(frame, DLIB_UPSAMPLE)],
-                                truth, dlib_accepts))
+    detector = mojofer.FaceDetector()
+    mojo = [choose_face([np.array(b.as_tuple()) for b in detector.detect(frame)], truth, mojofer_accepts)
+            for frame, truth in zip(faces.frames, faces.truths)]
+    hogs = dlib_hog_faces(faces)
     box_map, count = fit_box_map(mojo, hogs)
     return ValBoxes(mojo, hogs, box_map, count)
+
+
+def dlib_hog_faces(faces: Faces) -> list[Optional[np.ndarray]]:
+    """dlib HOG's (upsample DLIB_UPSAMPLE) choice of box for every crop."""
+    import dlib
+
+    hog = dlib.get_frontal_face_detector()
+    return [choose_face([rect_to_box(r) for r in hog(frame, DLIB_UPSAMPLE)], truth, dlib_accepts)
+            for frame, truth in zip(faces.frames, faces.truths)]
 
 
 # ---------------------------------------------------------------- the run's header

@@ -29,7 +29,7 @@ import numpy as np
 import mojofer
 from mojofer.modelfile import write_model
 from mojofer.train import expressions as training
-from mojofer.train.expression_data import CLASSES, ExpressionSet, load
+from mojofer.train.expression_data import CLASSES, TEST_SOURCES, ExpressionSet, load
 
 from _common import (Run, add_results_dir, default_data, machine_environment, run_lines, table,
                      verdict, write_results)
@@ -39,6 +39,7 @@ FOLDS = 5
 GOAL_SOURCE_ACCURACY = 0.65
 GOAL_FOLD_ACCURACY = 0.75
 NO_FACE = len(CLASSES)  # the extra column of the confusion matrices
+SOURCE_NAMES = {"ckplus": "CK+", "taiwanese": "Taiwanese"}
 
 
 @dataclass
@@ -94,7 +95,8 @@ def subject_folds(subjects: np.ndarray, folds: int = FOLDS) -> list[np.ndarray]:
 
 def run_tests(data: ExpressionSet) -> dict:
     tests = {}
-    for source, name in (("ckplus", "(a) CK+ held out"), ("taiwanese", "(a) Taiwanese held out")):
+    for source in TEST_SOURCES:
+        name = f"(a) {SOURCE_NAMES[source]} held out"
         test = data.subset(data.sources == source)
         print(f"{name}: training on the other sources ...", flush=True)
         tests[name] = (test.labels, mojofer_predictions(data.subset(data.sources != source), test),

@@ -1,7 +1,7 @@
 """Speed benchmark: mojofer's landmarks and tracking against dlib's shape predictor.
 
-    python benchmarks/speed.py [--data PATH] [--model PATH] [--repeats N] [--scenes N] [--cpu K]
-                               [--results-dir DIR]
+    python benchmarks/speed.py [--data PATH] [--model PATH] [--repeats N] [--scenes N]
+                               [--size-faces N] [--cpu K] [--results-dir DIR]
 
 Each library is measured in its own subprocess (this script with `--only
 mojofer` or `--only dlib`), pinned to one CPU with OPENBLAS_NUM_THREADS=1,
@@ -11,7 +11,10 @@ so that each reports its own peak memory. Both measure the same frames:
   box convention for dlib's predictor, as benchmarks/landmarks.py does);
 - 640x480 scenes: a val crop, resized so its face is 120-200 px wide,
   pasted onto a blurred, stretched copy of another val crop; and short
-  sequences of such a scene with the face moving a few pixels per frame.
+  sequences of such a scene with the face moving a few pixels per frame;
+- the first --size-faces of those val crops resized so the face is 50, 100,
+  200 and 400 px wide, centred in a 960x960 frame: whether a fit's cost
+  grows with the face's size.
 
 Writes benchmarks/results/speed.md (the tables) and speed.json (the numbers),
 or into --results-dir.
@@ -36,15 +39,18 @@ from PIL import Image, ImageFilter
 from mojofer.train.landmarks import tight_box
 
 from _common import (DLIB_PREDICTOR, DLIB_UPSAMPLE, Faces, Run, add_results_dir, add_val_arguments,
-                     box_to_rect, choose_face, detect_val_faces, dlib_accepts, environment,
-                     header, load_val, map_box, mojofer_accepts, rect_to_box, table, verdict,
-                     write_results)
+                     box_corners, box_to_rect, choose_face, corners_box, detect_val_faces,
+                     dlib_accepts, environment,
+                     header, load_val, map_box, mojofer_accepts, rect_to_box, rescaled_crop, table,
+                     verdict, write_results)
 
 SCENE_SIZE = (640, 480)
 FACE_WIDTHS = (120, 200)     # px, the pasted face's tight-box width
 BACKGROUND_BLUR = 8          # px, Gaussian radius: the background's face should not be found
 STEP = 3.0                   # px per frame the face moves in a sequence
 SEQUENCES, SEQUENCE_FRAMES = 5, 60
+SIZE_FRAME = (960, 960)      # px: holds the head of a 400 px wide face
+SIZE_WIDTHS = (50, 100, 200, 400)  # px, the face's tight-box width, for the cost by face size
 GOAL_FIT_MS, GOAL_FIT_RATIO, GOAL_TRACK_MS, GOAL_MODEL_MB = 0.5, 2.0, 1.0, 10.0
 
 
@@ -79,10 +85,8 @@ def make_scenes(faces: Faces, count: int, seed: int) -> list[Scene]:
         crop = faces.frames[i]
         scale = min(rng.uniform(*FACE_WIDTHS) / tight_box(faces.truths[i])[2],
                     SCENE_SIZE[1] / crop.shape[0])
-        side = round(crop.shape[0] * scale)
-        face = np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.BILINEAR))
-        s = side / crop.shape[0]
-        truth = (faces.truths[i] + 0.5) * s - 0.5   # pixel-centre convention, as the data's README
+        face, truth = rescaled_crop(crop, faces.truths[i], scale)
+        side = face.shape[0]
         scenes.append(Scene(background, face, truth, rng.uniform(0, SCENE_SIZE[0] - side),
                             rng.uniform(0, SCENE_SIZE[1] - side)))
     return scenes
@@ -99,6 +103,33 @@ def sequence(scene: Scene, frames: int, rng: np.random.Generator):
         ahead = position + velocity
         velocity = np.where((ahead < 0) | (ahead > limit), -velocity, velocity)
         position = np.clip(position + velocity, 0, limit)
+
+
+def centred(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The square image centred in a frame of `size` (w, h), cut where it is
+    larger, edge-replicated around where smaller; and its corner's place in
+    the frame."""
+    w, h = size
+    side = image.shape[0]
+    corner = np.array([(w - side) // 2, (h - side) // 2])
+    x, y = np.maximum(0, -corner)
+    cut = image[y:y + min(side, h), x:x + min(side, w)]
+    px, py = np.maximum(0, corner)
+    return np.pad(cut, ((py, h - py - cut.shape[0]), (px, w - px - cut.shape[1]), (0, 0)),
+                  mode="edge"), corner
+
+
+def sized_faces(faces: Faces, job: dict, width: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frame, mojofer's box) of the first job["size_faces"] measured val
+    crops, each resized so its face is `width` px wide and centred in a
+    SIZE_FRAME frame."""
+    pairs = []
+    for i, box in list(zip(job["faces"], job["boxes"]))[:job["size_faces"]]:
+        scale = width / tight_box(faces.truths[i])[2]
+        image, corners = rescaled_crop(faces.frames[i], box_corners(np.array(box)), scale)
+        frame, corner = centred(image, SIZE_FRAME)
+        pairs.append((frame, corners_box(corners + corner)))
+    return pairs
 
 
 # ---------------------------------------------------------------- timing
@@ -118,6 +149,18 @@ def time_per_face(fit: Callable, inputs: list[tuple], repeats: int) -> dict:
     fit(*inputs[0])
     return stats([timed(lambda: fit(*args))[0] for _ in range(repeats) for args in inputs],
                  faces=len(inputs), repeats=repeats)
+
+
+def time_by_size(fit: Callable, sized: dict[int, list[tuple]], repeats: int) -> dict:
+    """fit(*args) for every face at every size, `repeats` passes, each pass
+    going through all the sizes (so that other processes' load falls on all
+    sizes alike), after one warm-up call; a result per size."""
+    fit(*next(iter(sized.values()))[0])
+    ms = {width: [] for width in sized}
+    for _ in range(repeats):
+        for width, inputs in sized.items():
+            ms[width] += [timed(lambda: fit(*args))[0] for args in inputs]
+    return {f"fit_face{width}px": stats(t, faces=len(sized[width]), repeats=repeats) for width, t in ms.items()}
 
 
 def time_frames(process: Callable[[np.ndarray], list[np.ndarray]], frames: list[tuple],
@@ -167,6 +210,11 @@ def measure_mojofer(job: dict, faces: Faces, scenes: list[Scene], frames: list[t
     print("  mojofer: detection + landmarks ...", file=sys.stderr, flush=True)
     result["detect_fit"] = time_frames(detect_and_fit, frames, mojofer_accepts, job["frame_repeats"])
     memory["peak_mb"] = peak_rss_mb()
+    # after the memory reading: the large frames are this test's, not use's
+    print("  mojofer: landmarks by face size ...", file=sys.stderr, flush=True)
+    result.update(time_by_size(landmarker.fit, {
+        width: [(frame, tuple(box)) for frame, box in sized_faces(faces, job, width)]
+        for width in SIZE_WIDTHS}, repeats))
     return {**result, "memory": memory}
 
 
@@ -210,6 +258,11 @@ def measure_dlib(job: dict, faces: Faces, scenes: list[Scene], frames: list[tupl
         result[f"detect_fit_upsample{upsample}"] = time_frames(detect_and_fit, frames, dlib_accepts,
                                                                job["frame_repeats"])
     memory["peak_mb"] = peak_rss_mb()
+    # after the memory reading: the large frames are this test's, not use's
+    print("  dlib: landmarks by face size ...", file=sys.stderr, flush=True)
+    result.update(time_by_size(predictor, {
+        width: [(frame, box_to_rect(map_box(box, box_map))) for frame, box in sized_faces(faces, job, width)]
+        for width in SIZE_WIDTHS}, job["repeats"]))
     return {**result, "memory": memory}
 
 
@@ -282,10 +335,30 @@ def markdown(report: dict) -> str:
         ["mojofer Landmarker.fit", *ms(m["fit"]), m["fit"]["calls"], "—", rounds(m["fit"])],
         ["dlib shape_predictor", *ms(d["fit"]), d["fit"]["calls"], f"{fit_ratio:.2f}", rounds(d["fit"])],
     ])
+    lines += size_table(report)
     lines += frame_table(report)
     lines += memory_table(report)
     lines += ["**Goals**", ""] + [f"- {g['goal']}: {verdict(g['met'])}" for g in report["goals"]]
     return "\n".join(lines) + "\n"
+
+
+def size_table(report: dict) -> list[str]:
+    m, d, job = report["mojofer"], report["dlib"], report["job"]
+    base = {name: report[name][f"fit_face{SIZE_WIDTHS[1]}px"]["median_ms"] for name in MEASURE}
+    rows = []
+    for width in SIZE_WIDTHS:
+        ours, theirs = m[f"fit_face{width}px"], d[f"fit_face{width}px"]
+        rows.append([str(width), f"{ours['median_ms']:.3f}", f"{theirs['median_ms']:.3f}",
+                     f"{theirs['median_ms'] / ours['median_ms']:.2f}",
+                     f"{ours['median_ms'] / base['mojofer']:.2f}", f"{theirs['median_ms'] / base['dlib']:.2f}",
+                     rounds(ours), rounds(theirs)])
+    return [f"**Landmarks by face size** (ms per face, median; the first {job['size_faces']} of those "
+            f"val crops resized (bilinear) so the face's tight box is each width, centred in a "
+            f"{SIZE_FRAME[0]}x{SIZE_FRAME[1]} frame with the crop's edges replicated around it; the "
+            f"same boxes as above, scaled; × {job['repeats']} passes, each through all sizes)", ""] + table(
+        ["face width px", "mojofer Landmarker.fit", "dlib shape_predictor", "mojofer is × faster",
+         f"mojofer × its {SIZE_WIDTHS[1]} px time", f"dlib × its {SIZE_WIDTHS[1]} px time",
+         "mojofer's round medians", "dlib's round medians"], rows)
 
 
 def frame_table(report: dict) -> list[str]:
@@ -348,6 +421,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=10, help="passes over the faces, per-face timings")
     parser.add_argument("--frame-repeats", type=int, default=2, help="passes over the scenes, detection")
     parser.add_argument("--scenes", type=int, default=40, help="640x480 scenes")
+    parser.add_argument("--size-faces", type=int, default=10, help="val crops timed at each face size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="CPU to pin to")
     parser.add_argument("--only", choices=sorted(MEASURE), help=argparse.SUPPRESS)
@@ -365,7 +439,7 @@ def main(argv=None) -> int:
     found = [i for i, box in enumerate(val.mojofer) if box is not None]
     job = {"data": str(args.data), "model": str(args.model), "rounds": args.rounds, "repeats": args.repeats,
            "frame_repeats": args.frame_repeats, "scenes": min(args.scenes, len(faces.frames)),
-           "seed": args.seed, "cpu": args.cpu, "faces": found,
+           "seed": args.seed, "cpu": args.cpu, "faces": found, "size_faces": args.size_faces,
            "boxes": [val.mojofer[i].tolist() for i in found],
            "box_map": val.box_map.round(4).tolist(), "box_map_faces": val.map_faces}
     with tempfile.TemporaryDirectory() as folder:
