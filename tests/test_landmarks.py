@@ -482,3 +482,20 @@ def test_accuracy_on_val(landmarker, detector, val_faces):
     # measured with the bundled model: mean NME 0.0387, median 0.034, worst 0.082
     assert np.mean(errors) < 0.045, f"mean NME {np.mean(errors):.4f}"
     assert np.max(errors) < 0.15, f"worst NME {np.max(errors):.4f}"
+
+
+def test_large_faces_fit_as_well_as_small(landmarker, val_faces):
+    """The first 30 val faces enlarged 3x (outer eye corners 120-300 px
+    apart, read on a coarser grid) fit as well as at their own size."""
+    from PIL import Image
+    small, large = [], []
+    for path, truth in val_faces[:30]:
+        frame = _rgb(path)
+        big = np.asarray(Image.fromarray(frame).resize((3 * frame.shape[1], 3 * frame.shape[0]), Image.BILINEAR))
+        lo, hi = truth.min(axis=0), truth.max(axis=0)
+        box = np.concatenate([lo, hi - lo])
+        for points, want, errors in ((landmarker.fit(frame, tuple(box))[0], truth, small),
+                                     (landmarker.fit(big, tuple(3 * box + (1, 1, 0, 0)))[0], 3 * truth + 1, large)):
+            errors.append(np.linalg.norm(points - want, axis=1).mean() / interocular(want))
+    # measured with the bundled model: 0.0xxx at their size, 0.0xxx enlarged
+    assert abs(np.mean(large) - np.mean(small)) < 0.003, (np.mean(small), np.mean(large))

@@ -267,7 +267,7 @@ def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: i
             cut = difference[rng.integers(0, len(rows), TREE_CANDIDATES), np.arange(TREE_CANDIDATES)]
             right = (difference > cut).astype(np.float32)
             r = residual[rows]
-            right_sum, total = right.T @ r, r.sum(axis=0)
+            right_sum, total = np.ascontiguousarray(right.T) @ r, r.sum(axis=0)
             right_count = right.sum(axis=0)
             gain = ((right_sum ** 2).sum(axis=1) / np.maximum(right_count, 1)
                     + ((total - right_sum) ** 2).sum(axis=1) / np.maximum(len(rows) - right_count, 1))
@@ -278,8 +278,7 @@ def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: i
         node = 2 * node + np.where(go_right, 2, 1)
     leaf_of = node - splits
     counts = np.bincount(leaf_of, minlength=splits + 1)
-    sums = np.zeros((splits + 1, residual.shape[1]))
-    np.add.at(sums, leaf_of, residual)
+    sums = np.stack([np.bincount(leaf_of, residual[:, j], minlength=splits + 1) for j in range(residual.shape[1])], axis=1)
     leaf = (shrinkage * sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
     return split, threshold, leaf, leaf_of
 
@@ -299,10 +298,14 @@ def tree_levels(args, images, current, target, mean_shape, basis, held, rng, sta
         residual = (canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis)
         fit_residual = residual[fit_rows].astype(np.float32)
         splits, thresholds, leaves = [], [], []
+        fit_pixels = pixels[fit_rows]
         for _ in range(args.trees):
-            split, threshold, leaf, leaf_of = grow_tree(pixels[fit_rows], fit_residual, at, args.tree_depth,
-                                                        args.shrinkage, rng)
-            fit_residual -= leaf[leaf_of]
+            # each tree is grown on a random subset of the rows (stochastic
+            # gradient boosting: faster, and less prone to overfit)
+            rows = rng.choice(len(fit_rows), min(args.tree_rows, len(fit_rows)), replace=False)
+            split, threshold, leaf, _ = grow_tree(fit_pixels[rows], fit_residual[rows], at, args.tree_depth,
+                                                  args.shrinkage, rng)
+            fit_residual -= leaf[reference.tree_leaves(split[None], threshold[None], fit_pixels)[:, 0]]
             splits.append(split), thresholds.append(threshold), leaves.append(leaf)
         split, threshold, leaf = np.stack(splits), np.stack(thresholds), np.stack(leaves)
         reached = reference.tree_leaves(split, threshold, pixels)
@@ -314,7 +317,7 @@ def tree_levels(args, images, current, target, mean_shape, basis, held, rng, sta
         error = nme(current, target)
         print(f"tree level {level}: train NME {error[~held].mean():.4f}, held-out NME {error[held].mean():.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
-    return {name: np.stack(values) for name, values in out.items()}, current
+    return ({name: np.stack(values) for name, values in out.items()} if args.tree_levels else {}), current
 
 
 def add_arguments(parser) -> None:
@@ -322,6 +325,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="models/landmarks.mfm")
     parser.add_argument("--copies", type=int, default=8, help="augmented copies per face (the first is unchanged)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N faces (quick runs)")
+    parser.add_argument("--teacher", default="", metavar="EXPRESSIONS",
+                        help="also train on dlib's points on these expression images (mojofer.train.teacher)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", type=int, default=len(STAGE_RADIUS),
                         help=f"linear stages, the first of {STAGE_RADIUS} patch radii")
@@ -330,6 +335,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tree-depth", type=int, default=4)
     parser.add_argument("--tree-pixels", type=int, default=400, help="pixels per level")
     parser.add_argument("--shrinkage", type=float, default=0.1, help="each tree's leaves are scaled by this")
+    parser.add_argument("--tree-rows", type=int, default=8000, help="training rows each tree is grown on")
 
 
 def run(args) -> int:
@@ -340,23 +346,30 @@ def run(args) -> int:
     paths, truths = read_faces(Path(args.data) / "train.csv")
     if args.limit:
         paths, truths = paths[:args.limit], truths[:args.limit]
+    grays = [np.asarray(Image.open(path).convert("L")) for path in paths]
+    annotated = len(grays)
+    if args.teacher:
+        from .teacher import teacher_faces  # it crops with tight_box, from here
+        taught, taught_shapes, _ = teacher_faces(Path(args.teacher), limit=args.limit)
+        grays += taught
+        truths = np.concatenate([truths, taught_shapes])
     images, shapes, face_of = [], [], []
-    for face, (path, truth) in enumerate(zip(paths, truths)):
-        gray = np.asarray(Image.open(path).convert("L"))
+    for face, (gray, truth) in enumerate(zip(grays, truths)):
         for copy in range(args.copies):
             image, shape = (gray, truth) if copy == 0 else augment(gray, truth, rng)
             images.append(image)
             shapes.append(shape)
             face_of.append(face)
     shapes, face_of = np.array(shapes), np.array(face_of)
-    print(f"{len(paths)} faces, {len(images)} pictures after augmentation "
+    print(f"{annotated} annotated faces, {len(grays) - annotated} taught, {len(images)} pictures after augmentation "
           f"({time.perf_counter() - start:.0f} s)", flush=True)
 
     boxes = detector_boxes(FaceDetector(), images, shapes)
     found = np.array([b is not None for b in boxes])
     det = np.array([b for b in boxes if b is not None])
     box_shape = np.mean((shapes[found] - det[:, None, :2]) / det[:, None, 2:], axis=0).astype(np.float32)
-    mean_shape = mean_shape_of(np.concatenate([truths, truths[:, MIRROR] * (-1, 1)]))
+    human = truths[:annotated]  # the shape statistics come from the human annotation alone
+    mean_shape = mean_shape_of(np.concatenate([human, human[:, MIRROR] * (-1, 1)]))
     basis = shape_basis(shapes, mean_shape)
     print(f"detector found {found.mean():.1%} of the pictures' faces; shape basis of "
           f"{basis.shape[1]} vectors ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -381,10 +394,11 @@ def run(args) -> int:
     target = shapes[sample_of]
     sample_images = [images[i] for i in sample_of]
     faces = face_of[sample_of]
-    held = np.isin(faces, rng.permutation(len(paths))[: max(1, len(paths) // 10)])
+    # held out: a tenth of the annotated faces (the measure is against humans)
+    held = np.isin(faces, rng.permutation(annotated)[: max(1, annotated // 10)])
     print(f"start NME {nme(current, target).mean():.4f} over {len(current)} samples", flush=True)
 
-    pose_axis, pose_edges = pose_clusters(np.concatenate([truths, truths[:, MIRROR] * (-1, 1)]), mean_shape)
+    pose_axis, pose_edges = pose_clusters(np.concatenate([human, human[:, MIRROR] * (-1, 1)]), mean_shape)
     tensors = {"mean_shape": mean_shape, "pose_axis": pose_axis, "pose_edges": pose_edges}
     regressors = []
     stage_radius = STAGE_RADIUS[:args.stages]
@@ -452,8 +466,7 @@ def run(args) -> int:
         "quality": quality[0].astype(np.float32),
         "hog": np.array(HOG, np.int32),
     }
-    if args.tree_levels:
-        tensors.update(trees)
+    tensors.update(trees)
     write_model(args.out, "landmarks", tensors)
     error = nme(current, target)
     print(f"{args.out}: {len(stage_radius)} stages, {args.tree_levels} tree levels; NME train "

@@ -5,12 +5,13 @@ Only images of sources the expression benchmark never tests on
 (expression_data.TEST_SOURCES: today that leaves muxspace), so that the
 landmark model never sees a face the expression benchmark scores. Each
 image, in gray: dlib's HOG detector (upsample 1) and predictor on its
-largest face; the face is kept only where mojofer.find_landmarks fits a
-face within AGREE_NME of dlib's points (a sanity filter against the
-teacher's failures), then cropped as the landmark training crops are
+largest face, kept where the outer eye corners are at least MIN_EYES px
+apart; then cropped as the landmark training crops are
 (../shared/data/README.md, "landmarks/"): a square of CROP_SCALE x the
 larger side of the points' tight box, centred on it, edge replication
-outside the picture, resized (Lanczos) to at most CROP_MAX px.
+outside the picture, resized (Lanczos) to at most CROP_MAX px. Nothing of
+mojofer's own takes part, so the faces do not change with the model they
+train.
 
 The images are research data: the result is cached under ~/.cache/mojofer
 and never belongs in the repository.
@@ -25,15 +26,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import _core
-from ..landmarks import find_landmarks
-from ..models import model_path
 from .expression_data import TEST_SOURCES, read_labels
-from .landmarks import nme, tight_box
+from .landmarks import tight_box
 
 DLIB_PREDICTOR = Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
 DLIB_UPSAMPLE = 1
-AGREE_NME = 0.08   # mojofer's fit vs dlib's points, in dlib's outer-eye-corner distances
+MIN_EYES = 16      # px between the outer eye corners: smaller faces teach little
 CROP_SCALE = 2.0   # the crop's side over the larger side of the points' tight box
 CROP_MAX = 256     # px: larger crops are resized down to this side
 
@@ -43,18 +41,16 @@ def teacher_faces(expressions_root: Path, *, limit: int = 0, quiet: bool = False
     teacher points (N, 68, 2) in crop pixels, and each face's source.
 
     limit > 0: only the first `limit` images of the training sources.
-    Cached by a digest of the images, both landmark models, dlib's version
-    and the settings here."""
+    Cached by a digest of the images, dlib's model and version and the
+    settings here."""
     import dlib
 
     paths, rows = read_labels(expressions_root)
     chosen = [(path, row["source"]) for path, row in zip(paths, rows) if row["source"] not in TEST_SOURCES]
     if limit:
         chosen = chosen[:limit]
-    digest = hashlib.sha1(repr((dlib.__version__, DLIB_UPSAMPLE, AGREE_NME, CROP_SCALE, CROP_MAX)).encode())
-    for model in (DLIB_PREDICTOR, model_path("face_detector.mfm"), model_path("landmarks.mfm"),
-                  Path(_core.__file__)):
-        digest.update(model.read_bytes())
+    digest = hashlib.sha1(repr((dlib.__version__, DLIB_UPSAMPLE, MIN_EYES, CROP_SCALE, CROP_MAX)).encode())
+    digest.update(DLIB_PREDICTOR.read_bytes())
     for path, source in chosen:   # by file name: the same cache however the root is spelled
         digest.update(f"{path.name}\0{source}\0".encode())
         digest.update(path.read_bytes())
@@ -67,19 +63,16 @@ def teacher_faces(expressions_root: Path, *, limit: int = 0, quiet: bool = False
     images = [pixels.reshape(side, side)
               for pixels, side in zip(np.split(saved["pixels"], np.cumsum(sides ** 2)[:-1]), sides)]
     if not quiet:
-        agreement = saved["agreement"]
-        print(f"teacher: {len(images)} faces of {len(chosen)} images (dlib found {int(saved['dlib_found'])}; "
-              f"mojofer agreed within NME {AGREE_NME} on {len(images)}, mean NME "
-              f"{agreement.mean() if len(agreement) else float('nan'):.4f})", file=sys.stderr)
+        print(f"teacher: {len(images)} faces of {len(chosen)} images (dlib found {int(saved['dlib_found'])})",
+              file=sys.stderr)
     return images, saved["shapes"], saved["sources"]
 
 
 def _label(chosen: list, dlib, quiet: bool) -> dict:
     """The arrays the cache holds: crops flattened (pixels, sides), their
-    shapes and sources, each kept face's NME between the two fits, and how
-    many images dlib found a face in."""
+    shapes and sources, and how many images dlib found a face in."""
     hog, predictor = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(DLIB_PREDICTOR))
-    crops, shapes, sources, agreement, found = [], [], [], [], 0
+    crops, shapes, sources, found = [], [], [], 0
     started = time.perf_counter()
     for i, (path, source) in enumerate(chosen):
         with Image.open(path) as image:
@@ -89,21 +82,18 @@ def _label(chosen: list, dlib, quiet: bool) -> dict:
             found += 1
             rect = max(rects, key=lambda r: r.width() * r.height())
             teacher = np.array([(p.x, p.y) for p in predictor(gray, rect).parts()], float)
-            fits = [face.landmarks for face in find_landmarks(gray)]
-            error = min((float(nme(points, teacher)) for points in fits), default=np.inf)
-            if error <= AGREE_NME:
+            if np.linalg.norm(teacher[36] - teacher[45]) >= MIN_EYES:
                 crop, points = face_crop(gray, teacher)
                 crops.append(crop)
                 shapes.append(points)
                 sources.append(source)
-                agreement.append(error)
         if not quiet and (i + 1) % 500 == 0:
             print(f"  teacher: {i + 1}/{len(chosen)} images, {len(crops)} faces kept "
                   f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return {"pixels": np.concatenate([c.ravel() for c in crops]) if crops else np.zeros(0, np.uint8),
             "sides": np.array([c.shape[0] for c in crops], int),
             "shapes": np.array(shapes, float).reshape(-1, 68, 2), "sources": np.array(sources, str),
-            "agreement": np.array(agreement), "dlib_found": found}
+            "dlib_found": found}
 
 
 def face_crop(gray: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
