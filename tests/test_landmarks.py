@@ -234,7 +234,7 @@ def _synthetic_tensors(seed=0, stages=3, basis=12, clusters=1, tree_levels=0):
     """A landmarks model of random weights in the documented shapes, small
     enough that its updates move the points by a pixel or two; with
     clusters > 1, pose clusters along a random axis; with tree_levels, that
-    many levels of 20 random trees of depth 3 on 50 pixels."""
+    many levels of 30 random trees of depth 3 on 50 pixels."""
     rng = np.random.default_rng(seed)
     angles = 2 * np.pi * np.arange(68) / 68
     mean = np.stack([0.8 * np.cos(angles), 0.9 * np.sin(angles)], axis=1) + rng.normal(0, 0.05, (68, 2))
@@ -257,13 +257,14 @@ def _synthetic_tensors(seed=0, stages=3, basis=12, clusters=1, tree_levels=0):
         # edges close to zero, so that the test's starts fall in different clusters
         tensors["pose_edges"] = np.linspace(-0.05, 0.05, clusters - 1).astype(np.float32)
     if tree_levels:
-        trees, pixels = 20, 50
+        trees, pixels = 30, 50
         tensors.update({
             "tree_anchor": rng.integers(0, 68, (tree_levels, pixels)).astype(np.int32),
             "tree_offset": rng.normal(0, 0.15, (tree_levels, pixels, 2)).astype(np.float32),
+            "tree_point": rng.integers(0, 68, (tree_levels, trees)).astype(np.int32),
             "tree_split": rng.integers(0, pixels, (tree_levels, trees, 7, 2)).astype(np.int32),
             "tree_threshold": rng.normal(0, 20, (tree_levels, trees, 7)).astype(np.float32),
-            "tree_leaf": rng.normal(0, 0.05, (tree_levels, trees, 8, basis)).astype(np.float32),
+            "tree_leaf": rng.normal(0, 0.1, (tree_levels, trees, 8, 2)).astype(np.float32),
         })
     return tensors
 

@@ -4,11 +4,13 @@
  *  - supervised descent (cascaded linear regression) on HOG-like
  *    descriptors sampled around each point: each stage is two sgemv,
  *    descriptors to shape-basis coefficients, coefficients to point moves;
- *  - then, where the model has them, levels of an ensemble of regression
- *    trees (Kazemi & Sullivan 2014) on differences of single pixels placed
- *    relative to the points: each tree adds its leaf's shape-basis
- *    coefficients, one sgemv per level turns their sum into point moves.
- *    Their nonlinear capacity corrects what the linear stages cannot.
+ *  - then, where the model has them, levels of regression trees on
+ *    differences of single pixels placed relative to the points (Kazemi &
+ *    Sullivan 2014), each tree local to one point (its pixels near that
+ *    point, its leaves that point's move, as in Ren et al. 2014): a level
+ *    sums the leaves reached and projects the moves onto the shape basis,
+ *    which keeps the shape plausible. Their nonlinear capacity corrects
+ *    what the linear stages cannot.
  *
  * Model tensors (kind "landmarks", written by mojofer.train landmarks):
  *   mean_shape   f32 [68, 2]          canonical shape: centred, outer eye corners 1 apart
@@ -27,15 +29,16 @@
  *                                     the last stage = q . [its features; 1]
  *   hog          i32 [3]              cells per side, cell size, orientation bins (must be
  *                                     MF_HOG_CELLS, MF_HOG_CELL, MF_HOG_BINS)
- * and optionally the tree levels (all five or none; L levels of T trees of
+ * and optionally the tree levels (all six or none; L levels of T trees of
  * depth D, nodes numbered heap-wise: node n's children are 2n+1 (the pixel
  * difference not above the threshold) and 2n+2):
  *   tree_anchor    i32 [L, P]          the point each of a level's P pixels is placed from
  *   tree_offset    f32 [L, P, 2]       the pixel's offset from that point, canonical units
+ *   tree_point     i32 [L, T]          the point a tree moves
  *   tree_split     i32 [L, T, 2^D - 1, 2]  the pixels (u, v) a node compares
  *   tree_threshold f32 [L, T, 2^D - 1] a node goes right when pixel u - pixel v > this
- *   tree_leaf      f32 [L, T, 2^D, K]  a leaf's shape-basis coefficients (canonical update
- *                                     = B * sum over the level's trees of their leaves)
+ *   tree_leaf      f32 [L, T, 2^D, 2]  a leaf's move of the tree's point, canonical units
+ *                                     (a level's update = B B^T (sum of the moves))
  * with F = 68 * MF_POINT_FEATURES. mojofer/train/reference.py holds the
  * NumPy reference of this file; tests keep the two equal.
  */
@@ -73,7 +76,7 @@ struct mf_landmarker {
     const float *mean_shape, *box_shape, *stage_radius, *shape_basis, *regressor, *quality;
     const float *pose_axis, *pose_edges;
     int32_t tree_levels, tree_count, tree_depth, tree_pixels; /* tree_levels == 0: no trees */
-    const int32_t *tree_anchor, *tree_split;
+    const int32_t *tree_anchor, *tree_point, *tree_split;
     const float *tree_offset, *tree_threshold, *tree_leaf;
     float features[MF_LANDMARK_FEATURES + 1]; /* the last is the constant 1 */
     float pixel_x[MAX_TREE_PIXELS], pixel_y[MAX_TREE_PIXELS], pixel[MAX_TREE_PIXELS];
@@ -398,17 +401,18 @@ mf_status mf_landmark_features(const mf_image *im, const float *shape, const flo
     return st;
 }
 
-/* The tree levels, where the model has them (tree_leaf present: all five
+/* The tree levels, where the model has them (tree_leaf present: all six
  * tensors, in agreeing shapes, every index in range, every value finite). */
 static mf_status load_trees(mf_landmarker *lm, const mf_model *model)
 {
-    mf_tensor anchor, offset, split, threshold, leaf;
+    mf_tensor anchor, offset, point, split, threshold, leaf;
     mf_status st;
     if (mf_model_tensor(model, "tree_leaf", &leaf) != MF_OK)
         return MF_OK;
     if ((st = mf_model_expect(model, "tree_leaf", MF_DTYPE_F32, -1, &leaf)) != MF_OK ||
         (st = mf_model_expect(model, "tree_anchor", MF_DTYPE_I32, -1, &anchor)) != MF_OK ||
         (st = mf_model_expect(model, "tree_offset", MF_DTYPE_F32, -1, &offset)) != MF_OK ||
+        (st = mf_model_expect(model, "tree_point", MF_DTYPE_I32, -1, &point)) != MF_OK ||
         (st = mf_model_expect(model, "tree_split", MF_DTYPE_I32, -1, &split)) != MF_OK ||
         (st = mf_model_expect(model, "tree_threshold", MF_DTYPE_F32, -1, &threshold)) != MF_OK)
         return st;
@@ -420,14 +424,18 @@ static mf_status load_trees(mf_landmarker *lm, const mf_model *model)
     while (depth <= MAX_TREE_DEPTH && ((int64_t)1 << depth) < leaves)
         depth++;
     if (levels < 1 || levels > MAX_TREE_LEVELS || trees < 1 || trees > MAX_TREES || depth < 1 ||
-        depth > MAX_TREE_DEPTH || ((int64_t)1 << depth) != leaves || leaf.dims[3] != lm->basis_size ||
+        depth > MAX_TREE_DEPTH || ((int64_t)1 << depth) != leaves || leaf.dims[3] != 2 ||
+        point.count != levels * trees ||
         pixels < 2 || pixels > MAX_TREE_PIXELS || anchor.dims[0] != levels ||
         offset.count != levels * pixels * 2 || split.dims[0] != levels || split.dims[1] != trees ||
         split.dims[2] != leaves - 1 || split.dims[3] != 2 || threshold.count != levels * trees * (leaves - 1))
         return MF_E_MODEL_MISSING;
-    const int32_t *anchors = anchor.data, *splits = split.data;
+    const int32_t *anchors = anchor.data, *points = point.data, *splits = split.data;
     for (int64_t i = 0; i < anchor.count; i++)
         if (anchors[i] < 0 || anchors[i] >= MF_LANDMARKS)
+            return MF_E_MODEL_MISSING;
+    for (int64_t i = 0; i < point.count; i++)
+        if (points[i] < 0 || points[i] >= MF_LANDMARKS)
             return MF_E_MODEL_MISSING;
     for (int64_t i = 0; i < split.count; i++)
         if (splits[i] < 0 || splits[i] >= pixels)
@@ -444,6 +452,7 @@ static mf_status load_trees(mf_landmarker *lm, const mf_model *model)
     lm->tree_pixels = (int32_t)pixels;
     lm->tree_anchor = anchors;
     lm->tree_offset = offsets;
+    lm->tree_point = points;
     lm->tree_split = splits;
     lm->tree_threshold = threshold.data;
     lm->tree_leaf = leaf.data;
@@ -611,10 +620,11 @@ static void apply_update(mf_landmarker *lm, float *points, float a, float b)
 }
 
 /* One tree level: the level's pixels placed from the points, every tree
- * walked on their differences, the sum of the leaves applied. */
+ * walked on their differences, the moves of the leaves reached summed per
+ * point, projected onto the shape basis and applied. */
 static mf_status tree_level(mf_landmarker *lm, const mf_image *im, float *points, int32_t level)
 {
-    const int32_t pixels = lm->tree_pixels, k = lm->basis_size;
+    const int32_t pixels = lm->tree_pixels;
     const int32_t splits = (1 << lm->tree_depth) - 1;
     const int32_t *anchor = lm->tree_anchor + (size_t)level * pixels;
     const float *offset = lm->tree_offset + (size_t)level * pixels * 2;
@@ -637,7 +647,7 @@ static mf_status tree_level(mf_landmarker *lm, const mf_image *im, float *points
         return st;
     for (int32_t p = 0; p < pixels; p++)
         lm->pixel[p] = sample(&lm->roi, lm->pixel_x[p], lm->pixel_y[p]);
-    memset(lm->coefficients, 0, sizeof(float) * (size_t)k);
+    float moves[SHAPE_VALUES] = {0};
     for (int32_t t = 0; t < lm->tree_count; t++) {
         const size_t tree = (size_t)level * lm->tree_count + t;
         const int32_t *split = lm->tree_split + tree * splits * 2;
@@ -647,10 +657,13 @@ static mf_status tree_level(mf_landmarker *lm, const mf_image *im, float *points
             const float difference = lm->pixel[split[2 * node]] - lm->pixel[split[2 * node + 1]];
             node = 2 * node + (difference > threshold[node] ? 2 : 1);
         }
-        const float *leaf = lm->tree_leaf + (tree * (splits + 1) + (size_t)(node - splits)) * k;
-        for (int32_t j = 0; j < k; j++)
-            lm->coefficients[j] += leaf[j];
+        const float *leaf = lm->tree_leaf + (tree * (splits + 1) + (size_t)(node - splits)) * 2;
+        const int32_t point = lm->tree_point[tree];
+        moves[2 * point] += leaf[0];
+        moves[2 * point + 1] += leaf[1];
     }
+    cblas_sgemv(CblasRowMajor, CblasTrans, SHAPE_VALUES, lm->basis_size, 1.0f, lm->shape_basis,
+                lm->basis_size, moves, 1, 0.0f, lm->coefficients, 1);
     apply_update(lm, points, a, b);
     return shape_in_range(points) ? MF_OK : MF_E_MODEL_CORRUPT;
 }

@@ -15,7 +15,7 @@ enum {
     STAGES = 2,
     BASIS = 2, /* translation along x, along y */
     TENSORS = 7,
-    TREE_TENSORS = 5,
+    TREE_TENSORS = 6,
     TREES = 2, /* one level of two trees of depth 1 on two pixels */
     SIDE = 96, /* the test frame */
 };
@@ -28,8 +28,8 @@ typedef struct {
     float regressor[(STAGES + 1) * BASIS * ROW];
     float quality[ROW];
     int32_t hog[3];
-    int32_t tree_anchor[2], tree_split[TREES * 2];
-    float tree_offset[4], tree_threshold[TREES], tree_leaf[TREES * 2 * BASIS];
+    int32_t tree_anchor[2], tree_point[TREES], tree_split[TREES * 2];
+    float tree_offset[4], tree_threshold[TREES], tree_leaf[TREES * 2 * 2];
     fx_tensor tensors[TENSORS + TREE_TENSORS];
     size_t count;
 } synthetic;
@@ -70,12 +70,14 @@ static void synthetic_init(synthetic *s)
 }
 
 /* Adds a tree level to a model: two trees of depth 1 comparing pixel 0
- * (at point 0) with pixel 1 (at point 17), all leaves zero; a threshold of
- * -1e30 sends every face right, +1e30 left. */
+ * (at point 0) with pixel 1 (at point 17), moving points 3 and 40, all
+ * leaves zero; a threshold of -1e30 sends every face right, +1e30 left. */
 static void add_trees(synthetic *s)
 {
     s->tree_anchor[0] = 0;
     s->tree_anchor[1] = 17;
+    s->tree_point[0] = 3;
+    s->tree_point[1] = 40;
     for (int t = 0; t < TREES; t++) {
         s->tree_split[2 * t] = 0;
         s->tree_split[2 * t + 1] = 1;
@@ -83,9 +85,10 @@ static void add_trees(synthetic *s)
     const fx_tensor trees[TREE_TENSORS] = {
         {"tree_anchor", MF_DTYPE_I32, 2, {1, 2}, s->tree_anchor},
         {"tree_offset", MF_DTYPE_F32, 3, {1, 2, 2}, s->tree_offset},
+        {"tree_point", MF_DTYPE_I32, 2, {1, TREES}, s->tree_point},
         {"tree_split", MF_DTYPE_I32, 4, {1, TREES, 1, 2}, s->tree_split},
         {"tree_threshold", MF_DTYPE_F32, 3, {1, TREES, 1}, s->tree_threshold},
-        {"tree_leaf", MF_DTYPE_F32, 4, {1, TREES, 2, BASIS}, s->tree_leaf},
+        {"tree_leaf", MF_DTYPE_F32, 4, {1, TREES, 2, 2}, s->tree_leaf},
     };
     memcpy(s->tensors + s->count, trees, sizeof trees);
     s->count += TREE_TENSORS;
@@ -740,22 +743,22 @@ static void test_shapes_bounded_at_load(void)
     CHECK_STATUS(landmarker_status(&s), MF_E_MODEL_MISSING);
 }
 
-/* The leaves reached add up in the shape basis: with the thresholds set so
- * that tree 0 goes right and tree 1 left, the points move by the sum of
- * those two leaves, turned and scaled like the face. */
+/* The moves of the leaves reached add up, projected onto the shape basis:
+ * with the basis of x and y translations, tree 0 (right) moving point 3 by
+ * 68 u and tree 1 (left) moving point 40 by 68 v translate every point by
+ * (u, v), turned and scaled like the face. */
 static void test_trees_add_the_leaves_reached(void)
 {
     const float u = 0.05f, v = -0.03f;
-    const float c = sqrtf((float)MF_LANDMARKS); /* a coefficient c moves each point by 1 */
     synthetic s;
     synthetic_init(&s);
     add_trees(&s);
     s.tree_threshold[0] = -1e30f; /* right: leaf 1 */
     s.tree_threshold[1] = 1e30f;  /* left: leaf 0 */
-    s.tree_leaf[(0 * 2 + 1) * BASIS + 0] = u * c; /* tree 0, leaf 1: x */
-    s.tree_leaf[(0 * 2 + 0) * BASIS + 0] = 100.0f; /* tree 0, leaf 0: never reached */
-    s.tree_leaf[(1 * 2 + 0) * BASIS + 1] = v * c; /* tree 1, leaf 0: y */
-    s.tree_leaf[(1 * 2 + 1) * BASIS + 1] = 100.0f; /* tree 1, leaf 1: never reached */
+    s.tree_leaf[(0 * 2 + 1) * 2 + 0] = u * MF_LANDMARKS; /* tree 0, leaf 1: x */
+    s.tree_leaf[(0 * 2 + 0) * 2 + 0] = 100.0f;          /* tree 0, leaf 0: never reached */
+    s.tree_leaf[(1 * 2 + 0) * 2 + 1] = v * MF_LANDMARKS; /* tree 1, leaf 0: y */
+    s.tree_leaf[(1 * 2 + 1) * 2 + 1] = 100.0f;          /* tree 1, leaf 1: never reached */
     rig r;
     CHECK_STATUS(rig_open(&r, &s), MF_OK);
     const mf_image image = fx_view(test_frame(), SIDE, SIDE, MF_GRAY);
@@ -777,7 +780,7 @@ static void test_trees_add_the_leaves_reached(void)
     rig_close(&r);
 
     /* absurd leaves are caught like absurd regressors */
-    s.tree_leaf[(0 * 2 + 1) * BASIS + 0] = 1e30f;
+    s.tree_leaf[(0 * 2 + 1) * 2 + 0] = 1e30f;
     CHECK_STATUS(rig_open(&r, &s), MF_OK);
     CHECK_STATUS(mf_landmarks_from_points(r.landmarker, &image, start, points, VALUES, NULL),
                  MF_E_MODEL_CORRUPT);
@@ -790,8 +793,8 @@ static void test_trees_checked_at_load(void)
     synthetic_init(&s);
     add_trees(&s);
     CHECK_STATUS(landmarker_status(&s), MF_OK);
-    static const char *names[TREE_TENSORS] = {"tree_anchor", "tree_offset", "tree_split",
-                                              "tree_threshold", "tree_leaf"};
+    static const char *names[TREE_TENSORS] = {"tree_anchor", "tree_offset", "tree_point",
+                                              "tree_split", "tree_threshold", "tree_leaf"};
     for (size_t i = 0; i < TREE_TENSORS; i++) {
         synthetic_init(&s);
         add_trees(&s);
@@ -803,6 +806,7 @@ static void test_trees_checked_at_load(void)
     struct { const char *what; int32_t *i; float *f; float value; } bad[] = {
         {"anchor 68", &s.tree_anchor[1], NULL, MF_LANDMARKS},
         {"anchor -1", &s.tree_anchor[0], NULL, -1},
+        {"moved point 68", &s.tree_point[1], NULL, MF_LANDMARKS},
         {"split pixel 2 of 2", &s.tree_split[1], NULL, 2},
         {"offset NaN", NULL, &s.tree_offset[2], NAN},
         {"offset 11", NULL, &s.tree_offset[0], 11.0f},
@@ -818,8 +822,8 @@ static void test_trees_checked_at_load(void)
             *bad[i].f = bad[i].value;
         CHECKF(landmarker_status(&s) == MF_E_MODEL_MISSING, "trees with %s load", bad[i].what);
     }
-    /* shapes that disagree: leaves of another basis size, a depth whose
-     * split count does not match */
+    /* shapes that disagree: leaves that are not moves of a point, a depth
+     * whose split count does not match */
     synthetic_init(&s);
     add_trees(&s);
     tensor_named(&s, "tree_leaf")->dims[3] = 1;

@@ -30,8 +30,8 @@ QUALITY_CLIP = 0.5
 POSE_CLUSTERS = 3
 MIN_CLUSTER_ROWS = 2000
 HOG = (2, 4, 8)
-TREE_PADDING = 0.1     # canonical units (outer eye corners 1 apart) around the mean shape
-TREE_LAMBDA = 0.2      # canonical units: about a tenth of the face's width
+TREE_RADII = (0.25, 0.08)  # canonical units (outer eye corners 1 apart): the first and last level's
+TREE_LAMBDA = 0.1      # canonical units: the reach of the split pairs' prior
 TREE_CANDIDATES = 20   # random splits tried per node
 
 
@@ -224,14 +224,15 @@ def ridge(x: np.ndarray, y: np.ndarray, held: np.ndarray, score) -> tuple[np.nda
     return solve(*all_gram, best).astype(np.float32), best, best_score
 
 
-def tree_pixel_pool(mean_shape: np.ndarray, count: int, rng: np.random.Generator):
-    """(anchor, offset, at): `count` pixel positions drawn uniformly over the
-    mean shape's bounding box (padded by TREE_PADDING), each anchored to the
-    nearest point so that it moves with that part of the face."""
-    lo, hi = mean_shape.min(axis=0) - TREE_PADDING, mean_shape.max(axis=0) + TREE_PADDING
-    at = rng.uniform(lo, hi, (count, 2))
-    anchor = np.argmin(((at[:, None, :] - mean_shape[None]) ** 2).sum(axis=2), axis=1)
-    return anchor.astype(np.int32), (at - mean_shape[anchor]).astype(np.float32), at
+def tree_pixel_pool(mean_shape: np.ndarray, per_point: int, radius: float, rng: np.random.Generator):
+    """(anchor, offset, at): `per_point` pixel positions around each point of
+    the mean shape, uniform in a disc of `radius` canonical units, anchored
+    to that point so that they move with it; `at` in mean-shape units."""
+    anchor = np.repeat(np.arange(68), per_point)
+    angle = rng.uniform(0, 2 * np.pi, len(anchor))
+    distance = radius * np.sqrt(rng.uniform(0, 1, len(anchor)))
+    offset = np.stack([distance * np.cos(angle), distance * np.sin(angle)], axis=1)
+    return anchor.astype(np.int32), offset.astype(np.float32), mean_shape[anchor] + offset
 
 
 def split_candidates(at: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -283,36 +284,50 @@ def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: i
     return split, threshold, leaf, leaf_of
 
 
+def tree_radius(level: int, levels: int) -> float:
+    """The pixels' reach at a level: from TREE_RADII[0] down to TREE_RADII[1]
+    canonical units, geometrically, as the shapes close in."""
+    first, last = TREE_RADII
+    return first * (last / first) ** (level / max(1, levels - 1))
+
+
 def tree_levels(args, images, current, target, mean_shape, basis, held, rng, start):
-    """The tree levels after the linear stages: per level a pixel pool,
-    `args.trees` trees fitted by gradient boosting to the canonical residual
-    (in shape-basis coefficients) on the rows not held out, then every row
-    moved by its level's update. Returns (tensors, the final shapes)."""
+    """The tree levels after the linear stages: per level and point a pool
+    of pixels around the point and `args.trees` trees fitted by gradient
+    boosting to that point's canonical residual on the rows not held out;
+    then every row moved by its level's update, the moves projected onto
+    the shape basis. Returns (tensors, the final shapes)."""
     m = mean_shape.astype(np.float64)
     fit_rows = np.flatnonzero(~held)
-    out = {name: [] for name in ("tree_anchor", "tree_offset", "tree_split", "tree_threshold", "tree_leaf")}
+    names = ("tree_anchor", "tree_offset", "tree_point", "tree_split", "tree_threshold", "tree_leaf")
+    out = {name: [] for name in names}
     for level in range(args.tree_levels):
-        anchor, offset, at = tree_pixel_pool(m, args.tree_pixels, rng)
+        anchor, offset, at = tree_pixel_pool(m, args.tree_pixels, tree_radius(level, args.tree_levels), rng)
         pixels = np.array([reference.tree_pixels(gray, shape, m, anchor, offset.astype(np.float64))
                            for gray, shape in zip(images, current)], np.float32)
-        residual = (canonical(mean_shape, current, target - current).reshape(len(current), -1) @ basis)
-        fit_residual = residual[fit_rows].astype(np.float32)
+        residual = canonical(mean_shape, current, target - current)
         splits, thresholds, leaves = [], [], []
-        fit_pixels = pixels[fit_rows]
-        for _ in range(args.trees):
-            # each tree is grown on a random subset of the rows (stochastic
-            # gradient boosting: faster, and less prone to overfit)
-            rows = rng.choice(len(fit_rows), min(args.tree_rows, len(fit_rows)), replace=False)
-            split, threshold, leaf, _ = grow_tree(fit_pixels[rows], fit_residual[rows], at, args.tree_depth,
-                                                  args.shrinkage, rng)
-            fit_residual -= leaf[reference.tree_leaves(split[None], threshold[None], fit_pixels)[:, 0]]
-            splits.append(split), thresholds.append(threshold), leaves.append(leaf)
+        for point in range(68):
+            own = np.flatnonzero(anchor == point)
+            point_pixels = pixels[fit_rows][:, own]
+            point_residual = residual[fit_rows, point].astype(np.float32)
+            for _ in range(args.trees):
+                # each tree is grown on a random subset of the rows (stochastic
+                # gradient boosting: faster, and less prone to overfit)
+                rows = rng.choice(len(fit_rows), min(args.tree_rows, len(fit_rows)), replace=False)
+                split, threshold, leaf, _ = grow_tree(point_pixels[rows], point_residual[rows], at[own],
+                                                      args.tree_depth, args.shrinkage, rng)
+                point_residual -= leaf[reference.tree_leaves(split[None], threshold[None], point_pixels)[:, 0]]
+                splits.append(own[split].astype(np.int32)), thresholds.append(threshold), leaves.append(leaf)
         split, threshold, leaf = np.stack(splits), np.stack(thresholds), np.stack(leaves)
-        reached = reference.tree_leaves(split, threshold, pixels)
-        coefficients = leaf[np.arange(args.trees), reached].sum(axis=1)
-        deltas = (coefficients.astype(np.float64) @ basis.T).reshape(-1, 68, 2)
+        point_of = np.repeat(np.arange(68), args.trees)
+        moves = np.empty((len(current), 68, 2))
+        for chunk in np.array_split(np.arange(len(current)), max(1, len(current) // 4000)):
+            reached = reference.tree_leaves(split, threshold, pixels[chunk])
+            moves[chunk] = leaf[np.arange(len(leaf)), reached].reshape(len(chunk), 68, args.trees, 2).sum(axis=2)
+        deltas = (moves.reshape(len(current), -1) @ basis @ basis.T).reshape(-1, 68, 2)
         current = current + to_image(mean_shape, current, deltas)
-        for name, value in zip(out, (anchor, offset, split, threshold, leaf)):
+        for name, value in zip(names, (anchor, offset, point_of.astype(np.int32), split, threshold, leaf)):
             out[name].append(value)
         error = nme(current, target)
         print(f"tree level {level}: train NME {error[~held].mean():.4f}, held-out NME {error[held].mean():.4f} "
@@ -330,11 +345,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", type=int, default=len(STAGE_RADIUS),
                         help=f"linear stages, the first of {STAGE_RADIUS} patch radii")
-    parser.add_argument("--tree-levels", type=int, default=10, help="tree levels after the linear stages (0: none)")
-    parser.add_argument("--trees", type=int, default=100, help="trees per level")
+    parser.add_argument("--tree-levels", type=int, default=8, help="tree levels after the linear stages (0: none)")
+    parser.add_argument("--trees", type=int, default=6, help="trees per point and level")
     parser.add_argument("--tree-depth", type=int, default=4)
-    parser.add_argument("--tree-pixels", type=int, default=400, help="pixels per level")
-    parser.add_argument("--shrinkage", type=float, default=0.1, help="each tree's leaves are scaled by this")
+    parser.add_argument("--tree-pixels", type=int, default=16, help="pixels per point and level")
+    parser.add_argument("--shrinkage", type=float, default=0.3, help="each tree's leaves are scaled by this")
     parser.add_argument("--tree-rows", type=int, default=8000, help="training rows each tree is grown on")
 
 

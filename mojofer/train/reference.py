@@ -170,8 +170,10 @@ def refine(tensors: dict, gray: np.ndarray, shape: np.ndarray) -> tuple[np.ndarr
         pixels = tree_pixels(gray, shape, mean_shape, tensors["tree_anchor"][level],
                              tensors["tree_offset"][level].astype(np.float64), grid)
         leaves = tree_leaves(tensors["tree_split"][level], tensors["tree_threshold"][level], pixels)
-        coefficients = tensors["tree_leaf"][level][np.arange(len(leaves)), leaves].astype(np.float64).sum(axis=0)
-        delta = (tensors["shape_basis"].astype(np.float64) @ coefficients).reshape(-1, 2)
+        moves = np.zeros((68, 2))
+        np.add.at(moves, tensors["tree_point"][level], tensors["tree_leaf"][level][np.arange(len(leaves)), leaves])
+        basis = tensors["shape_basis"].astype(np.float64)
+        delta = (basis @ (basis.T @ moves.ravel())).reshape(-1, 2)
         a, b, _ = similarity(mean_shape, shape)
         shape += delta @ np.array([[a, b], [-b, a]])
     return shape, quality
