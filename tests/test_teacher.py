@@ -24,7 +24,7 @@ def taught(data_root):
 
 def test_teacher_faces_are_square_crops_with_the_points_inside(taught):
     images, shapes, sources = taught
-    assert 15 <= len(images) <= 20   # 19 of the first 20 pass the agreement check today
+    assert 18 <= len(images) <= 20   # dlib finds a face of usable size in all 20 today
     assert shapes.shape == (len(images), 68, 2) and len(sources) == len(images)
     for image, shape in zip(images, shapes):
         side = image.shape[0]
