@@ -36,8 +36,8 @@ from _common import (DLIB_PREDICTOR, DLIB_RULE, DLIB_UPSAMPLE, MOJOFER_RULE, Fac
 from _common import choose_face, mojofer_accepts
 
 FAIL_NME = 0.08
-GOAL_NME = 0.04
-GOAL_FAILURE = 0.03
+GOAL_NME = 0.032      # issue 12's goal (dlib on its own boxes: 2.75% / 1.8%)
+GOAL_FAILURE = 0.025
 SIZE_BINS = 3                  # the val faces' eye distances in terciles
 LOW_RES_WIDTHS = (64, 48)      # px: every val crop downscaled so its face is this wide
 LARGE_YAWS = (30.0, 20.0)      # degrees: the large-pose subsets, |yaw| above each

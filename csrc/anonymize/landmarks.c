@@ -88,19 +88,28 @@ struct mf_landmarker {
 /* NaN clamps to lo, so no NaN reaches an index computation */
 static inline float clampf(float v, float lo, float hi) { return v >= lo ? (v <= hi ? v : hi) : lo; }
 
+/* Grid points along a side of n pixels at `step`: those whose 2 x 2
+ * pixels lie inside. */
+static int32_t grid_size(int32_t n, int32_t step)
+{
+    return step == 1 ? n : (n - 1 - step / 2) / step + 1;
+}
+
 /* Sets the grid a fit reads a frame on: the step for a face of `scale`
- * pixels per canonical unit (the outer eye corners' distance), coarser
- * while the grid would have fewer than 2 points a side. Empties the region. */
+ * pixels per canonical unit (the outer eye corners' distance), made finer
+ * where the grid would have fewer than 2 points a side. Empties the region. */
 static void roi_grid(luma_roi *roi, const mf_image *im, float scale)
 {
-    int32_t step = scale >= MF_LANDMARK_READ_SCALE ? (int32_t)fminf(scale / MF_LANDMARK_READ_SCALE + 0.5f, 1e6f) : 1;
-    while (step > 1 && ((im->width - 1 - step / 2) / step + 1 < 2 || (im->height - 1 - step / 2) / step + 1 < 2))
+    int32_t step = 1;
+    if (scale >= MF_LANDMARK_READ_SCALE) /* the bound keeps the int conversion defined */
+        step = (int32_t)fminf(scale / MF_LANDMARK_READ_SCALE + 0.5f, 1e6f);
+    while (step > 1 && (grid_size(im->width, step) < 2 || grid_size(im->height, step) < 2))
         step--;
     roi->step = step;
     roi->inverse_step = 1.0f / (float)step;
     roi->offset = step == 1 ? 0.0f : (float)(step / 2) - 0.5f;
-    roi->grid_width = step == 1 ? im->width : (im->width - 1 - step / 2) / step + 1;
-    roi->grid_height = step == 1 ? im->height : (im->height - 1 - step / 2) / step + 1;
+    roi->grid_width = grid_size(im->width, step);
+    roi->grid_height = grid_size(im->height, step);
     roi->width = 0;
 }
 
