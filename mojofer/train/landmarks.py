@@ -30,6 +30,8 @@ QUALITY_CLIP = 0.5
 POSE_CLUSTERS = 3
 MIN_CLUSTER_ROWS = 2000
 HOG = (2, 4, 8)
+LOW_RESOLUTION = (0.2, 40, 72)  # share of pictures, face width range (px) they are seen at
+OCCLUSION = (0.2, 0.15, 0.4)    # share of pictures, patch side range (face widths)
 TREE_RADII = (0.25, 0.08)  # canonical units (outer eye corners 1 apart): the first and last level's
 TREE_LAMBDA = 0.1      # canonical units: the reach of the split pairs' prior
 TREE_CANDIDATES = 20   # random splits tried per node
@@ -77,7 +79,9 @@ def mean_shape_of(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
 
 
 def augment(gray: np.ndarray, shape: np.ndarray, rng: np.random.Generator):
-    """A randomly transformed copy of a face crop and its points."""
+    """A randomly transformed copy of a face crop and its points: mirror,
+    rotation, scale, shift, blur, low resolution, brightness and contrast,
+    an occluding patch."""
     from PIL import Image, ImageFilter
 
     h, w = gray.shape
@@ -100,7 +104,19 @@ def augment(gray: np.ndarray, shape: np.ndarray, rng: np.random.Generator):
     shape = (shape - offset) @ np.linalg.inv(m).T
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
+    face_width = np.ptp(shape[:, 0])
+    if rng.random() < LOW_RESOLUTION[0] and face_width > LOW_RESOLUTION[1]:
+        # the face seen at 40-72 px wide, brought back to the crop's size
+        factor = rng.uniform(*LOW_RESOLUTION[1:]) / face_width
+        small = image.resize((max(2, round(w * factor)), max(2, round(h * factor))), Image.Resampling.BILINEAR)
+        image = small.resize((w, h), Image.Resampling.BILINEAR)
     out = np.asarray(image, np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)
+    if rng.random() < OCCLUSION[0]:
+        # a patch of one grey level (hand, microphone, hair) over part of the face
+        side = rng.uniform(*OCCLUSION[1:]) * face_width
+        cx, cy = shape[rng.integers(0, 68)] + rng.normal(0, 0.1 * face_width, 2)
+        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        out[y0:int(cy + side / 2), x0:int(cx + side / 2)] = rng.uniform(0, 255)
     return np.clip(out, 0, 255).astype(np.uint8), shape
 
 
