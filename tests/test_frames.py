@@ -234,7 +234,7 @@ def test_bad_parameter_types(detect, astronaut):
 def test_defaults_are_the_cores():
     assert mojofer._core.detect_defaults() == {"min_size": 24, "max_size": 0,
                                                "scale_factor": pytest.approx(1.1),
-                                               "min_neighbors": 3}
+                                               "min_neighbors": 3, "exhaustive": False}
 
 
 # ---- threads ----------------------------------------------------------------

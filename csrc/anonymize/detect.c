@@ -1,7 +1,12 @@
 /* Face detection: a boosted cascade of Haar-like features over an image
  * pyramid, evaluated as OpenCV's CascadeClassifier evaluates the same model
  * (variance-normalised features, stage thresholds, the same window steps and
- * the same grouping), so a cascade converted from OpenCV finds the same faces.
+ * the same grouping). The exhaustive search (mf_detect_params.exhaustive)
+ * visits every window OpenCV visits, so a cascade converted from OpenCV finds
+ * the same faces; the default coarse-to-fine search visits a quarter of the
+ * windows of every other level and looks closer only where the cascade
+ * responds (see COARSE_TO_FINE), for nearly the same faces at a fraction of
+ * the time (models/README.md has the measurements).
  *
  * Model tensors (kind "face_detector", written by mojofer.train detector):
  *   window          i32 [2]       window width, height
@@ -10,11 +15,14 @@
  *   stump_feature   i32 [K]       the feature a stump thresholds
  *   stump_threshold f32 [K]
  *   stump_leaf      f32 [K, 2]    value below, value at or above the threshold
- *   rect            f32 [F, 3, 5] x, y, w, h, weight; weight 0 marks an unused rect
+ *   rect            f32 [F, 3, 5] x, y, w, h, weight; weight 0 marks an unused rect; weights
+ *                                 are integers within +-16 (OpenCV's Haar cascades use -1, 2, 3),
+ *                                 so features are summed exactly in integers
  *   box_calibration f32 [4]       dx, dy, sw, sh: face box = (x + dx*w, y + dy*h, sw*w, sh*h);
  *                                 |dx|, |dy| <= 4, sw and sh within 1/64..4
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +33,14 @@
  * a second even when every window of a frame passes (65536 took seconds,
  * over 10 under the fuzzer that found it); real frames give a few hundred. */
 enum { RECTS_PER_FEATURE = 3, MAX_RAW_DETECTIONS = 1 << 13 };
+/* Seeds (below) are kept per call up to this many: a frame whose coarse
+ * levels hold more windows that deep in the cascade is pathological. */
+enum { MAX_SEEDS = 1 << 16 };
 static const float STAGE_SUM_MARGIN = 1e-3f;
 static const double FLAT_WINDOW = 0.1; /* OpenCV's HaarEvaluator::setWindow bound */
 static const double GROUP_EPS = 0.2;
+/* 3 rects x 16 x (256 x 256 pixels of 255) stays within int32 */
+static const float MAX_RECT_WEIGHT = 16.0f;
 static const float MAX_BOX_SHIFT = 4.0f, MIN_BOX_SCALE = 1.0f / 64, MAX_BOX_SCALE = 4.0f;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
@@ -36,7 +49,7 @@ static const float MAX_BOX_SHIFT = 4.0f, MIN_BOX_SCALE = 1.0f / 64, MAX_BOX_SCAL
  * the stage threshold, with exactly the result of the full sum. */
 typedef struct {
     int32_t corner[RECTS_PER_FEATURE][4];
-    float weight[RECTS_PER_FEATURE];
+    int32_t weight[RECTS_PER_FEATURE];
     float threshold;
     float leaf[2];
     float rest_max; /* the most the stage's later stumps can still add */
@@ -46,13 +59,35 @@ typedef struct {
     int32_t x, y, w, h;
 } rect_t;
 
+/* How the pyramid is searched. Levels are coarse or fine. A coarse level
+ * evaluates every grid-th window of OpenCV's window grid each way; the grid
+ * neighbours of a window that passes `promising` stages are evaluated too,
+ * and so on from every window that passes `spreading` stages. A fine level
+ * (every other level when fine_levels) is built and searched only around
+ * the windows of the coarse levels on either side that passed `seeding`
+ * stages. Thresholds above a cascade's stage count mean all its stages. */
+typedef struct {
+    int32_t grid, fine_levels, promising, spreading, seeding;
+} search_t;
+
+#define NEVER INT32_MAX /* a threshold no window reaches */
+static const search_t EXHAUSTIVE = {1, 0, NEVER, NEVER, NEVER};
+/* Chosen on the AFW photos at 640x480 and 640x480 scenes (models/README.md):
+ * it finds what the exhaustive search finds there (recall 0.754 with the
+ * landmark check for both) with a quarter of its time. A sparser grid, or
+ * fewer promising windows, lost faces; the responses of a face fall from all
+ * 25 stages to under 8 within 2 to 3 pixels of a level. */
+static const search_t COARSE_TO_FINE = {2, 1, 8, 10, 20};
+/* cells around a fine level's seeds that it builds, for the search to spread */
+enum { REGION_MARGIN = 4 };
 struct mf_detector {
     mf_limits limits;
     int32_t win_w, win_h;
     int32_t stage_count, stump_count, feature_count;
     const float *stage_threshold, *stump_threshold, *stump_leaf, *rect, *calibration;
     const int32_t *stage_weak, *stump_feature;
-    stump_t *stumps; /* rebuilt for each pyramid level's integral stride */
+    stump_t *stumps;
+    int32_t bound_stride; /* the integral stride the stumps' corners are bound to; 0: none */
     /* scratch, grown on demand */
     uint8_t *gray, *level;
     uint32_t *sum, *sqsum;
@@ -60,6 +95,15 @@ struct mf_detector {
     size_t pixel_capacity, integral_capacity, taps_capacity;
     rect_t *raw;
     size_t raw_count, raw_capacity;
+    struct level_t *levels;
+    size_t *level_seeds; /* level i's seeds: [level_seeds[i], level_seeds[i + 1]) */
+    size_t level_capacity;
+    struct seed_t *seeds;
+    size_t seed_count, seed_capacity;
+    uint8_t *visited; /* per window of the current level's grid */
+    int32_t *pending; /* windows queued for evaluation */
+    size_t pending_count, cell_capacity;
+    search_t search; /* this call's, thresholds within the stage count */
 };
 
 mf_detect_params mf_detect_params_default(void)
@@ -69,8 +113,11 @@ mf_detect_params mf_detect_params_default(void)
     p.max_size = 0;
     p.scale_factor = 1.1f;
     p.min_neighbors = 3;
+    p.exhaustive = 0;
     return p;
 }
+
+static void prepare_stumps(mf_detector *d);
 
 /* Loads the tensors and checks every index so evaluation needs no checks. */
 static mf_status load_cascade(mf_detector *d, const mf_model *model)
@@ -129,7 +176,7 @@ static mf_status load_cascade(mf_detector *d, const mf_model *model)
             /* written so that NaN fails too */
             if (!(v[0] >= 0 && v[1] >= 0 && v[2] >= 1 && v[3] >= 1 && v[0] + v[2] <= d->win_w &&
                   v[1] + v[3] <= d->win_h) ||
-                !isfinite(v[4]))
+                !(fabsf(v[4]) <= MAX_RECT_WEIGHT) || v[4] != floorf(v[4]))
                 return MF_E_MODEL_MISSING;
         }
     d->stumps = malloc(sizeof *d->stumps * (size_t)d->stump_count);
@@ -150,7 +197,8 @@ mf_detector *mf_detector_new(const mf_model *model, const mf_limits *limits, mf_
         goto done;
     }
     d->limits = *limits;
-    st = load_cascade(d, model);
+    if ((st = load_cascade(d, model)) == MF_OK)
+        prepare_stumps(d);
 done:
     if (st != MF_OK) {
         mf_detector_free(d);
@@ -172,6 +220,11 @@ void mf_detector_free(mf_detector *d)
     free(d->sqsum);
     free(d->taps);
     free(d->raw);
+    free(d->levels);
+    free(d->level_seeds);
+    free(d->seeds);
+    free(d->visited);
+    free(d->pending);
     free(d);
 }
 
@@ -208,9 +261,9 @@ static mf_status reserve_scratch(mf_detector *d, int32_t w, int32_t h)
 
 /* Integral images of sums and squared sums. They wrap modulo 2^32, which
  * keeps rectangle sums exact: no window sum reaches 2^32. */
-static void integrate(const uint8_t *img, int32_t w, int32_t h, uint32_t *sum, uint32_t *sqsum)
+static void integrate(const uint8_t *img, int32_t w, int32_t h, size_t stride, uint32_t *sum,
+                      uint32_t *sqsum)
 {
-    const size_t stride = (size_t)w + 1;
     memset(sum, 0, stride * sizeof *sum);
     memset(sqsum, 0, stride * sizeof *sqsum);
     for (int32_t y = 0; y < h; y++) {
@@ -228,22 +281,14 @@ static void integrate(const uint8_t *img, int32_t w, int32_t h, uint32_t *sum, u
     }
 }
 
-static void bind_stumps(mf_detector *d, int32_t stride)
+/* The parts of the stumps that do not depend on the integral stride. */
+static void prepare_stumps(mf_detector *d)
 {
     for (int32_t k = 0; k < d->stump_count; k++) {
         stump_t *sp = &d->stumps[k];
         const float *v = d->rect + (size_t)d->stump_feature[k] * RECTS_PER_FEATURE * 5;
-        for (int r = 0; r < RECTS_PER_FEATURE; r++, v += 5) {
-            /* an unused rectangle's numbers were never checked: not converted */
-            const int used = v[4] != 0.0f;
-            const int32_t x = used ? (int32_t)v[0] : 0, y = used ? (int32_t)v[1] : 0;
-            const int32_t w = used ? (int32_t)v[2] : 0, h = used ? (int32_t)v[3] : 0;
-            sp->weight[r] = v[4];
-            sp->corner[r][0] = y * stride + x;
-            sp->corner[r][1] = y * stride + x + w;
-            sp->corner[r][2] = (y + h) * stride + x;
-            sp->corner[r][3] = (y + h) * stride + x + w;
-        }
+        for (int r = 0; r < RECTS_PER_FEATURE; r++)
+            sp->weight[r] = (int32_t)v[r * 5 + 4];
         sp->threshold = d->stump_threshold[k];
         sp->leaf[0] = d->stump_leaf[2 * k];
         sp->leaf[1] = d->stump_leaf[2 * k + 1];
@@ -257,6 +302,28 @@ static void bind_stumps(mf_detector *d, int32_t stride)
             rest += fmaxf(d->stumps[k].leaf[0], d->stumps[k].leaf[1]);
         }
     }
+}
+
+/* Binds the stumps' rectangle corners to an integral image's stride. */
+static void bind_stumps(mf_detector *d, int32_t stride)
+{
+    if (stride == d->bound_stride)
+        return;
+    for (int32_t k = 0; k < d->stump_count; k++) {
+        stump_t *sp = &d->stumps[k];
+        const float *v = d->rect + (size_t)d->stump_feature[k] * RECTS_PER_FEATURE * 5;
+        for (int r = 0; r < RECTS_PER_FEATURE; r++, v += 5) {
+            /* an unused rectangle's numbers were never checked: not converted */
+            const int used = v[4] != 0.0f;
+            const int32_t x = used ? (int32_t)v[0] : 0, y = used ? (int32_t)v[1] : 0;
+            const int32_t w = used ? (int32_t)v[2] : 0, h = used ? (int32_t)v[3] : 0;
+            sp->corner[r][0] = y * stride + x;
+            sp->corner[r][1] = y * stride + x + w;
+            sp->corner[r][2] = (y + h) * stride + x;
+            sp->corner[r][3] = (y + h) * stride + x + w;
+        }
+    }
+    d->bound_stride = stride;
 }
 
 static inline uint32_t box_sum(const uint32_t *p, const int32_t c[4])
@@ -281,11 +348,11 @@ static int32_t run_window(const mf_detector *d, const uint32_t *sum, const uint3
         const float threshold = d->stage_threshold[st];
         float stage_sum = 0.0f;
         for (const stump_t *end = d->stumps + d->stage_weak[st + 1]; sp < end; sp++) {
-            float value = sp->weight[0] * (float)(int32_t)box_sum(sum, sp->corner[0]) +
-                          sp->weight[1] * (float)(int32_t)box_sum(sum, sp->corner[1]);
-            if (sp->weight[2] != 0.0f)
-                value += sp->weight[2] * (float)(int32_t)box_sum(sum, sp->corner[2]);
-            stage_sum += sp->leaf[value >= sp->threshold * nf];
+            int32_t value = sp->weight[0] * (int32_t)box_sum(sum, sp->corner[0]) +
+                            sp->weight[1] * (int32_t)box_sum(sum, sp->corner[1]);
+            if (sp->weight[2] != 0)
+                value += sp->weight[2] * (int32_t)box_sum(sum, sp->corner[2]);
+            stage_sum += sp->leaf[(float)value >= sp->threshold * nf];
             if (stage_sum + sp->rest_max < threshold)
                 return st;
         }
@@ -309,31 +376,226 @@ static mf_status add_raw(mf_detector *d, rect_t r)
     return MF_OK;
 }
 
-/* Scans one pyramid level whose image is `img` (w x h) at `factor` times
- * the frame's scale, adding raw detections in frame coordinates. */
-static mf_status scan_level(mf_detector *d, const uint8_t *img, int32_t w, int32_t h,
-                            double factor)
+/* One pyramid level: its image is the frame scaled by 1/factor, and its
+ * windows sit on a grid `step` pixels apart (OpenCV's steps), cols x rows. */
+typedef struct level_t {
+    double factor;
+    int32_t w, h, step, cols, rows;
+    /* the cells searched, [col0, col1) x [row0, row1), and the pixels they
+     * cover, bw x bh from (x0, y0): the whole level but at fine levels */
+    int32_t col0, row0, col1, row1, x0, y0, bw, bh;
+} level_t;
+
+/* A window that passed `promising` stages at a coarse level: its top-left
+ * corner in frame pixels, where the neighbouring fine levels look. */
+typedef struct seed_t {
+    float x, y;
+} seed_t;
+
+static mf_status add_seed(mf_detector *d, float x, float y)
 {
-    const int32_t stride = w + 1, step = factor > 2.0 ? 1 : 2;
+    if (d->seed_count == d->seed_capacity) {
+        if (d->seed_capacity >= MAX_SEEDS)
+            return MF_OK; /* the fine levels refine around the first ones */
+        size_t cap = d->seed_capacity ? d->seed_capacity * 2 : 256;
+        seed_t *grown = realloc(d->seeds, cap * sizeof *grown);
+        if (!grown)
+            return MF_E_NO_MEMORY;
+        d->seeds = grown;
+        d->seed_capacity = cap;
+    }
+    d->seeds[d->seed_count++] = (seed_t){x, y};
+    return MF_OK;
+}
+
+static mf_status reserve_levels(mf_detector *d, size_t count)
+{
+    if (count + 1 <= d->level_capacity)
+        return MF_OK;
+    size_t cap = 2 * (count + 1);
+    level_t *levels = realloc(d->levels, cap * sizeof *levels);
+    if (levels)
+        d->levels = levels;
+    size_t *seeds = realloc(d->level_seeds, cap * sizeof *seeds);
+    if (seeds)
+        d->level_seeds = seeds;
+    if (!levels || !seeds)
+        return MF_E_NO_MEMORY;
+    d->level_capacity = cap;
+    return MF_OK;
+}
+
+static mf_status reserve_cells(mf_detector *d, size_t cells)
+{
+    if (cells <= d->cell_capacity)
+        return MF_OK;
+    free(d->visited);
+    free(d->pending);
+    d->visited = malloc(cells);
+    d->pending = malloc(cells * sizeof *d->pending);
+    d->cell_capacity = d->visited && d->pending ? cells : 0;
+    return d->cell_capacity ? MF_OK : MF_E_NO_MEMORY;
+}
+
+/* Fine levels lie between two coarse ones: the odd ones but the last. */
+static int is_fine(const mf_detector *d, size_t i, size_t count)
+{
+    return d->search.fine_levels && i % 2 == 1 && i + 1 < count;
+}
+
+/* Limits the level's search to the cells [col0, col1) x [row0, row1). */
+static void set_region(const mf_detector *d, level_t *lv, int32_t col0, int32_t row0,
+                       int32_t col1, int32_t row1)
+{
+    lv->col0 = col0 > 0 ? col0 : 0;
+    lv->row0 = row0 > 0 ? row0 : 0;
+    lv->col1 = col1 < lv->cols ? col1 : lv->cols;
+    lv->row1 = row1 < lv->rows ? row1 : lv->rows;
+    lv->x0 = lv->col0 * lv->step;
+    lv->y0 = lv->row0 * lv->step;
+    lv->bw = (lv->col1 - 1) * lv->step + d->win_w - lv->x0;
+    lv->bh = (lv->row1 - 1) * lv->step + d->win_h - lv->y0;
+}
+
+/* Resizes the frame's gray image to the level's region and integrates it;
+ * clears the level's visited cells. Every level's integral images have the
+ * frame's stride, so the stumps are bound once per frame size. */
+static void build_level(mf_detector *d, const level_t *lv, int32_t W, int32_t H)
+{
+    const uint8_t *img = d->gray;
+    if (lv->w != W || lv->h != H || lv->bw != W || lv->bh != H) {
+        mf_gray_resize_region(d->gray, W, H, lv->w, lv->h, lv->x0, lv->y0, lv->bw, lv->bh,
+                              d->level, d->taps);
+        img = d->level;
+    }
+    integrate(img, lv->bw, lv->bh, (size_t)W + 1, d->sum, d->sqsum);
+    bind_stumps(d, W + 1);
+    memset(d->visited, 0, (size_t)lv->cols * (size_t)lv->rows);
+    d->pending_count = 0;
+}
+
+static void push_cell(mf_detector *d, const level_t *lv, int32_t col, int32_t row)
+{
+    if (col < lv->col0 || row < lv->row0 || col >= lv->col1 || row >= lv->row1)
+        return;
+    const size_t cell = (size_t)row * (size_t)lv->cols + (size_t)col;
+    if (d->visited[cell])
+        return;
+    d->visited[cell] = 1;
+    d->pending[d->pending_count++] = (int32_t)cell;
+}
+
+/* Evaluates the window at a grid cell: a raw detection if it passes every
+ * stage, a seed if it passes `seeding` ones at a coarse level. Returns the
+ * stages passed. */
+static int32_t evaluate(mf_detector *d, const level_t *lv, int32_t cell, int coarse, mf_status *st)
+{
+    const int32_t stride = d->bound_stride;
     const int32_t norm[4] = {stride + 1, stride + d->win_w - 1, (d->win_h - 1) * stride + 1,
                              (d->win_h - 1) * stride + d->win_w - 1};
     const double norm_area = (double)(d->win_w - 2) * (d->win_h - 2);
-    const rect_t size = {0, 0, (int32_t)lround(d->win_w * factor), (int32_t)lround(d->win_h * factor)};
-    integrate(img, w, h, d->sum, d->sqsum);
-    bind_stumps(d, stride);
-    for (int32_t y = 0; y + d->win_h <= h; y += step) {
-        for (int32_t x = 0; x + d->win_w <= w; x += step) {
-            size_t at = (size_t)y * stride + x;
-            int32_t passed = run_window(d, d->sum + at, d->sqsum + at, norm, norm_area);
-            if (passed == d->stage_count) {
-                rect_t r = {(int32_t)lround(x * factor), (int32_t)lround(y * factor), size.w, size.h};
-                mf_status st = add_raw(d, r);
-                if (st != MF_OK)
+    const int32_t x = cell % lv->cols * lv->step, y = cell / lv->cols * lv->step;
+    const size_t at = (size_t)(y - lv->y0) * stride + (size_t)(x - lv->x0);
+    const int32_t passed = run_window(d, d->sum + at, d->sqsum + at, norm, norm_area);
+    *st = MF_OK;
+    if (passed == d->stage_count) {
+        rect_t r = {(int32_t)lround(x * lv->factor), (int32_t)lround(y * lv->factor),
+                    (int32_t)lround(d->win_w * lv->factor), (int32_t)lround(d->win_h * lv->factor)};
+        *st = add_raw(d, r);
+    }
+    if (coarse && passed >= d->search.seeding && *st == MF_OK)
+        *st = add_seed(d, (float)(x * lv->factor), (float)(y * lv->factor));
+    return passed;
+}
+
+static void push_neighbours(mf_detector *d, const level_t *lv, int32_t cell)
+{
+    const int32_t col = cell % lv->cols, row = cell / lv->cols;
+    for (int32_t dy = -1; dy <= 1; dy++)
+        for (int32_t dx = -1; dx <= 1; dx++)
+            push_cell(d, lv, col + dx, row + dy);
+}
+
+/* Evaluates the pending windows; each that passes `spreading` stages queues
+ * its unvisited grid neighbours, so the search follows the region where the
+ * cascade responds and stops where it does not. */
+static mf_status drain(mf_detector *d, const level_t *lv, int coarse)
+{
+    mf_status st;
+    while (d->pending_count > 0) {
+        const int32_t cell = d->pending[--d->pending_count];
+        if (evaluate(d, lv, cell, coarse, &st) >= d->search.spreading)
+            push_neighbours(d, lv, cell);
+        if (st != MF_OK)
+            return st;
+    }
+    return MF_OK;
+}
+
+/* A coarse level: a sparse grid of windows, then the neighbours of the
+ * promising ones. */
+static mf_status scan_coarse(mf_detector *d, const level_t *lv)
+{
+    mf_status st;
+    const int32_t grid = d->search.grid;
+    for (int32_t row = 0; row < lv->rows; row += grid) {
+        for (int32_t col = 0; col < lv->cols; col += grid) {
+            const int32_t cell = row * lv->cols + col;
+            if (d->visited[cell])
+                continue;
+            d->visited[cell] = 1;
+            const int32_t passed = evaluate(d, lv, cell, 1, &st);
+            if (st != MF_OK)
+                return st;
+            if (passed >= d->search.promising) {
+                push_neighbours(d, lv, cell);
+                if ((st = drain(d, lv, 1)) != MF_OK)
                     return st;
             } else if (passed == 0) {
-                x += step; /* rejected at once: the next window likely is too */
+                /* rejected at once: the next window likely is too (OpenCV's
+                 * rule, kept on the sparse grid: dropping it there cost 10%
+                 * more time for the same faces on the AFW photos) */
+                col += grid;
             }
         }
+    }
+    return MF_OK;
+}
+
+static void seed_cell(const level_t *lv, seed_t seed, int32_t *col, int32_t *row)
+{
+    *col = (int32_t)lround(seed.x / lv->factor / lv->step);
+    *row = (int32_t)lround(seed.y / lv->factor / lv->step);
+}
+
+/* A fine level: built only over its neighbours' seeds (with a margin for
+ * the search to spread) and searched from them. */
+static mf_status scan_fine(mf_detector *d, level_t *lv, const seed_t *seeds, size_t count,
+                           int32_t W, int32_t H)
+{
+    mf_status st;
+    int32_t col0 = INT32_MAX, row0 = INT32_MAX, col1 = INT32_MIN, row1 = INT32_MIN;
+    for (size_t i = 0; i < count; i++) {
+        int32_t col, row;
+        seed_cell(lv, seeds[i], &col, &row);
+        col0 = col < col0 ? col : col0;
+        row0 = row < row0 ? row : row0;
+        col1 = col > col1 ? col : col1;
+        row1 = row > row1 ? row : row1;
+    }
+    set_region(d, lv, col0 - REGION_MARGIN, row0 - REGION_MARGIN, col1 + REGION_MARGIN + 1,
+               row1 + REGION_MARGIN + 1);
+    if (lv->col0 >= lv->col1 || lv->row0 >= lv->row1)
+        return MF_OK;
+    build_level(d, lv, W, H);
+    for (size_t i = 0; i < count; i++) {
+        int32_t col, row;
+        seed_cell(lv, seeds[i], &col, &row);
+        for (int32_t dy = -1; dy <= 1; dy++)
+            for (int32_t dx = -1; dx <= 1; dx++)
+                push_cell(d, lv, col + dx, row + dy);
+        if ((st = drain(d, lv, 0)) != MF_OK)
+            return st;
     }
     return MF_OK;
 }
@@ -448,14 +710,17 @@ mf_status mf_detect(mf_detector *d, const mf_image *image, const mf_detect_param
     if ((st = mf_image_check(image, &d->limits)) != MF_OK)
         return st;
     if (params->min_size < 1 || params->max_size < 0 || !(params->scale_factor >= 1.01f) ||
-        params->scale_factor > 4.0f || params->min_neighbors < 0)
+        params->scale_factor > 4.0f || params->min_neighbors < 0 ||
+        (params->exhaustive != 0 && params->exhaustive != 1))
         return MF_E_INVALID_ARGUMENT;
     const int32_t W = image->width, H = image->height;
     if ((st = reserve_scratch(d, W, H)) != MF_OK)
         return st;
     mf_image_to_gray(image, d->gray);
     d->raw_count = 0;
+    d->seed_count = 0;
     const float box_w = d->calibration[2];
+    size_t level_count = 0;
     for (double factor = 1.0;; factor *= params->scale_factor) {
         int32_t lw = (int32_t)lround(W / factor), lh = (int32_t)lround(H / factor);
         double face_side = box_w * d->win_w * factor;
@@ -464,12 +729,45 @@ mf_status mf_detect(mf_detector *d, const mf_image *image, const mf_detect_param
             break;
         if (face_side < params->min_size)
             continue;
-        const uint8_t *img = d->gray;
-        if (lw != W || lh != H) {
-            mf_gray_resize(d->gray, W, H, d->level, lw, lh, d->taps);
-            img = d->level;
-        }
-        if ((st = scan_level(d, img, lw, lh, factor)) != MF_OK)
+        if ((st = reserve_levels(d, level_count + 1)) != MF_OK)
+            return st;
+        const int32_t step = factor > 2.0 ? 1 : 2;
+        d->levels[level_count++] = (level_t){.factor = factor, .w = lw, .h = lh, .step = step,
+                                             .cols = (lw - d->win_w) / step + 1,
+                                             .rows = (lh - d->win_h) / step + 1};
+    }
+    size_t cells = 0;
+    for (size_t i = 0; i < level_count; i++)
+        if ((size_t)d->levels[i].cols * (size_t)d->levels[i].rows > cells)
+            cells = (size_t)d->levels[i].cols * (size_t)d->levels[i].rows;
+    if ((st = reserve_cells(d, cells)) != MF_OK)
+        return st;
+    d->search = params->exhaustive ? EXHAUSTIVE : COARSE_TO_FINE;
+    int32_t *thresholds[] = {&d->search.promising, &d->search.spreading, &d->search.seeding};
+    for (size_t i = 0; i < sizeof thresholds / sizeof thresholds[0]; i++)
+        if (*thresholds[i] != NEVER && *thresholds[i] > d->stage_count)
+            *thresholds[i] = d->stage_count; /* a short cascade: all its stages */
+    /* the coarse levels (every other one, and the last) are scanned first,
+     * each level's seeds kept apart; the fine levels between them then look
+     * only around their neighbours' seeds */
+    for (size_t i = 0; i < level_count; i++) {
+        d->level_seeds[i] = d->seed_count;
+        if (is_fine(d, i, level_count))
+            continue;
+        set_region(d, &d->levels[i], 0, 0, d->levels[i].cols, d->levels[i].rows);
+        build_level(d, &d->levels[i], W, H);
+        if ((st = scan_coarse(d, &d->levels[i])) != MF_OK)
+            return st;
+    }
+    d->level_seeds[level_count] = d->seed_count;
+    for (size_t i = 0; i < level_count; i++) {
+        if (!is_fine(d, i, level_count))
+            continue;
+        /* fine levels add no seeds: those of levels i - 1 and i + 1 are contiguous */
+        const size_t first = d->level_seeds[i - 1], last = d->level_seeds[i + 2];
+        if (first == last)
+            continue;
+        if ((st = scan_fine(d, &d->levels[i], d->seeds + first, last - first, W, H)) != MF_OK)
             return st;
     }
     if (capacity > (size_t)d->limits.max_faces)

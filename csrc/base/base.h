@@ -18,6 +18,11 @@ void mf_image_to_gray(const mf_image *image, uint8_t *gray);
 /* Bilinear resize of a contiguous gray image; scratch holds 3 * dst_w. */
 void mf_gray_resize(const uint8_t *src, int32_t src_w, int32_t src_h, uint8_t *dst,
                     int32_t dst_w, int32_t dst_h, int32_t *scratch);
+/* The w x h block at (x0, y0) of that resize, the same pixels, into a
+ * contiguous w x h buffer; scratch holds 3 * w. */
+void mf_gray_resize_region(const uint8_t *src, int32_t src_w, int32_t src_h, int32_t dst_w,
+                           int32_t dst_h, int32_t x0, int32_t y0, int32_t w, int32_t h,
+                           uint8_t *dst, int32_t *scratch);
 
 /* A tensor of the given dtype and element count (count < 0: any count). */
 mf_status mf_model_expect(const mf_model *model, const char *name, mf_dtype dtype,

@@ -67,17 +67,24 @@ static void bilinear_taps(int32_t src_n, int32_t dst_n, int32_t i, int32_t *i0, 
 void mf_gray_resize(const uint8_t *src, int32_t src_w, int32_t src_h, uint8_t *dst,
                     int32_t dst_w, int32_t dst_h, int32_t *scratch)
 {
-    int32_t *x0 = scratch, *x1 = scratch + dst_w, *wx = scratch + 2 * (size_t)dst_w;
-    for (int32_t x = 0; x < dst_w; x++)
-        bilinear_taps(src_w, dst_w, x, &x0[x], &x1[x], &wx[x]);
-    for (int32_t y = 0; y < dst_h; y++) {
-        int32_t y0, y1, wy;
-        bilinear_taps(src_h, dst_h, y, &y0, &y1, &wy);
-        const uint8_t *r0 = src + (size_t)y0 * src_w, *r1 = src + (size_t)y1 * src_w;
-        uint8_t *out = dst + (size_t)y * dst_w;
-        for (int32_t x = 0; x < dst_w; x++) {
-            uint32_t top = r0[x0[x]] * (uint32_t)(256 - wx[x]) + r0[x1[x]] * (uint32_t)wx[x];
-            uint32_t bottom = r1[x0[x]] * (uint32_t)(256 - wx[x]) + r1[x1[x]] * (uint32_t)wx[x];
+    mf_gray_resize_region(src, src_w, src_h, dst_w, dst_h, 0, 0, dst_w, dst_h, dst, scratch);
+}
+
+void mf_gray_resize_region(const uint8_t *src, int32_t src_w, int32_t src_h, int32_t dst_w,
+                           int32_t dst_h, int32_t x0, int32_t y0, int32_t w, int32_t h,
+                           uint8_t *dst, int32_t *scratch)
+{
+    int32_t *c0 = scratch, *c1 = scratch + w, *wx = scratch + 2 * (size_t)w;
+    for (int32_t x = 0; x < w; x++)
+        bilinear_taps(src_w, dst_w, x0 + x, &c0[x], &c1[x], &wx[x]);
+    for (int32_t y = 0; y < h; y++) {
+        int32_t y_top, y_bottom, wy;
+        bilinear_taps(src_h, dst_h, y0 + y, &y_top, &y_bottom, &wy);
+        const uint8_t *r0 = src + (size_t)y_top * src_w, *r1 = src + (size_t)y_bottom * src_w;
+        uint8_t *out = dst + (size_t)y * w;
+        for (int32_t x = 0; x < w; x++) {
+            uint32_t top = r0[c0[x]] * (uint32_t)(256 - wx[x]) + r0[c1[x]] * (uint32_t)wx[x];
+            uint32_t bottom = r1[c0[x]] * (uint32_t)(256 - wx[x]) + r1[c1[x]] * (uint32_t)wx[x];
             out[x] = (uint8_t)((top * (uint32_t)(256 - wy) + bottom * (uint32_t)wy + 32768) >> 16);
         }
     }

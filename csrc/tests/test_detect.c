@@ -164,13 +164,18 @@ static int box_near(const mf_box *box, double x, double y, double side, double t
            fabs(box->w - side) <= tolerance && fabs(box->h - side) <= tolerance;
 }
 
-/* Searches only SIDE-pixel faces, which the WIN-pixel window sees at factor 2. */
+/* Searches only SIDE-pixel faces, which the WIN-pixel window sees at factor
+ * 2, at every window: the edge cascade fires within a pixel or two of the
+ * pattern only, where the coarse-to-fine search may not look (it relies on
+ * a real cascade's responses spreading a few pixels); these tests are about
+ * the cascade's evaluation, which both searches share. */
 static mf_detect_params side_params(void)
 {
     mf_detect_params params = mf_detect_params_default();
     params.min_size = SIDE;
     params.max_size = SIDE;
     params.scale_factor = 2.0f;
+    params.exhaustive = 1;
     return params;
 }
 
@@ -196,6 +201,7 @@ static void test_detect_params_default(void)
     CHECK(p.max_size == 0);
     CHECK(p.scale_factor == 1.1f);
     CHECK(p.min_neighbors == 3);
+    CHECK(p.exhaustive == 0);
 }
 
 static void test_detector_model_checks(void)
@@ -276,6 +282,16 @@ static void test_detector_model_checks(void)
         CHECKF(detector_status(&c) == MF_E_MODEL_MISSING, "rect {%g, %g, %g, %g} loads",
                bad_rects[i][0], bad_rects[i][1], bad_rects[i][2], bad_rects[i][3]);
     }
+    /* weights are small integers, summed exactly in int32 */
+    const float bad_weights[] = {0.5f, -1.25f, 17.0f, -17.0f, 1e9f};
+    for (size_t i = 0; i < sizeof bad_weights / sizeof bad_weights[0]; i++) {
+        c = edge_cascade();
+        c.rect[0][1][4] = bad_weights[i];
+        CHECKF(detector_status(&c) == MF_E_MODEL_MISSING, "rect weight %g loads", bad_weights[i]);
+    }
+    c = edge_cascade();
+    c.rect[0][1][4] = -16.0f;
+    CHECK_STATUS(detector_status(&c), MF_OK);
     /* an unused rectangle (weight 0) is not checked */
     c = edge_cascade();
     memcpy(c.rect[0][2], (float[5]){-9, -9, 99, 99, 0.0f}, sizeof c.rect[0][2]);
@@ -642,6 +658,54 @@ static void test_detect_arguments(void)
     rig_close(&r);
 }
 
+/* The coarse-to-fine search finds the pattern where its sparse grid lands on
+ * it (the first column of windows), with the raw detections around it: the
+ * same box as the exhaustive search. Two pyramid levels around the pattern's
+ * scale make the upper one fine, searched from the lower one's seeds. */
+static void test_coarse_to_fine(void)
+{
+    const mf_limits limits = mf_limits_default();
+    const cascade c = edge_cascade();
+    rig r;
+    CHECK_STATUS(rig_open(&r, &c, &limits), MF_OK);
+    static uint8_t scene[SCENE_H * SCENE_W];
+    memset(scene, BACKGROUND, sizeof scene);
+    draw_pattern(scene, SCENE_W, 0, PATTERN_Y);
+    const mf_image image = fx_view(scene, SCENE_W, SCENE_H, MF_GRAY);
+
+    mf_detect_params exhaustive = side_params(), coarse = side_params();
+    coarse.exhaustive = 0;
+    const found want = detect(r.detector, &image, &exhaustive);
+    const found got = detect(r.detector, &image, &coarse);
+    CHECK(want.status == MF_OK && want.count == 1);
+    CHECKF(same_found(&got, &want), "status %d, %zu boxes differ from the exhaustive search's",
+           (int)got.status, got.count);
+    if (got.count == 1)
+        CHECK(box_near(&got.boxes[0], 0, PATTERN_Y, SIDE, 2.0));
+
+    /* levels at factors 1.1^8, 1.1^9 and 1.1^10: the middle one is fine */
+    coarse.scale_factor = exhaustive.scale_factor = 1.1f;
+    coarse.min_size = exhaustive.min_size = 2 * WIN;
+    coarse.max_size = exhaustive.max_size = (int32_t)(2.7 * WIN);
+    const found wide = detect(r.detector, &image, &exhaustive);
+    const found fine = detect(r.detector, &image, &coarse);
+    CHECK(wide.status == MF_OK && wide.count == 1 && fine.status == MF_OK && fine.count == 1);
+    if (wide.count == 1 && fine.count == 1)
+        CHECKF(box_near(&fine.boxes[0], wide.boxes[0].x, wide.boxes[0].y, wide.boxes[0].w, 1.0) &&
+                   fine.boxes[0].score >= wide.boxes[0].score - 2,
+               "box (%g, %g, %g) score %g against (%g, %g, %g) score %g", fine.boxes[0].x,
+               fine.boxes[0].y, fine.boxes[0].w, fine.boxes[0].score, wide.boxes[0].x,
+               wide.boxes[0].y, wide.boxes[0].w, wide.boxes[0].score);
+
+    mf_detect_params bad = coarse;
+    bad.exhaustive = 2;
+    size_t count = 99;
+    mf_box boxes[MAX_BOXES];
+    CHECK(mf_detect(r.detector, &image, &bad, boxes, MAX_BOXES, &count) == MF_E_INVALID_ARGUMENT &&
+          count == 0);
+    rig_close(&r);
+}
+
 /* A cascade that passes every window that is not flat, on a textured
  * frame: tens of thousands of windows pass, all one cluster. Grouping
  * compares all pairs of raw detections, so their number is capped (8192,
@@ -684,4 +748,5 @@ void test_detect(void)
     test_detect_arguments();
     test_unused_rect_never_converted();
     test_every_window_fires();
+    test_coarse_to_fine();
 }

@@ -21,13 +21,15 @@ static int Detector_init(EngineObject *self, PyObject *args, PyObject *kwds)
 static PyObject *Detector_detect(EngineObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"frame", "bgr", "min_size", "max_size", "scale_factor",
-                             "min_neighbors", NULL};
+                             "min_neighbors", "exhaustive", NULL};
     mf_detect_params p = mf_detect_params_default();
     PyObject *frame;
-    int bgr = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$piifi:detect", kwlist, &frame, &bgr,
-                                     &p.min_size, &p.max_size, &p.scale_factor, &p.min_neighbors))
+    int bgr = 0, exhaustive = p.exhaustive;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$piifip:detect", kwlist, &frame, &bgr,
+                                     &p.min_size, &p.max_size, &p.scale_factor, &p.min_neighbors,
+                                     &exhaustive))
         return NULL;
+    p.exhaustive = exhaustive;
     if (!engine_ready(self))
         return NULL;
     if (p.min_size < 1)
@@ -70,7 +72,7 @@ static PyObject *Detector_detect(EngineObject *self, PyObject *args, PyObject *k
 
 static PyMethodDef Detector_methods[] = {
     {"detect", (PyCFunction)(void (*)(void))Detector_detect, METH_VARARGS | METH_KEYWORDS,
-     "detect(frame, *, bgr=False, min_size, max_size, scale_factor, min_neighbors) -> "
+     "detect(frame, *, bgr=False, min_size, max_size, scale_factor, min_neighbors, exhaustive) -> "
      "float32 array (N, 5) of x, y, w, h, score, best first"},
     {NULL, NULL, 0, NULL},
 };

@@ -163,8 +163,9 @@ static PyObject *core_detect_defaults(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     mf_detect_params p = mf_detect_params_default();
-    return Py_BuildValue("{s:i,s:i,s:d,s:i}", "min_size", p.min_size, "max_size", p.max_size,
-                         "scale_factor", (double)p.scale_factor, "min_neighbors", p.min_neighbors);
+    return Py_BuildValue("{s:i,s:i,s:d,s:i,s:O}", "min_size", p.min_size, "max_size", p.max_size,
+                         "scale_factor", (double)p.scale_factor, "min_neighbors", p.min_neighbors,
+                         "exhaustive", p.exhaustive ? Py_True : Py_False);
 }
 
 static PyObject *core_limits(PyObject *self, PyObject *unused)

@@ -86,7 +86,8 @@ def fit_calibration(model_path: Path, folder: Path) -> tuple[np.ndarray, int]:
     relative = []
     for name, truths in read_box_annotations(folder).items():
         frame = np.asarray(Image.open(folder / name).convert("L"))
-        found = detector.detect(frame, min_size=20)
+        # every window, as OpenCV's search visits them: the calibration also serves OpenCV's boxes
+        found = detector.detect(frame, min_size=20, exhaustive=True)
         for truth in truths:
             # an uncalibrated window is larger than the tight box: match on overlap of the truth
             scored = [(iou(truth, [b.x, b.y, b.w, b.h]), b) for b in found]
