@@ -196,3 +196,30 @@ def test_recall_on_afw(detector, afw):
     assert total == 64
     # measured with the bundled model: 54 / 64 = 0.844
     assert found / total >= 0.80, f"recall {found}/{total} = {found / total:.3f}"
+
+
+def _cascade_xml(weight: str) -> str:
+    """A one-stump OpenCV HAAR cascade whose second rectangle weighs `weight`."""
+    return f"""<?xml version="1.0"?>
+<opencv_storage><cascade>
+  <stageType>BOOST</stageType><featureType>HAAR</featureType><height>12</height><width>12</width>
+  <stages><_><maxWeakCount>1</maxWeakCount><stageThreshold>0.</stageThreshold>
+    <weakClassifiers><_><internalNodes>0 -1 0 0.5</internalNodes><leafValues>-1. 1.</leafValues></_>
+    </weakClassifiers></_></stages>
+  <features><_><rects><_>0 0 12 12 -1.</_><_>0 0 6 12 {weight}</_></rects></_></features>
+</cascade></opencv_storage>"""
+
+
+@pytest.mark.parametrize("weight, ok", [("2.", True), ("-16.", True), ("1.5", False), ("17.", False)])
+def test_conversion_takes_integer_rect_weights(tmp_path, weight, ok):
+    from mojofer.train.detector import cascade_tensors
+
+    path = tmp_path / "cascade.xml"
+    path.write_text(_cascade_xml(weight))
+    if ok:
+        rect = cascade_tensors(path)["rect"]
+        assert rect.shape == (1, 3, 5) and rect[0, 1, 4] == float(weight)
+    else:
+        with pytest.raises(ValueError, match="integers"):
+            cascade_tensors(path)
+

@@ -44,7 +44,7 @@ static const float MAX_RECT_WEIGHT = 16.0f;
 static const float MAX_BOX_SHIFT = 4.0f, MIN_BOX_SCALE = 1.0f / 64, MAX_BOX_SCALE = 4.0f;
 
 /* A stump with its feature's rectangles inlined, bound to the integral
- * image stride of the current pyramid level: evaluation touches one record.
+ * images' stride: evaluation touches one record.
  * rest_max lets a window leave a stage as soon as it can no longer reach
  * the stage threshold, with exactly the result of the full sum. */
 typedef struct {
@@ -80,6 +80,23 @@ static const search_t EXHAUSTIVE = {1, 0, NEVER, NEVER, NEVER};
 static const search_t COARSE_TO_FINE = {2, 1, 8, 10, 20};
 /* cells around a fine level's seeds that it builds, for the search to spread */
 enum { REGION_MARGIN = 4 };
+
+/* One pyramid level: its image is the frame scaled by 1/factor, and its
+ * windows sit on a grid `step` pixels apart (OpenCV's steps), cols x rows. */
+typedef struct {
+    double factor;
+    int32_t w, h, step, cols, rows;
+    /* the cells searched, [col0, col1) x [row0, row1), and the pixels they
+     * cover, bw x bh from (x0, y0): the whole level but at fine levels */
+    int32_t col0, row0, col1, row1, x0, y0, bw, bh;
+} level_t;
+
+/* A window that passed `seeding` stages at a coarse level: its top-left
+ * corner in frame pixels, where the neighbouring fine levels look. */
+typedef struct {
+    float x, y;
+} seed_t;
+
 struct mf_detector {
     mf_limits limits;
     int32_t win_w, win_h;
@@ -95,10 +112,10 @@ struct mf_detector {
     size_t pixel_capacity, integral_capacity, taps_capacity;
     rect_t *raw;
     size_t raw_count, raw_capacity;
-    struct level_t *levels;
+    level_t *levels;
     size_t *level_seeds; /* level i's seeds: [level_seeds[i], level_seeds[i + 1]) */
     size_t level_capacity;
-    struct seed_t *seeds;
+    seed_t *seeds;
     size_t seed_count, seed_capacity;
     uint8_t *visited; /* per window of the current level's grid */
     int32_t *pending; /* windows queued for evaluation */
@@ -376,22 +393,6 @@ static mf_status add_raw(mf_detector *d, rect_t r)
     return MF_OK;
 }
 
-/* One pyramid level: its image is the frame scaled by 1/factor, and its
- * windows sit on a grid `step` pixels apart (OpenCV's steps), cols x rows. */
-typedef struct level_t {
-    double factor;
-    int32_t w, h, step, cols, rows;
-    /* the cells searched, [col0, col1) x [row0, row1), and the pixels they
-     * cover, bw x bh from (x0, y0): the whole level but at fine levels */
-    int32_t col0, row0, col1, row1, x0, y0, bw, bh;
-} level_t;
-
-/* A window that passed `promising` stages at a coarse level: its top-left
- * corner in frame pixels, where the neighbouring fine levels look. */
-typedef struct seed_t {
-    float x, y;
-} seed_t;
-
 static mf_status add_seed(mf_detector *d, float x, float y)
 {
     if (d->seed_count == d->seed_capacity) {
@@ -508,9 +509,9 @@ static int32_t evaluate(mf_detector *d, const level_t *lv, int32_t cell, int coa
     return passed;
 }
 
-static void push_neighbours(mf_detector *d, const level_t *lv, int32_t cell)
+/* Queues the unvisited cells of the 3x3 block around (col, row). */
+static void push_block(mf_detector *d, const level_t *lv, int32_t col, int32_t row)
 {
-    const int32_t col = cell % lv->cols, row = cell / lv->cols;
     for (int32_t dy = -1; dy <= 1; dy++)
         for (int32_t dx = -1; dx <= 1; dx++)
             push_cell(d, lv, col + dx, row + dy);
@@ -525,7 +526,7 @@ static mf_status drain(mf_detector *d, const level_t *lv, int coarse)
     while (d->pending_count > 0) {
         const int32_t cell = d->pending[--d->pending_count];
         if (evaluate(d, lv, cell, coarse, &st) >= d->search.spreading)
-            push_neighbours(d, lv, cell);
+            push_block(d, lv, cell % lv->cols, cell / lv->cols);
         if (st != MF_OK)
             return st;
     }
@@ -548,7 +549,7 @@ static mf_status scan_coarse(mf_detector *d, const level_t *lv)
             if (st != MF_OK)
                 return st;
             if (passed >= d->search.promising) {
-                push_neighbours(d, lv, cell);
+                push_block(d, lv, cell % lv->cols, cell / lv->cols);
                 if ((st = drain(d, lv, 1)) != MF_OK)
                     return st;
             } else if (passed == 0) {
@@ -591,9 +592,7 @@ static mf_status scan_fine(mf_detector *d, level_t *lv, const seed_t *seeds, siz
     for (size_t i = 0; i < count; i++) {
         int32_t col, row;
         seed_cell(lv, seeds[i], &col, &row);
-        for (int32_t dy = -1; dy <= 1; dy++)
-            for (int32_t dx = -1; dx <= 1; dx++)
-                push_cell(d, lv, col + dx, row + dy);
+        push_block(d, lv, col, row);
         if ((st = drain(d, lv, 0)) != MF_OK)
             return st;
     }
@@ -721,6 +720,8 @@ mf_status mf_detect(mf_detector *d, const mf_image *image, const mf_detect_param
     d->seed_count = 0;
     const float box_w = d->calibration[2];
     size_t level_count = 0;
+    if ((st = reserve_levels(d, level_count)) != MF_OK)
+        return st;
     for (double factor = 1.0;; factor *= params->scale_factor) {
         int32_t lw = (int32_t)lround(W / factor), lh = (int32_t)lround(H / factor);
         double face_side = box_w * d->win_w * factor;

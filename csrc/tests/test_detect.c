@@ -384,11 +384,16 @@ static void test_detect_pattern(void)
     f = detect(r.detector, &image, &params);
     CHECK(f.status == MF_OK && f.count == 0);
 
-    /* smaller than the window: nothing to scan */
+    /* smaller than the window: nothing to scan, on a used detector and a new one */
     const mf_image tiny = fx_view(scene, WIN - 1, WIN - 1, MF_GRAY);
     const mf_detect_params defaults = mf_detect_params_default();
     f = detect(r.detector, &tiny, &defaults);
     CHECK(f.status == MF_OK && f.count == 0);
+    rig fresh;
+    CHECK_STATUS(rig_open(&fresh, &c, &limits), MF_OK);
+    f = detect(fresh.detector, &tiny, &defaults);
+    CHECK(f.status == MF_OK && f.count == 0);
+    rig_close(&fresh);
     rig_close(&r);
 }
 

@@ -21,6 +21,7 @@ from ..modelfile import write_model
 
 DEFAULT_CASCADE = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
 IDENTITY_CALIBRATION = np.array([0.0, 0.0, 1.0, 1.0], np.float32)
+MAX_RECT_WEIGHT = 16  # as the C core's loader checks
 
 
 def _numbers(text: str, kind=float) -> list:
@@ -55,6 +56,10 @@ def cascade_tensors(xml_path: str | Path) -> dict[str, np.ndarray]:
         parts = [_numbers(r.text) for r in feature.find("rects")]
         if not 1 <= len(parts) <= 3:
             raise ValueError(f"{xml_path}: a feature has {len(parts)} rects, expected 1 to 3")
+        # the C core sums features in integers (OpenCV's Haar cascades weigh -1, 2, 3)
+        if any(p[4] != round(p[4]) or abs(p[4]) > MAX_RECT_WEIGHT for p in parts):
+            raise ValueError(f"{xml_path}: rect weights must be integers within "
+                             f"±{MAX_RECT_WEIGHT}, got {[p[4] for p in parts]}")
         rects.append(parts + [[0, 0, 0, 0, 0]] * (3 - len(parts)))
     return {
         "window": np.array(window, np.int32),
