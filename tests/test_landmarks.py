@@ -23,6 +23,11 @@ from mojofer.train import reference
 POINT_TOLERANCE = 1e-4  # of the inter-ocular distance
 QUALITY_TOLERANCE = 1e-4
 FEATURE_TOLERANCE = 1e-4
+# With tree levels: a pixel difference within float rounding of a tree's
+# threshold can take the other branch in C than in the reference (measured
+# with the bundled model on 40 val crops: 35 within 5e-5, the worst 3.2e-3
+# inter-ocular units, 0.2 px); the linear stages alone keep the bound above.
+TREE_POINT_TOLERANCE = 5e-3
 
 # Eye corners of the astronaut (points 36 and 45), measured with the bundled
 # model: (196.4, 100.8) and (255.1, 103.9), checked by eye.
@@ -123,7 +128,8 @@ def _assert_fit_matches_reference(landmarker, tensors, frame, box):
     want, want_quality = reference.fit_box(tensors, frame, tuple(box))
     assert points.dtype == np.float32 and points.shape == (68, 2)
     error = np.abs(points - want).max() / interocular(want)
-    assert error <= POINT_TOLERANCE, f"points differ by {error:.2e} inter-ocular units"
+    tolerance = TREE_POINT_TOLERANCE if "tree_leaf" in tensors else POINT_TOLERANCE
+    assert error <= tolerance, f"points differ by {error:.2e} inter-ocular units"
     assert abs(quality - want_quality) <= QUALITY_TOLERANCE, (quality, want_quality)
 
 
@@ -142,6 +148,17 @@ def test_fit_matches_reference_on_a_large_face(bundled, astronaut, astronaut_box
     points, _ = bundled[0].fit(big, box)
     assert reference.read_grid(np.zeros(big.shape[:2]), reference.scale_of(bundled[1]["mean_shape"], points))[1] >= 2
     _assert_fit_matches_reference(*bundled, big, box)
+
+
+def test_linear_stages_match_reference_on_val_crops(tmp_path, bundled, detector, val_faces):
+    """The bundled model without its tree levels: C and the reference to
+    within float32 rounding."""
+    linear = {name: value for name, value in bundled[1].items() if not name.startswith("tree_")}
+    landmarker = mojofer.Landmarker(write_model(tmp_path / "linear.mfm", "landmarks", linear))
+    for path, truth in val_faces[:10]:
+        frame = _rgb(path)
+        box = _nearest_box(detector.detect(frame), truth)
+        _assert_fit_matches_reference(landmarker, linear, frame, box.as_tuple())
 
 
 def test_fit_matches_reference_on_val_crops(bundled, detector, val_faces):
@@ -480,7 +497,7 @@ def test_accuracy_on_val(landmarker, detector, val_faces):
         assert boxes, f"no face found in {path.name}"  # measured: all 60 are found
         points, _ = landmarker.fit(frame, _nearest_box(boxes, truth))
         errors.append(np.linalg.norm(points - truth, axis=1).mean() / interocular(truth))
-    # measured with the bundled model: mean NME 0.0387, median 0.034, worst 0.082
+    # measured with the bundled model: mean NME 0.0396, median 0.036, worst 0.084
     assert np.mean(errors) < 0.045, f"mean NME {np.mean(errors):.4f}"
     assert np.max(errors) < 0.15, f"worst NME {np.max(errors):.4f}"
 
@@ -498,5 +515,5 @@ def test_large_faces_fit_as_well_as_small(landmarker, val_faces):
         for points, want, errors in ((landmarker.fit(frame, tuple(box))[0], truth, small),
                                      (landmarker.fit(big, tuple(3 * box + (1, 1, 0, 0)))[0], 3 * truth + 1, large)):
             errors.append(np.linalg.norm(points - want, axis=1).mean() / interocular(want))
-    # measured with the bundled model: 0.0xxx at their size, 0.0xxx enlarged
+    # measured with the bundled model: 0.0381 at their size, 0.0379 enlarged
     assert abs(np.mean(large) - np.mean(small)) < 0.003, (np.mean(small), np.mean(large))
