@@ -60,12 +60,11 @@ static const double MIN_SHAPE_RADIUS = 1e-2; /* root mean square, of the mean sh
  * fit rather than once per sample (a sample reads four pixels). A large
  * face is read on a coarser grid, so that the cost of a fit stays flat in
  * the face's size and the descriptors see faces near the scale they were
- * trained at: grid point (i, j) of step s > 1 is the mean of the 2 x 2
- * pixels around frame position (s i + s/2 - 0.5, s j + s/2 - 0.5) (integer
- * s/2); at step 1 it is pixel (i, j). The region is a window of that grid. */
+ * trained at: grid point (i, j) of step s is pixel (s i + s/2, s j + s/2)
+ * (integer s/2). The region is a window of that grid. */
 typedef struct {
-    uint8_t *data, *rows; /* rows: 4 grid rows of scratch, for step > 1 */
-    size_t capacity, rows_capacity;
+    uint8_t *data;
+    size_t capacity;
     int32_t step, grid_width, grid_height;
     float offset, inverse_step; /* frame x = step * grid x + offset */
     int32_t x0, y0, width, height; /* grid units; width == 0: empty */
@@ -88,11 +87,10 @@ struct mf_landmarker {
 /* NaN clamps to lo, so no NaN reaches an index computation */
 static inline float clampf(float v, float lo, float hi) { return v >= lo ? (v <= hi ? v : hi) : lo; }
 
-/* Grid points along a side of n pixels at `step`: those whose 2 x 2
- * pixels lie inside. */
+/* Grid points along a side of n pixels at `step`. */
 static int32_t grid_size(int32_t n, int32_t step)
 {
-    return step == 1 ? n : (n - 1 - step / 2) / step + 1;
+    return (n - 1 - step / 2) / step + 1;
 }
 
 /* Sets the grid a fit reads a frame on: the step for a face of `scale`
@@ -107,17 +105,17 @@ static void roi_grid(luma_roi *roi, const mf_image *im, float scale)
         step--;
     roi->step = step;
     roi->inverse_step = 1.0f / (float)step;
-    roi->offset = step == 1 ? 0.0f : (float)(step / 2) - 0.5f;
+    roi->offset = (float)(step / 2);
     roi->grid_width = grid_size(im->width, step);
     roi->grid_height = grid_size(im->height, step);
     roi->width = 0;
 }
 
-/* One row of grid points from column gx0: at step > 1 the four strided
- * rows of pixels around them, converted then averaged (four conversions a
- * point, whatever the step). */
+/* One row of grid points from column gx0: at step > 1 every step-th
+ * pixel, read through a strided view of the frame (one conversion a point,
+ * whatever the step). */
 static void grid_row(const luma_roi *roi, const mf_image *im, int32_t gx0, int32_t gy, int32_t count,
-                     uint8_t *out, uint8_t *rows)
+                     uint8_t *out)
 {
     const int32_t s = roi->step;
     if (s == 1) {
@@ -126,13 +124,8 @@ static void grid_row(const luma_roi *roi, const mf_image *im, int32_t gx0, int32
     }
     mf_image strided = *im;
     strided.pixel_stride = im->pixel_stride * s;
-    const int32_t x = s * gx0 + s / 2 - 1, y = s * gy + s / 2 - 1;
-    for (int k = 0; k < 4; k++) {
-        strided.data = im->data + (ptrdiff_t)(x + (k & 1)) * im->pixel_stride;
-        mf_luma_row(&strided, 0, y + (k >> 1), count, rows + (size_t)k * count);
-    }
-    for (int32_t i = 0; i < count; i++)
-        out[i] = (uint8_t)((rows[i] + rows[count + i] + rows[2 * count + i] + rows[3 * count + i] + 2) >> 2);
+    strided.data = im->data + (ptrdiff_t)(s * gx0 + s / 2) * im->pixel_stride;
+    mf_luma_row(&strided, 0, s * gy + s / 2, count, out);
 }
 
 /* Makes `roi` cover frame positions [x0, x1] x [y0, y1] (clamped to the
@@ -165,20 +158,12 @@ static mf_status roi_cover(luma_roi *roi, const mf_image *im, float x0, float y0
         roi->data = grown;
         roi->capacity = size;
     }
-    const size_t rows = 4 * (size_t)(rx1 - rx0 + 1);
-    if (roi->step > 1 && rows > roi->rows_capacity) {
-        uint8_t *grown = realloc(roi->rows, rows);
-        if (!grown)
-            return MF_E_NO_MEMORY;
-        roi->rows = grown;
-        roi->rows_capacity = rows;
-    }
     roi->x0 = rx0;
     roi->y0 = ry0;
     roi->width = rx1 - rx0 + 1;
     roi->height = ry1 - ry0 + 1;
     for (int32_t y = 0; y < roi->height; y++)
-        grid_row(roi, im, rx0, ry0 + y, roi->width, roi->data + (size_t)y * roi->width, roi->rows);
+        grid_row(roi, im, rx0, ry0 + y, roi->width, roi->data + (size_t)y * roi->width);
     return MF_OK;
 }
 
@@ -406,7 +391,6 @@ mf_status mf_landmark_features(const mf_image *im, const float *shape, const flo
     roi_grid(&roi, im, shape_scale(mean_shape, shape));
     mf_status st = features(im, &roi, shape, mean_shape, radius, out);
     free(roi.data);
-    free(roi.rows);
     return st;
 }
 
@@ -579,7 +563,6 @@ void mf_landmarker_free(mf_landmarker *lm)
     if (!lm)
         return;
     free(lm->roi.data);
-    free(lm->roi.rows);
     free(lm);
 }
 

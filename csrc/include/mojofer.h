@@ -232,9 +232,9 @@ MF_API mf_status mf_landmarks_from_points(mf_landmarker *landmarker, const mf_im
 #define MF_POINT_FEATURES (MF_HOG_CELLS * MF_HOG_CELLS * MF_HOG_BINS)
 #define MF_LANDMARK_FEATURES (MF_LANDMARKS * MF_POINT_FEATURES)
 /* A face whose outer eye corners are d >= 1.5 x this many pixels apart is
- * read on a grid of every round(d / this)-th pixel (2 x 2 means), so a fit
- * costs about the same at any face size and sees the face near the scale
- * of the training faces (their d is under 90 px). */
+ * read on a grid of every round(d / this)-th pixel, so a fit costs about
+ * the same at any face size and sees the face near the scale of the
+ * training faces (their d is under 90 px). */
 #define MF_LANDMARK_READ_SCALE 80.0f
 
 /* The MF_LANDMARK_FEATURES descriptors of `shape` in a checked view (for

@@ -37,19 +37,14 @@ def sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def read_grid(gray: np.ndarray, scale: float) -> tuple[np.ndarray, int, float]:
     """(grid, step, offset): the luma a fit of a face of `scale` pixels per
     canonical unit reads, grid point (i, j) at frame position step * (i, j)
-    + offset: the frame itself, or for a large face the means of the 2 x 2
-    pixels around every step-th one."""
+    + offset: the frame itself, or for a large face every step-th pixel."""
     h, w = gray.shape
     step = int(min(scale / READ_SCALE + 0.5, 1e6)) if scale >= READ_SCALE else 1
     while step > 1 and ((w - 1 - step // 2) // step + 1 < 2 or (h - 1 - step // 2) // step + 1 < 2):
         step -= 1
     if step == 1:
         return gray, 1, 0.0
-    cols = step * np.arange((w - 1 - step // 2) // step + 1) + step // 2 - 1
-    rows = step * np.arange((h - 1 - step // 2) // step + 1) + step // 2 - 1
-    g = gray.astype(np.int64)
-    total = g[rows][:, cols] + g[rows][:, cols + 1] + g[rows + 1][:, cols] + g[rows + 1][:, cols + 1]
-    return ((total + 2) >> 2).astype(np.float64), step, step // 2 - 0.5
+    return gray[step // 2::step, step // 2::step], step, float(step // 2)
 
 
 def sample_grid(grid: tuple[np.ndarray, int, float], x: np.ndarray, y: np.ndarray) -> np.ndarray:
