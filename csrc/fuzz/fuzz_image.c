@@ -12,7 +12,7 @@
  * read only the view's pixels (ASan watches the buffer's edges: libFuzzer
  * hands over an allocation of exactly the input's size). mf_image_check
  * runs on every view, limits included; the accepted ones are converted to
- * gray and read by the detector and the landmarker (the seed models,
+ * gray and read by the detector and the landmarker, its tree level too (the seed models,
  * loaded once from csrc/fuzz/seeds/model, the harness running from the
  * repository root). Seeds: csrc/fuzz/seeds/image (make_seeds.py). */
 #include <stdio.h>
@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     const mf_limits limits = mf_limits_default();
     models.detector_model = mf_model_load("csrc/fuzz/seeds/model/face_detector.mfm", &limits, NULL);
-    models.landmark_model = mf_model_load("csrc/fuzz/seeds/model/landmarks.mfm", &limits, NULL);
+    models.landmark_model = mf_model_load("csrc/fuzz/seeds/model/landmarks_trees.mfm", &limits, NULL);
     if (models.detector_model)
         models.detector = mf_detector_new(models.detector_model, &limits, NULL);
     if (models.landmark_model)

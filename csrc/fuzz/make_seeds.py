@@ -67,7 +67,7 @@ def model_seeds():
         "stump_threshold": f32([0.1, -0.1]),
         "stump_leaf": f32([[-1, 1], [1, -1]]),
         "rect": f32([[[0, 0, 4, 8, 1], [4, 0, 4, 8, -1], [0, 0, 0, 0, 0]],
-                     [[0, 0, 8, 4, 1], [0, 4, 8, 4, -1], [1, 1, 2, 2, 0.5]]]),
+                     [[0, 0, 8, 4, 1], [0, 4, 8, 4, -1], [1, 1, 2, 2, 2]]]),  # integer weights
         "box_calibration": f32([0.05, 0.1, 0.9, 0.9]),
     }
     landmarks = {
@@ -78,6 +78,13 @@ def model_seeds():
     }
     clustered = dict(landmarks, pose_axis=lm["pose_axis"], pose_edges=f32([0.0]),
                      regressor=f32(rng.normal(0, 0.01, (1, 2, 2, row))))
+    trees, pixels = 4, 8  # one level of 4 trees of depth 2 on 8 pixels
+    with_trees = dict(landmarks, tree_anchor=rng.integers(0, 68, (1, pixels)).astype(np.int32),
+                      tree_offset=f32(rng.normal(0, 0.1, (1, pixels, 2))),
+                      tree_point=rng.integers(0, 68, (1, trees)).astype(np.int32),
+                      tree_split=rng.integers(0, pixels, (1, trees, 3, 2)).astype(np.int32),
+                      tree_threshold=f32(rng.normal(0, 10, (1, trees, 3))),
+                      tree_leaf=f32(rng.normal(0, 0.02, (1, trees, 4, 2))))
     head_pose = {"points": pose["points"], "weights": pose["weights"][[0, -1]],
                  "weight_yaw": pose["weight_yaw"][[0, -1]], "distance": pose["distance"]}
     features = ex["feature_mean"].size
@@ -90,6 +97,7 @@ def model_seeds():
     return {"face_detector.mfm": encode_model("face_detector", detector),
             "landmarks.mfm": encode_model("landmarks", landmarks),
             "landmarks_clusters.mfm": encode_model("landmarks", clustered),
+            "landmarks_trees.mfm": encode_model("landmarks", with_trees),
             "head_pose.mfm": encode_model("head_pose", head_pose),
             "expressions.mfm": encode_model("expressions", expressions)}
 
