@@ -267,7 +267,7 @@ def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: i
     """One regression tree on pixel differences, grown greedily: at each node
     the best of TREE_CANDIDATES random (pair, threshold) splits by the
     residual's sum of squares explained; leaves hold the shrunk mean residual.
-    Returns (split (2^D - 1, 2), threshold (2^D - 1), leaf (2^D, K), leaf index per row)."""
+    Returns (split (2^D - 1, 2), threshold (2^D - 1), leaf (2^D, K))."""
     splits = 2 ** depth - 1
     split = np.zeros((splits, 2), np.int32)
     threshold = np.zeros(splits, np.float32)
@@ -297,7 +297,7 @@ def grow_tree(pixels: np.ndarray, residual: np.ndarray, at: np.ndarray, depth: i
     counts = np.bincount(leaf_of, minlength=splits + 1)
     sums = np.stack([np.bincount(leaf_of, residual[:, j], minlength=splits + 1) for j in range(residual.shape[1])], axis=1)
     leaf = (shrinkage * sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    return split, threshold, leaf, leaf_of
+    return split, threshold, leaf
 
 
 def tree_radius(level: int, levels: int) -> float:
@@ -331,7 +331,7 @@ def tree_levels(args, images, current, target, mean_shape, basis, held, rng, sta
                 # each tree is grown on a random subset of the rows (stochastic
                 # gradient boosting: faster, and less prone to overfit)
                 rows = rng.choice(len(fit_rows), min(args.tree_rows, len(fit_rows)), replace=False)
-                split, threshold, leaf, _ = grow_tree(point_pixels[rows], point_residual[rows], at[own],
+                split, threshold, leaf = grow_tree(point_pixels[rows], point_residual[rows], at[own],
                                                       args.tree_depth, args.shrinkage, rng)
                 point_residual -= leaf[reference.tree_leaves(split[None], threshold[None], point_pixels)[:, 0]]
                 splits.append(own[split].astype(np.int32)), thresholds.append(threshold), leaves.append(leaf)
