@@ -326,25 +326,29 @@ def test_weighted_median():
 
 
 def test_training_baselines(tensors):
-    """Named people (two faces or more) get the median of their aligned
-    faces, weight n / 8; an unnamed neutral face is its own baseline; an
-    unnamed other face gets its source's nearest neutral face."""
+    """A named person (two faces or more) with neutral faces: the median of
+    those; without any: the calm-weighted median of all their faces, weight
+    n / 8; an unnamed neutral face is its own baseline; an unnamed other face
+    gets its source's nearest neutral face."""
     rng = np.random.default_rng(0)
     ref_shape = tensors["reference"].astype(np.float64)
-    shapes = np.array([ref_shape + rng.normal(0, 0.01, (68, 2)) for _ in range(6)])
-    labels = np.array([0, 1, 2, 0, 1, 0])
-    subjects = np.array(["a", "a", "a", "", "", "solo"])
-    data = ExpressionSet([None] * 6, np.array(["s"] * 6), subjects, labels, shapes.astype(np.float32))
+    shapes = np.array([ref_shape + rng.normal(0, 0.01, (68, 2)) for _ in range(8)])
+    labels = np.array([0, 1, 2, 1, 2, 0, 1, 0])
+    subjects = np.array(["a", "a", "a", "b", "b", "", "", "solo"])
+    data = ExpressionSet([None] * 8, np.array(["s"] * 8), subjects, labels, shapes.astype(np.float32))
     aligned = ref.align(data.points, ref_shape)
-    calmness = np.array([0.1, 0.9, 0.3, np.nan, np.nan, np.nan])
+    calmness = np.array([np.nan, np.nan, np.nan, 0.9, 0.2, np.nan, np.nan, np.nan])
     baselines, weights = training.training_baselines(data, aligned, tensors["neutral_shape"],
                                                      calmness, training.Settings(), rng)
-    expected = ref.weighted_median(aligned[:3].astype(np.float32), calmness[:3])
-    np.testing.assert_allclose(baselines[:3], expected[None].repeat(3, 0), atol=1e-6)
-    np.testing.assert_allclose(weights[:3], 3 / 8)
-    np.testing.assert_allclose(baselines[3], aligned[3], atol=1e-6)  # unnamed neutral: itself
-    np.testing.assert_allclose(baselines[5], aligned[5], atol=1e-6)  # one face of a name: unnamed
-    nearest = min((3, 5), key=lambda j: np.sum((aligned[4, training.IDENTITY_POINTS]
+    np.testing.assert_allclose(baselines[:3], aligned[[0, 0, 0]], atol=1e-6)  # a's neutral face
+    expected = ref.weighted_median(aligned[3:5].astype(np.float32), calmness[3:5])
+    np.testing.assert_allclose(baselines[3:5], expected[None].repeat(2, 0), atol=1e-6)
+    np.testing.assert_allclose(baselines[3:5], aligned[[3, 3]], atol=1e-6)  # the calmer face wins
+    np.testing.assert_allclose(weights[3:5], 2 / 8)
+    np.testing.assert_allclose(baselines[5], aligned[5], atol=1e-6)  # unnamed neutral: itself
+    np.testing.assert_allclose(baselines[7], aligned[7], atol=1e-6)  # one face of a name: unnamed
+    nearest = min((5, 7), key=lambda j: np.sum((aligned[6, training.IDENTITY_POINTS]
                                                  - aligned[j, training.IDENTITY_POINTS]) ** 2))
-    np.testing.assert_allclose(baselines[4], aligned[nearest], atol=1e-6)
-    assert ((weights[3:] >= 0.25) & (weights[3:] <= 1.0)).all()
+    np.testing.assert_allclose(baselines[6], aligned[nearest], atol=1e-6)
+    simulated = np.r_[0:3, 5:8]
+    assert ((weights[simulated] >= 0.25) & (weights[simulated] <= 1.0)).all()

@@ -6,17 +6,20 @@ detector and landmark fit (expression_data; FER2013's crops as face crops);
 the shapes are aligned on eye corners and nose (expression_reference) and
 described against the population and against the person's baseline
 (expression.c's header). Baselines for training: where the source names the
-person (Taiwanese performers, muxspace names) the calm-weighted median of
-that person's faces, as classify_many(subjects=) and the estimator estimate
-it, with each face's calm read by a model trained without that person (two
-folds by person, faces without baselines); where it
-does not (CK+, FER2013, people with one image), a simulated one: a neutral
-face is its own baseline, any other face gets the nearest neutral face of
-its source by the points expressions barely move (jaw line, nose, eye
-corners), each with a random weight in [0.25, 1]. Every face is drawn each
-epoch as one of four variants (mirrored or not, with or without its
-baseline), so the model reads faces from a person's first frame (weight 0)
-as well as against a settled baseline. A ReLU MLP is trained with Adam on
+person (Taiwanese performers, muxspace names), the median of that person's
+neutral faces (the resting face the estimator's baseline converges to), or,
+for a person without one, the calm-weighted median of all their faces as
+classify_many(subjects=) estimates it (each face's calm read by a model
+trained without that person: two folds by person, no baselines); where the
+source does not name the person (CK+, FER2013, names with one image), a
+simulated one: a neutral face is its own baseline, any other face gets the
+nearest neutral face of its source by the points expressions barely move
+(jaw line, nose, eye corners). Simulated and neutral-face baselines get a
+random weight in [0.25, 1]. Every face is drawn each epoch as one of eight
+variants (mirrored or not, with or without its baseline, its points as
+found or jittered by 1% of its eye distance), so the model reads faces from
+a person's first frame (weight 0) as well as against a settled baseline, and
+is not thrown by a tracker's frame-to-frame jitter. A ReLU MLP is trained with Adam on
 class- and source-balanced, label-smoothed cross entropy. Fixed seed: the
 same command gives the same weights (up to BLAS summation order).
 """
@@ -50,6 +53,14 @@ class Settings:
     balance: str = "source_class"
     simulated_weight: tuple = (0.25, 1.0)  # range of a simulated baseline's weight
     calm_epochs: int = 20  # of the models that read how calm the named people's faces are
+    # a named person's baseline: "resting" = the median of their neutral
+    # faces where they have any (what the estimator's baseline converges
+    # to), else "calm_median" = as classify_many estimates it from all
+    person_baseline: str = "resting"
+    # landmark jitter, a fraction of each face's outer-eye-corner distance
+    # (per coordinate, Gaussian) on half of the variants: a tracked face's
+    # points move a little from frame to frame, and a reading must not
+    jitter: float = 0.01
 
 
 @dataclass
@@ -92,11 +103,13 @@ def fit(data: ExpressionSet, settings: Settings = Settings(), log=None) -> Expre
     neutral = ((neutral + ref.mirror(neutral)) / 2).astype(np.float32)
     calmness = cross_fitted_calm(data, reference, neutral, settings)
     baselines, weights = training_baselines(data, aligned, neutral, calmness, settings, rng)
-    shapes = (data.points, ref.mirror(data.points))
-    variants = np.stack(  # without the baseline, then with it (mirrored with its face)
-        [ref.features(p, reference, neutral).astype(np.float32) for p in shapes] +
-        [ref.features(p, reference, neutral, b, weights).astype(np.float32)
-         for p, b in zip(shapes, (baselines, ref.mirror(baselines)))])
+    eyes = np.linalg.norm(data.points[:, 45] - data.points[:, 36], axis=1)
+    noisy = data.points + rng.normal(0, 1, data.points.shape) * (settings.jitter * eyes)[:, None, None]
+    variants = np.stack([  # without the baseline, then with it (mirrored with its face); clean, jittered
+        ref.features(p, reference, neutral, *([] if b is None else [b, weights])).astype(np.float32)
+        for points in (data.points, noisy.astype(np.float32))
+        for p, b in ((points, None), (ref.mirror(points), None),
+                     (points, baselines), (ref.mirror(points), ref.mirror(baselines)))])
     variants, mean, std = standardised(variants)
     layers = train_mlp(variants, data.labels, sample_weights(data, settings.balance), settings, log)
     return ExpressionModel(reference, neutral, mean.astype(np.float32), std.astype(np.float32), layers)
@@ -146,12 +159,17 @@ def training_baselines(data: ExpressionSet, aligned: np.ndarray, neutral: np.nda
     weights = np.empty(len(aligned))
     _, person, counts = np.unique(data.subjects, return_inverse=True, return_counts=True)
     known = (data.subjects != "") & (counts[person] >= 2)
+    is_neutral = data.labels == CLASSES.index("neutral")
     for k in np.unique(person[known]):
         rows = person == k
-        baselines[rows] = ref.weighted_median(aligned[rows].astype(np.float32),
-                                              calmness[rows].astype(np.float32))
-        weights[rows] = min(1.0, rows.sum() / ref.SETTLED_FACES)
-    is_neutral = data.labels == CLASSES.index("neutral")
+        resting = rows & is_neutral
+        if settings.person_baseline == "resting" and resting.any():
+            baselines[rows] = np.median(aligned[resting], axis=0)
+            weights[rows] = rng.uniform(*settings.simulated_weight, int(rows.sum()))
+        else:
+            baselines[rows] = ref.weighted_median(aligned[rows].astype(np.float32),
+                                                  calmness[rows].astype(np.float32))
+            weights[rows] = min(1.0, rows.sum() / ref.SETTLED_FACES)
     own = ~known & is_neutral
     baselines[own] = aligned[own]
     for source in np.unique(data.sources[~known & ~is_neutral]):
