@@ -2,8 +2,8 @@
 from ._core import ModelError
 from ._core import get_num_threads, set_num_threads, versions
 from .detect import Box, FaceDetector, detect_faces
-from .expressions import (ACTION_UNITS, EMOTIONS, Expression, ExpressionClassifier,
-                          classify_expression)
+from .expressions import (ACTION_UNITS, BASELINE_SETTLED_FACES, EMOTIONS, Expression,
+                          ExpressionClassifier, classify_expression)
 from .landmarks import Face, FaceTracker, Landmarker, find_landmarks
 from .pose import HeadPose, Pose, head_pose
 from .cues import CueEvent, CueParams, Cues, CueState
@@ -16,7 +16,7 @@ from .client import CloudClient, CloudError, CloudResult
 from .sample import sample_image
 
 __all__ = [
-    "ACTION_UNITS", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
+    "ACTION_UNITS", "BASELINE_SETTLED_FACES", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
     "Box", "Face", "FaceDetector", "FaceTracker", "HeadPose", "Landmarker", "ModelError", "Pose",
     "detect_faces", "find_landmarks", "head_pose", "versions", "get_num_threads", "set_num_threads",
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",

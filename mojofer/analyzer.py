@@ -19,7 +19,7 @@ from ._onethread import OneThread
 from .anonymizer import Anonymizer, stamped
 from .cues import CueParams
 from .detect import Box, FaceDetector
-from .estimator import Estimate, Estimator
+from .estimator import DEFAULT_BASELINE, Estimate, Estimator
 from .expressions import ExpressionClassifier
 from .keypoints import KeypointFace, KeypointFrame
 from .landmarks import DEFAULT_MAX_QUALITY, Landmarker
@@ -70,12 +70,13 @@ class Analyzer:
         action units (0 = none); cues: CueParams for the state machines
         (thresholds, durations, target direction); max_faces: faces kept at
         once, lost ones in their grace period included (a frame's first
-        max_faces faces are analyzed); cloud: a CloudClient (without
+        max_faces faces are analyzed); baseline: seconds of each face's
+        person baseline (Estimator's; None or 0 = none); cloud: a CloudClient (without
         on_result) to run the estimate side on a mojofer server instead of
         here (self.estimator is then None) — only the keypoint frames leave,
         with the head pose fitted here (Anonymizer(pose=True), as the
         protocol's devices do); the result fields are the same, and the
-        server's own smoothing, grace and cue settings apply (grace= still
+        server's own smoothing, grace, baseline and cue settings apply (grace= still
         bounds how long the Anonymizer keeps a lost face's id); each frame
         waits up to cloud_timeout seconds for its estimate (TimeoutError),
         and a frame the server refuses raises ConnectionError with its code;
@@ -89,7 +90,7 @@ class Analyzer:
     def __init__(self, *, detect_every: int = 10, grace: Optional[float] = None,
                  smoothing: float = 0.2, cues: Optional[CueParams] = None,
                  max_quality: float = DEFAULT_MAX_QUALITY, min_size: int = 24,
-                 max_faces: int = 16,
+                 max_faces: int = 16, baseline: Optional[float] = DEFAULT_BASELINE,
                  detector: Optional[FaceDetector] = None, landmarker: Optional[Landmarker] = None,
                  pose: Optional[HeadPose] = None, expressions: Optional[ExpressionClassifier] = None,
                  cloud=None, cloud_timeout: float = 2.0, face_crop: bool = False):
@@ -102,7 +103,7 @@ class Analyzer:
         self.estimator = None
         if cloud is None:
             self.estimator = Estimator(smoothing, grace, self.cue_params, max_faces,
-                                       pose_model=self.pose.model,
+                                       baseline=baseline, pose_model=self.pose.model,
                                        expression_model=(expressions or ExpressionClassifier()).model)
         self.anonymizer = Anonymizer(
             detect_every=detect_every, max_faces=max_faces, max_quality=max_quality,

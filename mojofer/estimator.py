@@ -25,6 +25,7 @@ from .models import model_path
 from .pose import POSE_MODEL, Pose
 
 _DEFAULTS = _core.estimator_defaults()
+DEFAULT_BASELINE = _DEFAULTS["baseline_window"]  # seconds of a face's person baseline
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,21 @@ class Estimator:
         cues: CueParams of every face's state
         machines; max_faces: faces kept at once, visible and lost together
         (a new face when all are taken retires the one lost longest ago).
+    baseline: seconds of each face's person baseline (default 60; None or
+        0 = none): the face's resting shape learnt from its own frames while
+        the head is within about +-25 degrees, the median of 8 stretches of
+        the window, so an expression held for less than half of it barely
+        moves it. Expressions, action units and confusion are read against
+        it, trusted in proportion to how much the face has been seen (fully
+        after 3 s). A new face, a reclaimed id and every face after reset()
+        start without one; a lost face keeps its own while it keeps its id.
     Timestamps are seconds and must not decrease. What the core refuses
     raises ValueError with the core's problem, the words the server answers with.
     """
 
     def __init__(self, smoothing: float = _DEFAULTS["smoothing"], grace: Optional[float] = None,
                  cues: Optional[CueParams] = None, max_faces: int = _DEFAULTS["max_faces"], *,
+                 baseline: Optional[float] = DEFAULT_BASELINE,
                  pose_model: Optional[Union[str, os.PathLike, "_core.Model"]] = None,
                  expression_model: Optional[Union[str, os.PathLike, "_core.Model"]] = None):
         self.cue_params = cues if cues is not None else CueParams()
@@ -80,10 +90,14 @@ class Estimator:
         if isinstance(max_faces, bool) or not isinstance(max_faces, int):
             raise TypeError(f"max_faces must be an int, got {max_faces!r}")
         self.max_faces = max_faces
+        if isinstance(baseline, bool) or not isinstance(baseline, (int, float, type(None))):
+            raise TypeError(f"baseline must be seconds (a number) or None, got {baseline!r}")
+        self.baseline = float(baseline or 0.0)
         # the core checks the parameters ("invalid estimator parameters: ...")
         self._core = _core.Estimator(_model(pose_model, POSE_MODEL),
                                      _model(expression_model, EXPRESSIONS_MODEL), self.smoothing,
-                                     self.grace, max_faces, dataclasses.asdict(self.cue_params))
+                                     self.grace, max_faces, dataclasses.asdict(self.cue_params),
+                                     self.baseline)
 
     def update(self, frame: Union[KeypointFrame, float], faces: Optional[Iterable[FaceInput]] = None
                ) -> tuple[list[Estimate], list[CueEvent]]:

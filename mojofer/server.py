@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Mapping, Optional, Union
 
 from . import _core
 from .cues import CueParams
-from .estimator import _DEFAULTS, _model
+from .estimator import _DEFAULTS, DEFAULT_BASELINE, _model
 from .expressions import EXPRESSIONS_MODEL
 from .pose import POSE_MODEL
 
@@ -71,7 +71,8 @@ class Server:
                  allow_remote_plain: bool = False, tls_cert: Optional[PathLike] = None,
                  tls_key: Optional[PathLike] = None, smoothing: float = _DEFAULTS["smoothing"],
                  grace: Optional[float] = None, cues: Optional[CueParams] = None,
-                 max_faces: int = _DEFAULTS["max_faces"], pose_model=None, expression_model=None,
+                 max_faces: int = _DEFAULTS["max_faces"], baseline: Optional[float] = DEFAULT_BASELINE,
+                 pose_model=None, expression_model=None,
                  log: Optional[Callable[[dict], None]] = log_to_logging):
         keys = [k if isinstance(k, Key) else Key(**k) for k in keys]
         # types here, so that a wrong one is named; every rule on the values
@@ -83,7 +84,10 @@ class Server:
             if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                     and -2**31 <= value < 2**31):
                 raise TypeError(f"{name} must be a (32-bit) integer, got {value!r}")
-        for name, value in (("idle_timeout", idle_timeout), ("handshake_timeout", handshake_timeout)):
+        if baseline is None:
+            baseline = 0.0
+        for name, value in (("idle_timeout", idle_timeout), ("handshake_timeout", handshake_timeout),
+                            ("baseline", baseline)):
             if not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
         cue_params = cues if cues is not None else CueParams()
@@ -99,7 +103,8 @@ class Server:
             float(smoothing), grace, int(max_faces), dataclasses.asdict(cue_params), log,
             max_connections=int(max_connections),
             max_connections_per_address=int(max_connections_per_address),
-            handshake_timeout=float(handshake_timeout), threads=int(threads))
+            handshake_timeout=float(handshake_timeout), threads=int(threads),
+            baseline_window=float(baseline))
         self._stopped = threading.Event()
 
     @property
@@ -159,7 +164,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
     for the server as a whole), tls_cert and
     tls_key (PEM files: wss://; plain ws:// serves only a loopback address
     unless allow_remote_plain), the Estimator's smoothing, grace, cues, max_faces,
-    pose_model and expression_model, and log (a callable given a dict per
+    baseline (seconds of each session face's person baseline, 60; None or 0 =
+    none), pose_model and expression_model, and log (a callable given a dict per
     session start, end and refusal, its "thread" the service thread's index;
     called from the service threads, one call at a time; default: the
     "mojofer.server" logger).
@@ -189,14 +195,15 @@ def load_keys(path: PathLike) -> list[Key]:
 
 CONFIG_FIELDS = {"host", "port", "keys_file", "keys", "idle_timeout", "max_message_bytes",
                  "max_connections", "max_connections_per_address", "handshake_timeout", "threads",
-                 "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces"}
+                 "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces",
+                 "baseline"}
 
 
 def load_config(path: PathLike) -> dict:
     """serve()'s arguments from a TOML file: host, port, idle_timeout,
     max_message_bytes, max_connections, max_connections_per_address,
     handshake_timeout, threads, allow_remote_plain, tls_cert, tls_key, the Estimator's
-    smoothing, grace and max_faces, and the keys: inline [[keys]] tables or
+    smoothing, grace, max_faces and baseline, and the keys: inline [[keys]] tables or
     keys_file (relative paths are relative to the config file)."""
     path = Path(path)
     data = _read_toml(path)

@@ -1,5 +1,6 @@
 """The expression classifier: C against the NumPy reference, probabilities,
-mirror symmetry, a neutral face, action units, bad input, and the trainer."""
+mirror symmetry, a neutral face, person baselines (subjects), action units,
+bad input, and the trainer."""
 import threading
 
 import numpy as np
@@ -26,14 +27,14 @@ def tensors():
     return tensors
 
 
-def reference_probabilities(tensors, points):
+def reference_probabilities(tensors, points, baselines=None, weights=None):
     layers, i = [], 0
     while f"layer{i}.weight" in tensors:
         layers.append((tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]))
         i += 1
     return ref.probabilities(points.astype(np.float64), tensors["reference"],
-                             tensors["neutral_measures"], tensors["feature_mean"],
-                             tensors["feature_std"], layers)
+                             tensors["neutral_shape"], tensors["feature_mean"],
+                             tensors["feature_std"], layers, baselines, weights)
 
 
 def posed(shape, scale, angle, shift):
@@ -67,9 +68,74 @@ def test_c_mlp_equals_numpy_reference(classifier, tensors, faces):
 
 def test_action_units_equal_reference(classifier, tensors, faces):
     _, _, units = classifier.classify_many(faces)
-    aligned = ref.align(faces.astype(np.float64), tensors["reference"])
-    expected = ref.action_units(aligned, tensors["neutral_measures"])
+    expected = ref.action_units(faces.astype(np.float64), tensors["reference"], tensors["neutral_shape"])
     np.testing.assert_allclose(units, expected, atol=1e-5)
+
+
+SUBJECTS = np.repeat(["ann", "bob", "", "cy", None], 8).tolist()  # 40 faces, 8 each
+
+
+def test_subjects_equal_the_reference_baselines(classifier, tensors, faces):
+    """Each person's faces are read against the calm-weighted median of
+    that person's aligned faces (weight min(1, n / 8)); unknown people
+    against none."""
+    emotions, _, units = classifier.classify_many(faces, subjects=SUBJECTS)
+    plain, _, _ = classifier.classify_many(faces)
+    baselines = np.repeat(tensors["neutral_shape"][None], 40, axis=0).astype(np.float64)
+    weights = np.zeros(40)
+    for name in ("ann", "bob", "cy"):
+        rows = [i for i, s in enumerate(SUBJECTS) if s == name]
+        baselines[rows], weights[rows] = ref.baseline(faces[rows], tensors["reference"],
+                                                      ref.calm(plain[rows]))
+    assert weights.tolist() == [1.0] * 16 + [0.0] * 8 + [1.0] * 8 + [0.0] * 8
+    np.testing.assert_allclose(emotions, reference_probabilities(tensors, faces, baselines, weights),
+                               atol=1e-5)
+    np.testing.assert_allclose(units, ref.action_units(faces.astype(np.float64), tensors["reference"],
+                                                       tensors["neutral_shape"], baselines, weights),
+                               atol=1e-5)
+    np.testing.assert_array_equal(emotions[16:24], plain[16:24])  # "" and None: no baseline
+    np.testing.assert_array_equal(emotions[32:], plain[32:])
+    assert np.abs(emotions[:16] - plain[:16]).max() > 1e-3
+
+
+def test_a_few_faces_give_a_partly_trusted_baseline(classifier, tensors, faces):
+    shape, weight = classifier.baseline(faces[:3])
+    assert weight == pytest.approx(3 / 8)
+    expected, _ = ref.baseline(faces[:3], tensors["reference"],
+                               ref.calm(classifier.classify_many(faces[:3]).emotions))
+    np.testing.assert_allclose(shape, expected, atol=1e-5)
+    assert shape.shape == (68, 2) and shape.dtype == np.float32
+    with pytest.raises(ValueError, match="at least one face"):
+        classifier.baseline(np.zeros((0, 68, 2), np.float32))
+    with pytest.raises(ValueError, match="points\\[1\\] refused"):
+        classifier.baseline(np.stack([faces[0], np.full((68, 2), np.nan)]))
+
+
+def test_a_person_at_rest_reads_neutral_against_their_own_baseline(classifier, tensors):
+    """A resting face far from the population's (brows high, mouth a little
+    open: what the population reads as surprise), seen eight times with
+    small variations, reads more neutral against that person's baseline;
+    the same person's smile still reads as happiness."""
+    rng = np.random.default_rng(3)
+    rest = tensors["neutral_shape"].astype(np.float64).copy()
+    rest[17:27, 1] -= 0.08  # brows raised
+    rest[[65, 66, 67, 56, 57, 58, 7, 8, 9], 1] += 0.06  # mouth a little open
+    faces = np.array([posed(rest + rng.normal(0, 0.004, (68, 2)), 150, 0.0, (300, 300))
+                      for _ in range(8)])
+    plain, _, _ = classifier.classify_many(faces)
+    own, _, _ = classifier.classify_many(faces, subjects=["p"] * 8)
+    neutral = CLASSES.index("neutral")
+    assert own[:, neutral].mean() > plain[:, neutral].mean() + 0.2, (plain.mean(0), own.mean(0))
+    assert (own.argmax(axis=1) == neutral).all()
+
+
+def test_subjects_and_neutral_are_checked(classifier, faces):
+    with pytest.raises(ValueError, match="subjects must hold one id per face"):
+        classifier.classify_many(faces[:3], subjects=["a", "b"])
+    with pytest.raises(ValueError, match="neutral or subjects"):
+        classifier.classify_many(faces[:2], neutral=faces[:2], subjects=["a", "a"])
+    with pytest.raises(ValueError, match="person of face 1"):
+        classifier.classify_many(np.stack([faces[0], np.zeros((68, 2))]), subjects=["a", "b"])
 
 
 def test_probabilities_sum_to_one_and_social_emotions_in_range(classifier, faces):
@@ -140,6 +206,13 @@ def test_action_units_against_own_neutral_are_zero(classifier, faces):
     out = classifier.classify(faces[3], neutral=faces[3])
     assert all(abs(v) < 1e-5 for v in out.action_units.values())
     assert out.confusion == 0.0
+
+
+def test_a_neutral_face_is_a_fully_trusted_baseline(classifier, tensors, faces):
+    emotions, _, _ = classifier.classify_many(faces[:4], neutral=faces[4:8])
+    shapes = ref.align(faces[4:8], tensors["reference"])  # one face: its own shape
+    np.testing.assert_allclose(emotions, reference_probabilities(tensors, faces[:4], shapes, np.ones(4)),
+                               atol=1e-5)
 
 
 def test_action_units_follow_the_geometry(classifier, tensors):
@@ -225,13 +298,53 @@ def test_trainer_is_seeded_and_writes_a_loadable_model(tmp_path, tensors):
         shape = tensors["reference"] + rng.normal(0, 0.01, (68, 2))
         shape[[56, 57, 58, 65, 66, 67], 1] += 0.04 * label
         points.append(posed(shape, 100, rng.uniform(-0.2, 0.2), (300, 300)))
+    # half the faces from ten named people (real baselines), half unnamed
+    # (simulated ones)
+    subjects = np.where(np.arange(len(labels)) % 2, "", np.char.add("p", (np.arange(len(labels)) % 10).astype(str)))
     data = ExpressionSet([None] * len(labels), np.array(["x"] * len(labels)),
-                         np.array([""] * len(labels)), labels, np.array(points, np.float32))
+                         subjects, labels, np.array(points, np.float32))
     settings = training.Settings(epochs=40, hidden=(32,))
     first, second = training.fit(data, settings), training.fit(data, settings)
     for (w1, b1), (w2, b2) in zip(first.layers, second.layers):
         np.testing.assert_array_equal(w1, w2)
     path = write_model(tmp_path / "e.mfm", "expressions", first.tensors())
-    emotions, _, _ = mojofer.ExpressionClassifier(path).classify_many(data.points)
+    classifier = mojofer.ExpressionClassifier(path)
+    emotions, _, _ = classifier.classify_many(data.points)
     np.testing.assert_allclose(emotions, first.probabilities(data.points), atol=1e-5)
     assert (emotions.argmax(axis=1) == labels).mean() > 0.8
+    named = data.subjects != ""
+    with_baseline, _, _ = classifier.classify_many(data.points[named], subjects=data.subjects[named])
+    assert (with_baseline.argmax(axis=1) == labels[named]).mean() > 0.8
+
+
+def test_weighted_median():
+    values = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(ref.weighted_median(values, np.array([1.0, 1.0, 1.0])), [2.0, 2.0])
+    # the calm face's values win: 0.1 + 0.2 < half of 1.3 on either side
+    np.testing.assert_array_equal(ref.weighted_median(values, np.array([1.0, 0.1, 0.2])), [3.0, 1.0])
+    np.testing.assert_array_equal(ref.weighted_median(values[:2], np.array([1.0, 1.0])), [1.0, 1.0])
+
+
+def test_training_baselines(tensors):
+    """Named people (two faces or more) get the median of their aligned
+    faces, weight n / 8; an unnamed neutral face is its own baseline; an
+    unnamed other face gets its source's nearest neutral face."""
+    rng = np.random.default_rng(0)
+    ref_shape = tensors["reference"].astype(np.float64)
+    shapes = np.array([ref_shape + rng.normal(0, 0.01, (68, 2)) for _ in range(6)])
+    labels = np.array([0, 1, 2, 0, 1, 0])
+    subjects = np.array(["a", "a", "a", "", "", "solo"])
+    data = ExpressionSet([None] * 6, np.array(["s"] * 6), subjects, labels, shapes.astype(np.float32))
+    aligned = ref.align(data.points, ref_shape)
+    calmness = np.array([0.1, 0.9, 0.3, np.nan, np.nan, np.nan])
+    baselines, weights = training.training_baselines(data, aligned, tensors["neutral_shape"],
+                                                     calmness, training.Settings(), rng)
+    expected = ref.weighted_median(aligned[:3].astype(np.float32), calmness[:3])
+    np.testing.assert_allclose(baselines[:3], expected[None].repeat(3, 0), atol=1e-6)
+    np.testing.assert_allclose(weights[:3], 3 / 8)
+    np.testing.assert_allclose(baselines[3], aligned[3], atol=1e-6)  # unnamed neutral: itself
+    np.testing.assert_allclose(baselines[5], aligned[5], atol=1e-6)  # one face of a name: unnamed
+    nearest = min((3, 5), key=lambda j: np.sum((aligned[4, training.IDENTITY_POINTS]
+                                                 - aligned[j, training.IDENTITY_POINTS]) ** 2))
+    np.testing.assert_allclose(baselines[4], aligned[nearest], atol=1e-6)
+    assert ((weights[3:] >= 0.25) & (weights[3:] <= 1.0)).all()

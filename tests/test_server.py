@@ -117,6 +117,27 @@ def test_server_estimates_equal_local_estimator(server, points, logs):
     assert logs[1]["frames"] == 60 and logs[1]["errors"] == 0 and logs[1]["key_id"] == "demo"
 
 
+@pytest.mark.parametrize("baseline", [None, 4.0])
+def test_the_server_learns_each_faces_baseline_as_the_estimator_does(points, baseline):
+    """Same keypoint frames, same messages: the server's session estimator
+    learns the person baseline with the window it is configured with (None:
+    none), as a local Estimator with that window does, and its readings then
+    differ from one without."""
+    frames_ = list(frames(points, 90))  # 3 s
+    local, alone = mojofer.Estimator(baseline=baseline), mojofer.Estimator(baseline=None)
+    with serve(port=0, keys=[KEY], background=True, log=None, baseline=baseline) as server, \
+            CloudClient(server.url, KEY.api_key, KEY.socket_key) as client:
+        for t, faces in frames_:
+            client.send(t, faces)
+        assert client.flush(TIMEOUT) == 0
+        results = list(client.results())
+    differ = 0.0
+    for r, (t, faces) in zip(results, frames_):
+        assert r.faces == local.update(t, faces)[0]
+        differ = max(differ, abs(r.faces[0].emotions["neutral"] - alone.update(t, faces)[0][0].emotions["neutral"]))
+    assert (differ > 1e-3) == (baseline is not None)
+
+
 def test_third_party_client_speaks_the_documented_protocol(server, points):
     local = mojofer.Estimator()
     with ws(server) as conn:
@@ -801,12 +822,13 @@ def test_threads_in_the_config_file(tmp_path):
     (tmp_path / "server.toml").write_text(textwrap.dedent("""
         port = 0
         threads = 2
+        baseline = 10
         [[keys]]
         id = "a"
         api_key = "k"
         socket_key = "s"
     """))
     options = load_config(tmp_path / "server.toml")
-    assert options["threads"] == 2
+    assert options["threads"] == 2 and options["baseline"] == 10
     with serve(background=True, log=None, **options) as server:
         assert server.port > 0

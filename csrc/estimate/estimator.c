@@ -15,7 +15,39 @@
 
 #include "estimate.h"
 
-enum { SMOOTHED = MF_EMOTIONS + 3 + MF_ACTION_UNITS }; /* emotions, social, action units */
+enum {
+    SMOOTHED = MF_EMOTIONS + 3 + MF_ACTION_UNITS, /* emotions, social, action units */
+    SHAPE_VALUES = 2 * MF_LANDMARKS,
+    BASELINE_BLOCKS = 8 /* a baseline is the median of this many stretches of its window */
+};
+
+/* A face feeds its baseline only while it looks about ahead: aligned 2-D
+ * shapes of turned heads differ from the resting face by the turn. */
+static const float BASELINE_MAX_ANGLE = 25.0f;
+/* Seconds of fed frames after which a baseline counts as established
+ * (weight 1); a frame counts for at most BASELINE_MAX_STEP seconds, so a
+ * face seen again after a gap is not established at once. */
+static const double BASELINE_SETTLE_SECONDS = 3.0, BASELINE_MAX_STEP = 0.5;
+
+/* A person's resting face learnt online (mojofer.h, mf_estimator_params):
+ * the window is cut into BASELINE_BLOCKS stretches; each finished one is
+ * kept as the mean aligned shape of its frames, weighted by how calm each
+ * reads (mf_calm), and the baseline is, per coordinate, the weighted median
+ * of the kept stretches and the one being filled (weighted by their
+ * calm). A smile that lasts less than half the window moves it little; a
+ * face that keeps a new resting shape takes it over. */
+typedef struct {
+    float blocks[BASELINE_BLOCKS + 1][SHAPE_VALUES]; /* the last: the one being filled */
+    float calm[BASELINE_BLOCKS + 1];
+    int32_t finished, next;      /* blocks kept (<= BASELINE_BLOCKS), where the next one goes */
+    double sum[SHAPE_VALUES];    /* the block being filled: calm-weighted sum, calm, frames */
+    double sum_calm;
+    int32_t frames;
+    double block_seconds;
+    double seconds;              /* of frames fed, each at most BASELINE_MAX_STEP */
+    double fed_at;               /* when the last frame was fed (seconds > 0 or frames > 0) */
+    mf_face_baseline current;    /* what the face's next frame is read against */
+} baseline;
 
 static const char *const FACE_STATE_NAMES[MF_FACE_STATES] = {"absent", "visible", "lost", "retired"};
 
@@ -28,6 +60,7 @@ typedef struct {
     mf_pose pose;          /* the last given or estimated */
     mf_cues_state state;
     mf_cues *cues;
+    baseline baseline;
 } face;
 
 struct mf_estimator {
@@ -40,8 +73,10 @@ struct mf_estimator {
     face *faces;      /* max_faces of them; faces[count..] hold spare mf_cues */
     /* scratch of one update, max_faces each */
     float *points;
+    mf_face_baseline *baselines;
     mf_pose *poses;
     mf_expression *expression;
+    mf_expression *plain; /* against the population: how calm each face is */
     int32_t *slot;    /* per input face: its index in faces, or -1 when new */
     uint8_t *given;   /* per kept face */
     char problem[MF_ESTIMATOR_PROBLEM_BYTES]; /* why the last update was refused, or "" */
@@ -70,6 +105,7 @@ mf_estimator_params mf_estimator_params_default(void)
     /* someone who looks back before the long interruption ends resumes it */
     p.grace = p.cues.long_interruption_end;
     p.max_faces = 16;
+    p.baseline_window = 60.0;
     return p;
 }
 
@@ -84,6 +120,8 @@ mf_status mf_estimator_params_check(const mf_estimator_params *p, const char **p
         why = "grace must be a finite number of seconds >= 0";
     else if (p->max_faces < 1 || p->max_faces > MF_ESTIMATOR_MAX_FACES)
         why = "max_faces must be within 1..1024";
+    else if (!(isfinite(p->baseline_window) && p->baseline_window >= 0.0))
+        why = "baseline_window must be a finite number of seconds >= 0 (0: no baseline)";
     else if (mf_cues_params_check(&p->cues, &why) == MF_OK && !(p->cues.attention_low > 0.0))
         why = "cues.attention_low must be > 0 in an estimator: a lost face's attention falls "
               "towards 0 and must pass under it for the face's cues to end in idle";
@@ -108,11 +146,13 @@ mf_estimator *mf_estimator_new(mf_pose_estimator *pose, mf_expression_classifier
     const size_t n = (size_t)params->max_faces;
     e->faces = calloc(n, sizeof *e->faces);
     e->points = malloc(n * 2 * MF_LANDMARKS * sizeof *e->points);
+    e->baselines = malloc(n * sizeof *e->baselines);
     e->poses = malloc(n * sizeof *e->poses);
     e->expression = malloc(n * sizeof *e->expression);
+    e->plain = malloc(n * sizeof *e->plain);
     e->slot = malloc(n * sizeof *e->slot);
     e->given = malloc(n * sizeof *e->given);
-    if (!e->faces || !e->points || !e->poses || !e->expression || !e->slot || !e->given)
+    if (!e->faces || !e->points || !e->baselines || !e->poses || !e->expression || !e->plain || !e->slot || !e->given)
         goto done;
     /* every face's state machine is made now: an update never allocates */
     for (size_t i = 0; i < n; i++)
@@ -137,8 +177,10 @@ void mf_estimator_free(mf_estimator *e)
         mf_cues_free(e->faces[i].cues);
     free(e->faces);
     free(e->points);
+    free(e->baselines);
     free(e->poses);
     free(e->expression);
+    free(e->plain);
     free(e->slot);
     free(e->given);
     free(e);
@@ -232,6 +274,53 @@ static void estimate_of(const face *f, mf_estimate *out)
     out->cues = f->state;
 }
 
+static void baseline_reset(baseline *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+/* Feeds face points (checked) seen at t with `pose`, read as `plain`
+ * against the population, to its baseline, and updates what the face's
+ * next frame reads against. */
+static void baseline_feed(const mf_estimator *e, baseline *b, const float *points,
+                          const mf_pose *pose, const mf_expression *plain, double t)
+{
+    const double window = e->params.baseline_window;
+    float aligned[SHAPE_VALUES];
+    mf_weighted column[BASELINE_BLOCKS + 1];
+    if (window == 0.0 || fabsf(pose->yaw) > BASELINE_MAX_ANGLE ||
+        fabsf(pose->pitch) > BASELINE_MAX_ANGLE)
+        return;
+    mf_expression_align(e->expressions, points, aligned); /* cannot fail: points checked */
+    const double step = b->frames || b->seconds > 0.0 ? fmin(t - b->fed_at, BASELINE_MAX_STEP) : 0.0;
+    const double calm = mf_calm(plain);
+    b->fed_at = t;
+    b->seconds += step;
+    b->block_seconds += step;
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        b->sum[i] += calm * aligned[i];
+    b->sum_calm += calm;
+    b->frames++;
+    /* the block being filled goes after the kept ones */
+    float *filling = b->blocks[b->finished < BASELINE_BLOCKS ? b->finished : BASELINE_BLOCKS];
+    for (int i = 0; i < SHAPE_VALUES; i++)
+        filling[i] = (float)(b->sum[i] / b->sum_calm);
+    const int32_t at = b->finished < BASELINE_BLOCKS ? b->finished : BASELINE_BLOCKS;
+    b->calm[at] = (float)b->sum_calm;
+    mf_weighted_median_shape(b->blocks[0], b->calm, (size_t)at + 1, column, b->current.shape);
+    b->current.weight = (float)fmin(1.0, b->seconds / BASELINE_SETTLE_SECONDS);
+    if (b->block_seconds >= window / BASELINE_BLOCKS) { /* keep it, over the oldest */
+        memmove(b->blocks[b->next], filling, sizeof b->blocks[0]); /* may be itself */
+        b->calm[b->next] = b->calm[at];
+        b->next = (b->next + 1) % BASELINE_BLOCKS;
+        b->finished += b->finished < BASELINE_BLOCKS;
+        memset(b->sum, 0, sizeof b->sum);
+        b->sum_calm = 0.0;
+        b->frames = 0;
+        b->block_seconds = 0.0;
+    }
+}
+
 /* Stable insertion sort by (timestamp, face id): a frame's events are few. */
 static void sort_events(mf_estimate_event *ev, size_t n)
 {
@@ -286,7 +375,17 @@ static mf_status prepare(mf_estimator *e, double t, const mf_keypoints *faces, s
             return refuse(e, st, "face %zu (id %d): head pose: %s", i, (int)faces[i].face_id,
                           mf_status_str(st));
     }
-    st = count ? mf_expressions(e->expressions, e->points, NULL, count, e->expression) : MF_OK;
+    for (size_t i = 0; i < count; i++) {
+        const int32_t kept = find(e, faces[i].face_id);
+        if (kept >= 0)
+            e->baselines[i] = e->faces[kept].baseline.current;
+        else
+            memset(&e->baselines[i], 0, sizeof e->baselines[i]); /* weight 0: none yet */
+    }
+    st = count ? mf_expressions(e->expressions, e->points, e->baselines, count, e->expression)
+               : MF_OK;
+    if (st == MF_OK && count && e->params.baseline_window > 0.0)
+        st = mf_expressions(e->expressions, e->points, NULL, count, e->plain);
     return st == MF_OK ? st : refuse(e, st, "expressions: %s", mf_status_str(st));
 }
 
@@ -348,6 +447,7 @@ mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *fac
         if (e->slot[i] < 0) {
             f = &e->faces[e->count];
             mf_cues_reset(f->cues);
+            baseline_reset(&f->baseline);
             f->id = faces[i].face_id;
             f->lost = 0;
             e->given[e->count] = 1;
@@ -362,6 +462,7 @@ mf_status mf_estimator_update(mf_estimator *e, double t, const mf_keypoints *fac
         }
         f->pose = e->poses[i];
         smooth(e, f, &e->expression[i], t, first);
+        baseline_feed(e, &f->baseline, faces[i].landmarks, &f->pose, &e->plain[i], t);
         cue_update(f, t, &f->pose, events, &n);
         estimate_of(f, &out[written++]);
     }

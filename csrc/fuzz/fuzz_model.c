@@ -117,7 +117,9 @@ static void run_consumers(const mf_model *model, const mf_limits *limits)
     }
     if (expressions) {
         mf_expression e;
-        mf_expressions(expressions, points, points, 1, &e);
+        mf_face_baseline own;
+        if (mf_expression_baseline(expressions, points, 1, &own) == MF_OK)
+            mf_expressions(expressions, points, &own, 1, &e);
         run_estimator(bundled.pose, expressions, points);
     }
     mf_expression_classifier_free(expressions);

@@ -89,7 +89,7 @@ def model_seeds():
                  "weight_yaw": pose["weight_yaw"][[0, -1]], "distance": pose["distance"]}
     features = ex["feature_mean"].size
     expressions = {
-        "reference": ex["reference"], "neutral_measures": ex["neutral_measures"],
+        "reference": ex["reference"], "neutral_shape": ex["neutral_shape"],
         "feature_mean": ex["feature_mean"], "feature_std": ex["feature_std"],
         "layer0.weight": f32(rng.normal(0, 0.1, (4, features))), "layer0.bias": f32(np.zeros(4)),
         "layer1.weight": f32(rng.normal(0, 0.1, (7, 4))), "layer1.bias": f32(np.zeros(7)),

@@ -303,9 +303,11 @@ typedef struct {
      * inter-ocular units, x (0.6 + 0.4 x eye narrowing ramped 0..0.3),
      * x (1 - P(happiness)). */
     float amusement, surprise, confusion;
-    /* Geometric action-unit proxies against a neutral face, in units of the
-     * outer-eye-corner distance (0 = as neutral, > 0 = the action shows);
-     * eye_closure is the fraction of the neutral eye opening that is gone. */
+    /* Geometric action-unit proxies against the resting face (the person's
+     * baseline blended with the mean neutral face by its weight), in units
+     * of the outer-eye-corner distance (0 = as at rest, > 0 = the action
+     * shows); eye_closure is the fraction of the resting eye opening that
+     * is gone. */
     float action_units[MF_ACTION_UNITS];
 } mf_expression;
 
@@ -328,15 +330,45 @@ MF_API mf_expression_classifier *mf_expression_classifier_copy(
     const mf_expression_classifier *classifier, mf_status *status);
 MF_API void mf_expression_classifier_free(mf_expression_classifier *classifier);
 
+/* A person's resting face: the estimate mf_expressions reads a face's
+ * change against (resting faces differ between people more than
+ * expressions move them). `shape` is aligned to the classifier's reference
+ * frame (outer eye corners 1 apart, every value within +-10); `weight`, in
+ * 0..1, says how established it is: the classifier reads the face against
+ * weight x shape + (1 - weight) x the model's mean neutral face, and the
+ * model was trained to trust the baseline by it (0 = none: population
+ * only). */
+typedef struct {
+    float shape[2 * MF_LANDMARKS];
+    float weight;
+} mf_face_baseline;
+
+/* Faces of one person for a baseline to count as established (weight 1). */
+#define MF_BASELINE_SETTLED_FACES 8
+
+/* The baseline of one person from `count` >= 1 of their faces (points as
+ * mf_expressions takes them; any expressions, no labels): per coordinate
+ * the weighted median of the aligned shapes, each face weighted by how
+ * calm it reads against the population (P(neutral) without a baseline,
+ * + 0.05), so the faces at rest count most whatever the mix of
+ * expressions; weight min(1, count / MF_BASELINE_SETTLED_FACES). A known
+ * neutral face: count 1, then set weight 1. MF_E_INVALID_ARGUMENT for
+ * points that mf_expressions refuses (out unset), MF_E_NO_MEMORY,
+ * MF_E_MODEL_CORRUPT as mf_expressions. Uses the classifier's scratch. */
+MF_API mf_status mf_expression_baseline(mf_expression_classifier *classifier, const float *points,
+                                        size_t count, mf_face_baseline *out);
+
 /* Classifies `count` faces: `points` holds count x 2 x MF_LANDMARKS floats
- * (frame pixels, any position, scale and in-plane rotation). `neutral` is
- * NULL or as many points of each person's neutral face: the action units
- * and confusion are then measured against it instead of the model's mean
- * neutral face. Non-finite, out-of-range (|v| > 1e6) or degenerate points
- * give MF_E_INVALID_ARGUMENT and leave `out` unset; MF_E_MODEL_CORRUPT if
- * the model's weights overflow (an output not finite). */
+ * (frame pixels, any position, scale and in-plane rotation). `baselines`
+ * is NULL (none: weight 0) or one per face; the action units and confusion
+ * are measured against the same resting face. Non-finite, out-of-range
+ * (|v| > 1e6) or degenerate points, or a baseline with a weight outside
+ * 0..1 or a shape value beyond +-10, give MF_E_INVALID_ARGUMENT and leave
+ * `out` unset; MF_E_MODEL_CORRUPT if the model's weights overflow (an
+ * output not finite). */
 MF_API mf_status mf_expressions(mf_expression_classifier *classifier, const float *points,
-                                const float *neutral, size_t count, mf_expression *out);
+                                const mf_face_baseline *baselines, size_t count,
+                                mf_expression *out);
 
 /* ---- social cues -------------------------------------------------------- */
 
@@ -462,11 +494,24 @@ MF_API const char *mf_cues_problem(const mf_cues *cues);
  *
  * Per frame at time t (seconds, finite, non-decreasing):
  *   - each face given: pose (mf_pose_estimate, unless given), expression
- *     (mf_expressions, all faces in one batch), emotions, social emotions
+ *     (mf_expressions, all faces in one batch, each against its baseline as
+ *     it was before this frame), emotions, social emotions
  *     and action units smoothed by an EMA over time,
  *     v += (1 - exp(-dt / smoothing)) (x - v), dt since the face was last
  *     seen (smoothing 0 or a face's first frame: v = x), and its mf_cues
- *     updated with the pose;
+ *     updated with the pose; then its baseline learns the frame if the head
+ *     is within +-25 degrees of yaw and pitch;
+ *   - a face's baseline (the person's resting face, baseline_window > 0):
+ *     the window is cut into 8 stretches, each kept as the mean aligned
+ *     shape of its frames weighted by how calm each reads against the
+ *     population (as in mf_expression_baseline), and the baseline is per
+ *     coordinate the weighted median of the kept stretches and the one
+ *     being filled, so an expression held for less than half the window
+ *     barely moves it; its weight is the seconds of
+ *     frames it has learnt (a frame counts for at most 0.5 s) over 3,
+ *     capped at 1. A new face, a reclaimed id and every face after
+ *     mf_estimator_reset start without one (weight 0); a lost face keeps
+ *     its own while it keeps its id;
  *   - a face not given is lost: its cues are updated with pose NULL and it
  *     is reported with visible 0 (last pose, last smoothed expression) until
  *     t - lost_at >= grace and its cues are back in idle, when it is
@@ -488,8 +533,8 @@ MF_API const char *mf_cues_problem(const mf_cues *cues);
  * The estimator uses the pose estimator and expression classifier it is
  * given without owning them (free it first): estimators that share them,
  * e.g. a server's sessions, must be used from one thread at a time. What
- * an estimator holds itself is about 1 KB per face of max_faces (16.6 KB
- * at the default); an update allocates nothing. */
+ * an estimator holds itself is about 7.5 KB per face of max_faces (120 KB
+ * at the default, mostly baselines); an update allocates nothing. */
 typedef enum {
     MF_FACE_ABSENT = 0,
     MF_FACE_VISIBLE = 1,
@@ -511,6 +556,7 @@ typedef struct {
                            * are not idle); cues.long_interruption_end */
     mf_cues_params cues;  /* of every face; mf_cues_params_default() */
     int32_t max_faces;    /* faces kept, 1..MF_ESTIMATOR_MAX_FACES; 16 */
+    double baseline_window; /* seconds, >= 0, of a face's person baseline; 60 (0 = none) */
 } mf_estimator_params;
 
 typedef struct {

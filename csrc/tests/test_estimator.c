@@ -35,7 +35,9 @@ static int engines_open(engines *g)
     if (!g->pose_model || !g->expression_model)
         return 0;
     g->pose = mf_pose_estimator_new(g->pose_model, &limits, &st);
+    CHECK_STATUS(st, MF_OK);
     g->expressions = mf_expression_classifier_new(g->expression_model, &limits, &st);
+    CHECK_STATUS(st, MF_OK); /* a model of another format fails here, not silently */
     mf_tensor t;
     CHECK_STATUS(mf_model_tensor(g->expression_model, "reference", &t), MF_OK);
     memcpy(g->reference, t.data, sizeof g->reference);
@@ -147,6 +149,14 @@ static void test_params(void)
     why = NULL;
     CHECK_STATUS(mf_estimator_params_check(&p, &why), MF_E_INVALID_ARGUMENT);
     CHECK(why && strstr(why, "attention_low must be > 0"));
+    CHECK(d.baseline_window == 60.0);
+    p = d, p.baseline_window = -1.0;
+    CHECK_STATUS(mf_estimator_params_check(&p, &why), MF_E_INVALID_ARGUMENT);
+    CHECK(why && strstr(why, "baseline_window"));
+    p = d, p.baseline_window = NAN;
+    CHECK_STATUS(mf_estimator_params_check(&p, NULL), MF_E_INVALID_ARGUMENT);
+    p = d, p.baseline_window = 0.0; /* no baseline */
+    CHECK_STATUS(mf_estimator_params_check(&p, NULL), MF_OK);
     CHECK_STATUS(mf_estimator_params_check(NULL, NULL), MF_E_INVALID_ARGUMENT);
     mf_status st = MF_OK;
     CHECK(mf_estimator_new(NULL, NULL, &d, &st) == NULL && st == MF_E_INVALID_ARGUMENT);
@@ -217,6 +227,45 @@ static void test_smoothing(const engines *g)
     step(&r, 0.01, &b, 1);
     CHECK(memcmp(&r.out[0].expression, &xb, sizeof xb) == 0);
     mf_estimator_free(r.e);
+}
+
+/* A face held still for 5 s settles a baseline that is its own aligned
+ * shape, fully trusted; without a window (0) every frame reads as alone;
+ * after a reset the face starts without one. */
+static void test_baseline(const engines *g)
+{
+    rig r;
+    const mf_keypoints a = face_at(g, 1, 0.0f, 6.0f);
+    mf_expression alone, settled;
+    mf_face_baseline own;
+    CHECK_STATUS(mf_expressions(g->expressions, a.landmarks, NULL, 1, &alone), MF_OK);
+    CHECK_STATUS(mf_expression_baseline(g->expressions, a.landmarks, 1, &own), MF_OK);
+    own.weight = 1.0f;
+    CHECK_STATUS(mf_expressions(g->expressions, a.landmarks, &own, 1, &settled), MF_OK);
+    CHECK(fabsf(settled.emotions[0] - alone.emotions[0]) > 1e-3); /* the baseline matters */
+    for (int window = 0; window < 2; window++) {
+        if (!rig_open(&r, g, 0.0, 8.0, MAX))
+            return;
+        mf_estimator_free(r.e);
+        mf_estimator_params p = mf_estimator_params_default();
+        p.smoothing = 0.0;
+        p.baseline_window = window ? 60.0 : 0.0;
+        p.max_faces = MAX;
+        r.e = mf_estimator_new(g->pose, g->expressions, &p, NULL);
+        for (int i = 0; r.e && i <= 50; i++)
+            CHECK_STATUS(step(&r, i / 10.0, &a, 1), MF_OK);
+        const mf_expression *x = &r.out[0].expression, *expected = window ? &settled : &alone;
+        double worst = 0.0;
+        for (int k = 0; k < MF_EMOTIONS; k++)
+            worst = fmax(worst, fabs(x->emotions[k] - expected->emotions[k]));
+        for (int k = 0; k < MF_ACTION_UNITS; k++)
+            worst = fmax(worst, fabs(x->action_units[k] - expected->action_units[k]));
+        CHECKF(worst < 1e-4, "window %d: after 5 s off the expected reading by %g", window, worst);
+        mf_estimator_reset(r.e);
+        CHECK_STATUS(step(&r, 0.0, &a, 1), MF_OK);
+        CHECK(memcmp(&r.out[0].expression, &alone, sizeof alone) == 0);
+        mf_estimator_free(r.e);
+    }
 }
 
 static void test_lost_and_retired(const engines *g)
@@ -425,6 +474,7 @@ void test_estimator(void)
     if (engines_open(&g)) {
         test_first_frame(&g);
         test_smoothing(&g);
+        test_baseline(&g);
         test_lost_and_retired(&g);
         test_eviction(&g);
         test_refusals(&g);

@@ -1,5 +1,5 @@
 /* The expression classifier on synthetic models: a face-like reference of
- * 68 points on an ellipse, small MLPs with known weights. */
+ * 68 points on an ellipse, small MLPs with known weights; person baselines. */
 #include <math.h>
 #include <string.h>
 
@@ -8,7 +8,7 @@
 
 enum {
     VALUES = 2 * MF_LANDMARKS,
-    FEATURES = VALUES + MF_ACTION_UNITS,
+    FEATURES = 2 * (VALUES + MF_ACTION_UNITS) + 1,
     HIDDEN = 5,
     TENSORS = 10,
     NAME_BYTES = 256, /* room for either name list */
@@ -16,7 +16,7 @@ enum {
 };
 
 typedef struct {
-    float reference[VALUES], neutral[MF_ACTION_UNITS], mean[FEATURES], std[FEATURES];
+    float reference[VALUES], neutral[VALUES], mean[FEATURES], std[FEATURES];
     float w0[HIDDEN * FEATURES], b0[HIDDEN], w1[MF_EMOTIONS * HIDDEN], b1[MF_EMOTIONS];
     int32_t emotion_names[NAME_BYTES], unit_names[NAME_BYTES];
     fx_tensor tensors[TENSORS];
@@ -45,8 +45,11 @@ static void synthetic_init(synthetic *s)
         s->reference[2 * i] = (float)(0.8 * cos(t));
         s->reference[2 * i + 1] = (float)(0.9 * sin(t));
     }
-    for (int k = 0; k < MF_ACTION_UNITS; k++)
-        s->neutral[k] = -0.1f;
+    /* the neutral face: the reference with its lower lids 0.1 below the upper */
+    memcpy(s->neutral, s->reference, sizeof s->neutral);
+    const int upper[] = {37, 38, 43, 44}, lower[] = {41, 40, 47, 46};
+    for (int k = 0; k < 4; k++)
+        s->neutral[2 * lower[k] + 1] = s->neutral[2 * upper[k] + 1] + 0.1f;
     for (int i = 0; i < FEATURES; i++)
         s->std[i] = 0.5f;
     for (int i = 0; i < HIDDEN * FEATURES; i++)
@@ -61,7 +64,7 @@ static void synthetic_init(synthetic *s)
     const uint32_t unit_bytes = name_list(s->unit_names, mf_action_unit_name, MF_ACTION_UNITS);
     const fx_tensor all[TENSORS] = {
         {"reference", MF_DTYPE_F32, 2, {MF_LANDMARKS, 2}, s->reference},
-        {"neutral_measures", MF_DTYPE_F32, 1, {MF_ACTION_UNITS}, s->neutral},
+        {"neutral_shape", MF_DTYPE_F32, 2, {MF_LANDMARKS, 2}, s->neutral},
         {"feature_mean", MF_DTYPE_F32, 1, {FEATURES}, s->mean},
         {"feature_std", MF_DTYPE_F32, 1, {FEATURES}, s->std},
         {"layer0.weight", MF_DTYPE_F32, 2, {HIDDEN, FEATURES}, s->w0},
@@ -140,7 +143,7 @@ static void test_model_checks(void)
     CHECK_STATUS(rig_open_kind(&r, &s, "landmarks"), MF_E_MODEL_KIND);
     rig_close(&r);
 
-    const char *names[] = {"reference", "neutral_measures", "feature_mean", "feature_std",
+    const char *names[] = {"reference", "neutral_shape", "feature_mean", "feature_std",
                            "layer0.weight", "layer0.bias", "layer1.bias", "emotion_names",
                            "action_unit_names"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
@@ -175,7 +178,10 @@ static void test_model_checks(void)
     t.reference[5] = NAN;
     CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
     synthetic_init(&t);
-    t.neutral[MF_ACTION_UNITS - 1] = 0.1f; /* eye closure needs an open neutral eye */
+    t.neutral[2 * 41 + 1] = t.neutral[2 * 37 + 1] - 0.5f; /* eye closure needs an open neutral eye */
+    CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
+    synthetic_init(&t);
+    t.neutral[7] = NAN;
     CHECK_STATUS(open_status(&t), MF_E_MODEL_CORRUPT);
     synthetic_init(&t);
     t.tensors[4].dims[1] = FEATURES - 1; /* the first layer must take every feature */
@@ -240,13 +246,114 @@ static void test_outputs(void)
     CHECKF(worst_mirror < 1e-5, "a mirrored face's emotions differ by %g", worst_mirror);
     CHECKF(worst_sum < 1e-5, "emotions sum to 1 within %g", worst_sum);
 
-    /* measured against itself as the neutral, a face shows no action unit */
-    CHECK_STATUS(mf_expressions(r.classifier, faces, faces, 1, &single), MF_OK);
+    /* measured against itself as the baseline, fully trusted, a face
+     * shows no action unit */
+    mf_face_baseline own;
+    CHECK_STATUS(mf_expression_baseline(r.classifier, faces, 1, &own), MF_OK);
+    CHECK(own.weight == 1.0f / MF_BASELINE_SETTLED_FACES);
+    own.weight = 1.0f;
+    CHECK_STATUS(mf_expressions(r.classifier, faces, &own, 1, &single), MF_OK);
     for (int k = 0; k < MF_ACTION_UNITS; k++)
         CHECKF(fabsf(single.action_units[k]) < 1e-5f, "action unit %s is %g against itself",
                mf_action_unit_name(k), single.action_units[k]);
     CHECK(single.confusion == 0.0f);
     CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, 0, batch), MF_OK);
+    rig_close(&r);
+}
+
+/* Baselines: a weight-0 baseline reads as none, whatever its shape; a face
+ * and its baseline mirrored together score as the pair unmirrored; the
+ * baseline of a set is its per-coordinate median with weight count / 8. */
+static void test_baselines(void)
+{
+    synthetic s;
+    synthetic_init(&s);
+    rig r;
+    if (rig_open_kind(&r, &s, "expressions") != MF_OK)
+        return;
+    static float faces[FACES * VALUES], mirrored[FACES * VALUES];
+    static mf_expression plain[FACES], with[FACES], flipped[FACES];
+    static mf_face_baseline none[FACES], bases[FACES], flipped_bases[FACES];
+    for (int i = 0; i < FACES; i++) {
+        make_face(&s, i, faces + i * VALUES);
+        for (int p = 0; p < MF_LANDMARKS; p++) {
+            mirrored[i * VALUES + 2 * p] = -faces[i * VALUES + 2 * mirror_of(p)];
+            mirrored[i * VALUES + 2 * p + 1] = faces[i * VALUES + 2 * mirror_of(p) + 1];
+        }
+    }
+    for (int i = 0; i < FACES; i++) {
+        /* the baseline of face i: faces i .. i+2 (the batch wraps round) */
+        float three[3 * VALUES];
+        for (int k = 0; k < 3; k++)
+            memcpy(three + k * VALUES, faces + ((i + k) % FACES) * VALUES, VALUES * sizeof(float));
+        CHECK_STATUS(mf_expression_baseline(r.classifier, three, 3, &bases[i]), MF_OK);
+        CHECK(bases[i].weight == 3.0f / MF_BASELINE_SETTLED_FACES);
+        none[i] = bases[i];
+        none[i].weight = 0.0f;
+        for (int p = 0; p < MF_LANDMARKS; p++) {
+            flipped_bases[i].shape[2 * p] = -bases[i].shape[2 * mirror_of(p)];
+            flipped_bases[i].shape[2 * p + 1] = bases[i].shape[2 * mirror_of(p) + 1];
+        }
+        flipped_bases[i].weight = bases[i].weight = 0.8f;
+    }
+    CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, FACES, plain), MF_OK);
+    CHECK_STATUS(mf_expressions(r.classifier, faces, none, FACES, with), MF_OK);
+    CHECK(memcmp(plain, with, sizeof plain) == 0);
+    CHECK_STATUS(mf_expressions(r.classifier, faces, bases, FACES, with), MF_OK);
+    CHECK_STATUS(mf_expressions(r.classifier, mirrored, flipped_bases, FACES, flipped), MF_OK);
+    double worst_mirror = 0, moved = 0;
+    for (int i = 0; i < FACES; i++)
+        for (int k = 0; k < MF_EMOTIONS; k++) {
+            worst_mirror = fmax(worst_mirror, fabs(with[i].emotions[k] - flipped[i].emotions[k]));
+            moved = fmax(moved, fabs(with[i].emotions[k] - plain[i].emotions[k]));
+        }
+    CHECKF(worst_mirror < 1e-5, "a mirrored face with its mirrored baseline differs by %g", worst_mirror);
+    CHECKF(moved > 1e-3, "a baseline changes the emotions (by %g)", moved);
+
+    /* the median of five shapes, each the aligned reference moved by 0..4
+     * hundredths in x: the middle one, x + 0.02 */
+    static float five[5 * VALUES];
+    for (int k = 0; k < 5; k++) {
+        make_face(&s, 0, five + k * VALUES);
+        for (int p = 0; p < MF_LANDMARKS; p++)
+            five[k * VALUES + 2 * p] += (float)((k * 7) % 5) * 0.01f * 57.0f; /* 57 px per unit */
+    }
+    mf_face_baseline median, centre;
+    CHECK_STATUS(mf_expression_baseline(r.classifier, five, 5, &median), MF_OK);
+    float middle[VALUES];
+    make_face(&s, 0, middle);
+    for (int p = 0; p < MF_LANDMARKS; p++)
+        middle[2 * p] += 2 * 0.01f * 57.0f;
+    CHECK_STATUS(mf_expression_baseline(r.classifier, middle, 1, &centre), MF_OK);
+    double worst = 0;
+    for (int v = 0; v < VALUES; v++)
+        worst = fmax(worst, fabs(median.shape[v] - centre.shape[v]));
+    CHECKF(worst < 1e-5, "the baseline of five shifted faces is the middle one's (off by %g)", worst);
+    CHECK(median.weight == 5.0f / MF_BASELINE_SETTLED_FACES);
+    static float nine[9 * VALUES];
+    for (int k = 0; k < 9; k++)
+        make_face(&s, k, nine + k * VALUES);
+    CHECK_STATUS(mf_expression_baseline(r.classifier, nine, 9, &median), MF_OK);
+    CHECK(median.weight == 1.0f);
+
+    /* refused: bad baselines, points and arguments */
+    mf_face_baseline bad = bases[0];
+    const float bad_weights[] = {-0.1f, 1.5f, NAN};
+    for (size_t k = 0; k < 3; k++) {
+        bad.weight = bad_weights[k];
+        CHECK_STATUS(mf_expressions(r.classifier, faces, &bad, 1, with), MF_E_INVALID_ARGUMENT);
+    }
+    bad = bases[0];
+    const float bad_values[] = {NAN, INFINITY, 11.0f};
+    for (size_t k = 0; k < 3; k++) {
+        bad.shape[5] = bad_values[k];
+        CHECK_STATUS(mf_expressions(r.classifier, faces, &bad, 1, with), MF_E_INVALID_ARGUMENT);
+    }
+    float flat[VALUES] = {0};
+    CHECK_STATUS(mf_expression_baseline(r.classifier, flat, 1, &median), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expression_baseline(r.classifier, faces, 0, &median), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expression_baseline(NULL, faces, 1, &median), MF_E_INVALID_ARGUMENT);
+    CHECK_STATUS(mf_expression_baseline(r.classifier, faces, 1, NULL), MF_E_INVALID_ARGUMENT);
     rig_close(&r);
 }
 
@@ -257,18 +364,16 @@ static void test_bad_points(void)
     rig r;
     if (rig_open_kind(&r, &s, "expressions") != MF_OK)
         return;
-    float face[VALUES], neutral[VALUES];
+    float face[VALUES];
     mf_expression out;
+    mf_face_baseline b;
     make_face(&s, 0, face);
-    memcpy(neutral, face, sizeof face);
     const float bad[] = {NAN, INFINITY, -INFINITY, 2e6f};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         face[17] = bad[k];
         CHECK_STATUS(mf_expressions(r.classifier, face, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
-        neutral[17] = bad[k];
+        CHECK_STATUS(mf_expression_baseline(r.classifier, face, 1, &b), MF_E_INVALID_ARGUMENT);
         make_face(&s, 0, face);
-        CHECK_STATUS(mf_expressions(r.classifier, face, neutral, 1, &out), MF_E_INVALID_ARGUMENT);
-        make_face(&s, 0, neutral);
     }
     float flat[VALUES] = {0};
     CHECK_STATUS(mf_expressions(r.classifier, flat, NULL, 1, &out), MF_E_INVALID_ARGUMENT);
@@ -342,6 +447,7 @@ static void test_copy(void)
 
 void test_expressions(void)
 {
+    test_baselines();
     test_copy();
     test_model_checks();
     test_outputs();

@@ -50,17 +50,18 @@ int estimator_engines(PyObject *pose_model, PyObject *expression_model, mf_pose_
     return 0;
 }
 
-/* Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues):
- * cues a dict of mf_cues_params fields (see cues_defaults()). */
+/* Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues,
+ * baseline_window): cues a dict of mf_cues_params fields (see cues_defaults()). */
 static int Estimator_init(EstimatorObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"pose_model", "expression_model", "smoothing", "grace", "max_faces",
-                             "cues", NULL};
+                             "cues", "baseline_window", NULL};
     PyObject *pose_model, *expression_model, *cues;
     mf_estimator_params params = mf_estimator_params_default();
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!ddiO!:Estimator", kwlist, &ModelType,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!ddiO!d:Estimator", kwlist, &ModelType,
                                      &pose_model, &ModelType, &expression_model, &params.smoothing,
-                                     &params.grace, &params.max_faces, &PyDict_Type, &cues))
+                                     &params.grace, &params.max_faces, &PyDict_Type, &cues,
+                                     &params.baseline_window))
         return -1;
     if (engine_initialised(&self->base) || cues_params_from_dict(cues, &params.cues) < 0)
         return -1;
@@ -173,7 +174,7 @@ PyTypeObject EstimatorType = {
     .tp_name = "mojofer._core.Estimator",
     .tp_basicsize = sizeof(EstimatorObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues): "
+    .tp_doc = "Estimator(pose_model, expression_model, smoothing, grace, max_faces, cues, baseline_window): "
               "keypoints in, estimates out (csrc/estimate/estimator.c).",
     .tp_methods = Estimator_methods,
     .tp_dealloc = (destructor)Estimator_dealloc,

@@ -64,8 +64,8 @@ static PyObject *core_estimator_defaults(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     const mf_estimator_params p = mf_estimator_params_default();
-    return Py_BuildValue("{s:d,s:d,s:i}", "smoothing", p.smoothing, "grace", p.grace, "max_faces",
-                         p.max_faces);
+    return Py_BuildValue("{s:d,s:d,s:i,s:d}", "smoothing", p.smoothing, "grace", p.grace, "max_faces",
+                         p.max_faces, "baseline_window", p.baseline_window);
 }
 
 /* ---- the core's names and codes, exported as constants ------------------- */
@@ -105,6 +105,7 @@ static int add_names(PyObject *m)
         add_new(m, "WIRE_ERROR_CODES", codes) < 0 ||
         PyModule_AddStringConstant(m, "WIRE_PROTOCOL", MF_WIRE_PROTOCOL) < 0 ||
         PyModule_AddIntConstant(m, "WIRE_MAX_REASON", MF_WIRE_MAX_REASON) < 0 ||
+        PyModule_AddIntConstant(m, "BASELINE_SETTLED_FACES", MF_BASELINE_SETTLED_FACES) < 0 ||
         PyModule_AddIntConstant(m, "CLIENT_QUEUE_FULL", MF_CLIENT_E_QUEUE_FULL) < 0 ||
         PyModule_AddIntConstant(m, "CLIENT_CLOSED", MF_CLIENT_E_CLOSED) < 0)
         return -1;

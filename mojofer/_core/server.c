@@ -85,7 +85,7 @@ static int server_key(PyObject *item, mf_server_key *key)
 /* Server(host, port, keys, idle_timeout, max_message_bytes, allow_remote_plain,
  *        tls_cert, tls_key, pose_model, expression_model, smoothing, grace,
  *        max_faces, cues, log, *, max_connections, max_connections_per_address,
- *        handshake_timeout): bound at once, serving after start(); the
+ *        handshake_timeout, threads, baseline_window): bound at once, serving after start(); the
  *        keyword-only limits default to mf_server_config_default's. */
 static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
 {
@@ -93,21 +93,22 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
                              "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
                              "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
                              "max_connections", "max_connections_per_address",
-                             "handshake_timeout", "threads", NULL};
+                             "handshake_timeout", "threads", "baseline_window", NULL};
     mf_server_config config = mf_server_config_default();
     mf_estimator_params params = mf_estimator_params_default();
     PyObject *keys, *pose_model, *expression_model, *cues, *log, *seq = NULL;
     Py_ssize_t max_message_bytes;
     int allow_remote_plain, result = -1;
     mf_server_key *k = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iidi:Server", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iidid:Server", kwlist,
                                      &config.host, &config.port, &keys, &config.idle_timeout,
                                      &max_message_bytes, &allow_remote_plain, &config.tls_cert,
                                      &config.tls_key, &ModelType, &pose_model, &ModelType,
                                      &expression_model, &params.smoothing, &params.grace,
                                      &params.max_faces, &PyDict_Type, &cues, &log,
                                      &config.max_connections, &config.max_connections_per_address,
-                                     &config.handshake_timeout, &config.threads))
+                                     &config.handshake_timeout, &config.threads,
+                                     &params.baseline_window))
         return -1;
     if (self->server || self->pose) {
         PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");

@@ -48,6 +48,11 @@ class ExpressionSet:
         return ExpressionSet([p for p, m in zip(self.paths, mask) if m], self.sources[mask],
                              self.subjects[mask], self.labels[mask], self.points[mask])
 
+    def concatenate(self, other: "ExpressionSet") -> "ExpressionSet":
+        return ExpressionSet(self.paths + other.paths,
+                             *(np.concatenate([getattr(self, f), getattr(other, f)])
+                               for f in ("sources", "subjects", "labels", "points")))
+
 
 def read_labels(data: Path) -> tuple[list[Path], list[dict]]:
     """labels.csv's images (paths) and rows (image, source, label, subject)."""
@@ -88,7 +93,7 @@ def pipeline_points(paths: list, *, face_crop: bool = False, quiet: bool = False
         digest.update(model_path(name).read_bytes())
     digest.update(_points_of(paths[:PROBE_IMAGES], face_crop).tobytes())
     for path in paths:
-        digest.update(str(path).encode())
+        digest.update(str(Path(path).resolve()).encode())
         digest.update(Path(path).read_bytes())
     cache = Path.home() / ".cache" / "mojofer" / f"expression-points-{digest.hexdigest()}.npy"
     if cache.is_file():

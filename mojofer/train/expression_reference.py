@@ -1,5 +1,6 @@
-"""NumPy reference of the expression features and the MLP (csrc/estimate/expression.c
-and csrc/estimate/mlp.c compute the same; the tests hold them to 1e-5).
+"""NumPy reference of the expression features, the person baseline and the MLP
+(csrc/estimate/expression.c and csrc/estimate/mlp.c compute the same; the tests
+hold them to 1e-5).
 
 Shapes are aligned to the model's reference shape (outer eye corners 1 apart,
 eyes level, mirror-symmetric) by the least-squares similarity transform of the
@@ -19,6 +20,11 @@ STABLE = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 # Geometric action-unit proxies, in inter-ocular units relative to a neutral
 # shape (0 = as neutral; positive = the action is present).
 ACTION_UNITS = _core.ACTION_UNITS
+# faces of one person for a baseline to count as established (weight 1)
+SETTLED_FACES = _core.BASELINE_SETTLED_FACES
+# added to P(neutral) in a face's calm, so a person the population never
+# reads as neutral still gets a baseline (MF_BASELINE_MIN_CALM)
+MIN_CALM = 0.05
 
 
 def align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -74,21 +80,53 @@ def measures(q: np.ndarray) -> np.ndarray:
     ], axis=-1)
 
 
-def action_units(q: np.ndarray, neutral_measures: np.ndarray) -> np.ndarray:
-    """Measures minus the neutral's; eye closure as the fraction of the
-    neutral eye opening that is gone (1 = shut)."""
-    m = measures(q)
-    out = m - neutral_measures
-    out[..., 8] = out[..., 8] / -neutral_measures[8]
-    return out
+def opening_of(shape_measures: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """A resting face's eye opening (> 0), or `fallback` where its eyes are shut."""
+    opening = -shape_measures[..., 8]
+    return np.where(opening > 0, opening, fallback)
 
 
-def features(points: np.ndarray, reference: np.ndarray, neutral_measures: np.ndarray) -> np.ndarray:
-    """(..., 68, 2) frame points -> (..., 136 + 9) MLP inputs: the aligned
-    shape's offsets from the reference and the action-unit proxies."""
+def describe_against(q: np.ndarray, face: np.ndarray, rest_measures: np.ndarray,
+                     opening: np.ndarray) -> np.ndarray:
+    """Aligned shapes (..., 68, 2) against a resting face (..., 68, 2) with
+    its measures (..., 9) and eye opening (...): the 136 offsets and the 9
+    action units (eye closure as the fraction of the opening that is gone)."""
+    offsets = (q - face).reshape(*q.shape[:-2], -1)
+    units = measures(q) - rest_measures
+    units[..., 8] = units[..., 8] / opening
+    return np.concatenate([offsets, units], axis=-1)
+
+
+def resting_faces(baselines, weights, neutral_shape: np.ndarray, shape: tuple) -> np.ndarray:
+    """weight x baseline + (1 - weight) x neutral_shape for faces of batch
+    `shape` (no baselines: the neutral shape, weight 0)."""
+    if baselines is None:
+        return np.broadcast_to(neutral_shape.astype(np.float64), (*shape, 68, 2)), np.zeros(shape)
+    w = np.asarray(weights, np.float64)
+    return w[..., None, None] * baselines + (1 - w[..., None, None]) * neutral_shape, w
+
+
+def features(points: np.ndarray, reference: np.ndarray, neutral_shape: np.ndarray,
+             baselines=None, weights=None) -> np.ndarray:
+    """(..., 68, 2) frame points -> (..., 291) MLP inputs: against the
+    population (offsets from the reference, units against the neutral
+    shape), against the resting face (the baseline, aligned as align()
+    gives it, blended with the neutral shape by its weight; none = weight
+    0), and the weight."""
     q = align(points, reference)
-    offsets = (q - reference).reshape(*q.shape[:-2], -1)
-    return np.concatenate([offsets, action_units(q, neutral_measures)], axis=-1)
+    population = measures(neutral_shape.astype(np.float64))
+    population_opening = -population[8]
+    rest, w = resting_faces(baselines, weights, neutral_shape, q.shape[:-2])
+    rest_measures = measures(rest)
+    return np.concatenate([
+        describe_against(q, reference.astype(np.float64), population, population_opening),
+        describe_against(q, rest, rest_measures, opening_of(rest_measures, population_opening)),
+        w[..., None]], axis=-1)
+
+
+def action_units(points, reference, neutral_shape, baselines=None, weights=None) -> np.ndarray:
+    """The action units mf_expression reports: against the resting face."""
+    return features(points, reference, neutral_shape, baselines, weights)[..., 281:290]
 
 
 def mlp_forward(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -106,11 +144,38 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def probabilities(points, reference, neutral_measures, mean, std, layers) -> np.ndarray:
+def probabilities(points, reference, neutral_shape, mean, std, layers, baselines=None,
+                  weights=None) -> np.ndarray:
     """Class probabilities of (..., 68, 2) shapes: the mean of the softmax of
-    the face and of its mirror image, so a mirrored face scores the same."""
+    the face and of its mirror image (with its baseline's), so a mirrored
+    face scores the same."""
     out = 0
-    for shape in (points, mirror(points)):
-        x = (features(shape, reference, neutral_measures) - mean) / std
+    for mirrored in (False, True):
+        shape = mirror(points) if mirrored else points
+        base = mirror(baselines) if mirrored and baselines is not None else baselines
+        x = (features(shape, reference, neutral_shape, base, weights) - mean) / std
         out = out + softmax(mlp_forward(x, layers))
     return out / 2
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per column of values (n, ...), the smallest value at which the
+    weights (n,) of the values sorted up to it reach half of all."""
+    order = np.argsort(values, axis=0, kind="stable")
+    cumulative = np.cumsum(np.asarray(weights, np.float64)[order], axis=0)
+    at = np.argmax(cumulative >= cumulative[-1] / 2, axis=0)
+    return np.take_along_axis(np.take_along_axis(values, order, axis=0), at[None], axis=0)[0]
+
+
+def calm(plain_probabilities: np.ndarray) -> np.ndarray:
+    """How much at rest faces are, from their probabilities against the
+    population (no baseline): P(neutral) + MIN_CALM."""
+    return plain_probabilities[..., 0] + MIN_CALM
+
+
+def baseline(points: np.ndarray, reference: np.ndarray, calmness: np.ndarray) -> tuple[np.ndarray, float]:
+    """One person's resting face from (n, 68, 2) of their faces and how
+    calm each is (calm()): per coordinate the calm-weighted median of the
+    aligned shapes; weight min(1, n / SETTLED_FACES)."""
+    aligned = align(points, reference).astype(np.float32)
+    return weighted_median(aligned, calmness.astype(np.float32)), min(1.0, len(points) / SETTLED_FACES)
