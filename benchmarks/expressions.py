@@ -117,13 +117,7 @@ class Scores:
 def load_data(expressions: Path, fer2013: Path) -> tuple[ExpressionSet, ExpressionSet]:
     """Every face a test may train on (the expression sources and FER2013
     train, in one set), and FER2013 val."""
-    return joined(load(expressions), load(fer2013, split="train")), load(fer2013, split="val")
-
-
-def joined(*sets: ExpressionSet) -> ExpressionSet:
-    return ExpressionSet([p for s in sets for p in s.paths],
-                         *(np.concatenate([getattr(s, field) for s in sets])
-                           for field in ("sources", "subjects", "labels", "points")))
+    return load(expressions).concatenate(load(fer2013, split="train")), load(fer2013, split="val")
 
 
 def names_subjects(test: ExpressionSet) -> bool:
