@@ -10,8 +10,8 @@ in fer's label order, as fer's own `top_emotion` does); an image where fer
 finds no face gets None.
 
 Face crops (FER2013's 48x48 images, where the face fills the frame) are run
-with face_crop=True, since fer's Haar cascade finds few faces in such tight
-crops (none in the first 20 of FER2013 val): fer is then told where the face
+with face_crop=True, since fer's Haar cascade finds no face in such tight
+crops (none in any of the 3,266 of FER2013 val): fer is then told where the face
 is, `detect_emotions(image, face_rectangles=[(10, 10, w - 20, h - 20)])`, the
 whole image less the 10-pixel margin that detect_emotions adds around every
 face rectangle (FER()'s default `offsets`), so that its network classifies
@@ -183,7 +183,7 @@ def _run(paths: Sequence[str], cache_dir: Path, face_crop: bool) -> list[Optiona
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({
         "key": key, "versions": versions,
-        "detector": "the whole image" if face_crop else "FER(mtcnn=False) defaults",
+        "detector": "the whole image, less fer's margin" if face_crop else "FER(mtcnn=False) defaults",
         "seconds": round(time.perf_counter() - start, 1), "paths": paths, "results": results,
     }))
     os.replace(tmp, cache_file)
