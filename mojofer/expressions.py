@@ -67,7 +67,11 @@ class ExpressionClassifier:
         points = np.asarray(points)
         if points.shape != (68, 2):
             raise ValueError(f"points must be shaped (68, 2), got {points.shape}")
-        r = self.classify_many(points[None], neutral=None if neutral is None else np.asarray(neutral)[None])
+        if neutral is None:
+            r = self._classifier.classify(points)
+        else:
+            shape, _ = self._baseline(neutral, "neutral")
+            r = self._classifier.classify(points, shape[None], np.ones(1, np.float32))
         return Expression(dict(zip(EMOTIONS, map(float, r.emotions[0]))), *map(float, r.social[0]),
                           dict(zip(ACTION_UNITS, map(float, r.action_units[0]))))
 
@@ -96,13 +100,14 @@ class ExpressionClassifier:
             if neutral.shape != points.shape:
                 raise ValueError(f"neutral must hold one (68, 2) face per face of points "
                                  f"{points.shape}, got {neutral.shape}")
-            shapes = np.stack([self._baseline(face[None], "neutral", i)[0]
+            shapes = np.stack([self._baseline(face, f"neutral[{i}]")[0]
                                for i, face in enumerate(neutral)]) if len(neutral) else neutral
             return self._classifier.classify(points, shapes, np.ones(len(points), np.float32))
         subjects = list(subjects)
         if len(subjects) != len(points):
             raise ValueError(f"subjects must hold one id per face of points ({len(points)}), "
                              f"got {len(subjects)}")
+        self._classifier.classify(points)  # refuses a bad face by its index here
         shapes = np.zeros(points.shape, np.float32)
         weights = np.zeros(len(points), np.float32)
         faces_of: dict = {}
@@ -110,7 +115,7 @@ class ExpressionClassifier:
             if subject is not None and subject != "":
                 faces_of.setdefault(subject, []).append(i)
         for subject, rows in faces_of.items():
-            shapes[rows], weights[rows] = self._baseline(points[rows], "points", rows[0])
+            shapes[rows], weights[rows] = self._classifier.baseline(points[rows])
         return self._classifier.classify(points, shapes, weights)
 
     def baseline(self, points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -118,11 +123,12 @@ class ExpressionClassifier:
         aligned shape (68, 2), its weight in 0..1), as classify_many uses."""
         return self._classifier.baseline(points)
 
-    def _baseline(self, points: np.ndarray, arg: str, first: int):
+    def _baseline(self, face: np.ndarray, arg: str):
+        """The baseline of one known neutral face, a refusal naming `arg`."""
         try:
-            return self._classifier.baseline(points)
-        except ValueError as error:  # name the face in the caller's numbering
-            raise ValueError(f"{arg} (a face of the person of face {first}): {error}") from None
+            return self._classifier.baseline(face)
+        except ValueError as error:  # the core names it "points"
+            raise ValueError(str(error).replace("points", arg, 1)) from None
 
 
 def _faces(points, arg: str) -> np.ndarray:

@@ -751,6 +751,7 @@ def test_sessions_are_served_by_every_thread_and_stop_closes_them_all(points):
         with open_at_once(server, 24, key) as conns:
             assert all(served(c, points) for c in conns)
             local = mojofer.Estimator()
+            local.update(0.0, [(1, points, None)])  # what served() sent
             for seq, (t, faces) in enumerate(frames(points, 5), start=1):  # the same estimates
                 conns[-1].send(frame_message(seq + 1, t, faces[0][1]))
                 (face,) = msgpack.unpackb(conns[-1].recv(timeout=TIMEOUT))["faces"]

@@ -58,7 +58,7 @@ static int Estimator_init(EstimatorObject *self, PyObject *args, PyObject *kwds)
                              "cues", "baseline_window", NULL};
     PyObject *pose_model, *expression_model, *cues;
     mf_estimator_params params = mf_estimator_params_default();
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!ddiO!d:Estimator", kwlist, &ModelType,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!ddiO!|d:Estimator", kwlist, &ModelType,
                                      &pose_model, &ModelType, &expression_model, &params.smoothing,
                                      &params.grace, &params.max_faces, &PyDict_Type, &cues,
                                      &params.baseline_window))

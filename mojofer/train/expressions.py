@@ -6,11 +6,13 @@ detector and landmark fit (expression_data; FER2013's crops as face crops);
 the shapes are aligned on eye corners and nose (expression_reference) and
 described against the population and against the person's baseline
 (expression.c's header). Baselines for training: where the source names the
-person (Taiwanese performers, muxspace names), the median of that person's
-neutral faces (the resting face the estimator's baseline converges to), or,
-for a person without one, the calm-weighted median of all their faces as
-classify_many(subjects=) estimates it (each face's calm read by a model
-trained without that person: two folds by person, no baselines); where the
+person (Taiwanese performers, muxspace names), for each face the median of
+that person's neutral faces (the resting face the estimator's baseline
+converges to) or, with probability 1 - Settings.resting_share, the
+calm-weighted median of all their faces as classify_many(subjects=)
+estimates it (each face's calm read by a model trained without that person:
+two folds by person, no baselines; the only kind for a person without
+neutral faces); where the
 source does not name the person (CK+, FER2013, names with one image), a
 simulated one: a neutral face is its own baseline, any other face gets the
 nearest neutral face of its source by the points expressions barely move
@@ -53,10 +55,11 @@ class Settings:
     balance: str = "source_class"
     simulated_weight: tuple = (0.25, 1.0)  # range of a simulated baseline's weight
     calm_epochs: int = 20  # of the models that read how calm the named people's faces are
-    # a named person's baseline: "resting" = the median of their neutral
-    # faces where they have any (what the estimator's baseline converges
-    # to), else "calm_median" = as classify_many estimates it from all
-    person_baseline: str = "resting"
+    # a named person's baseline, per face: with this probability the median
+    # of their neutral faces (what the estimator's baseline converges to),
+    # else the calm-weighted median of all their faces as classify_many
+    # estimates it (the only kind for a person without neutral faces)
+    resting_share: float = 1.0
     # landmark jitter, a fraction of each face's outer-eye-corner distance
     # (per coordinate, Gaussian) on half of the variants: a tracked face's
     # points move a little from frame to frame, and a reading must not
@@ -163,13 +166,13 @@ def training_baselines(data: ExpressionSet, aligned: np.ndarray, neutral: np.nda
     for k in np.unique(person[known]):
         rows = person == k
         resting = rows & is_neutral
-        if settings.person_baseline == "resting" and resting.any():
-            baselines[rows] = np.median(aligned[resting], axis=0)
-            weights[rows] = rng.uniform(*settings.simulated_weight, int(rows.sum()))
-        else:
-            baselines[rows] = ref.weighted_median(aligned[rows].astype(np.float32),
-                                                  calmness[rows].astype(np.float32))
-            weights[rows] = min(1.0, rows.sum() / ref.SETTLED_FACES)
+        baselines[rows] = ref.weighted_median(aligned[rows].astype(np.float32),
+                                              calmness[rows].astype(np.float32))
+        weights[rows] = min(1.0, rows.sum() / ref.SETTLED_FACES)
+        if resting.any():
+            chosen = rows & (rng.random(len(rows)) < settings.resting_share)
+            baselines[chosen] = np.median(aligned[resting], axis=0)
+            weights[chosen] = rng.uniform(*settings.simulated_weight, int(chosen.sum()))
     own = ~known & is_neutral
     baselines[own] = aligned[own]
     for source in np.unique(data.sources[~known & ~is_neutral]):
