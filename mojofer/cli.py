@@ -53,6 +53,8 @@ def cmd_analyze(args) -> int:
 
     if args.landmarks and args.out and args.out.suffix.lower() in TABLE_SUFFIXES:
         return write_analysis_table(args)
+    if getattr(args, "subjects_from", None):
+        raise ValueError("--subjects-from is for table output (--out faces.csv, .jsonl or .parquet)")
 
     detector = FaceDetector(args.detector_model)
     if args.landmarks:

@@ -71,6 +71,8 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
         (ExpressionClassifier.classify_many(subjects=)) and their faces are
         read against it; without subjects each face is read alone.
     face_crop: each image is a tight crop of one face (FER2013-style).
+    Faces are found as FaceTracker finds them on a first frame (find_landmarks'
+    faces, less a detection overlapping one already fitted by IoU > 0.3).
     An unreadable file gives one row with face_id NA and `error` saying why;
     so does an image without a face (`error` == NO_FACE).
     progress: a tqdm bar on stderr.
@@ -78,8 +80,9 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
     import pandas as pd
     from tqdm import tqdm
 
+    items = [items] if isinstance(items, (str, os.PathLike, np.ndarray)) else list(items)
     sources = list(_expand(items))
-    subject_of = _subject_lookup(subjects, items)
+    subject_of = _subject_lookup(subjects, len(items))
     models = _model_files(detector_model, landmarks_model, pose_model, expressions_model)
     tracker = FaceTracker(detector=FaceDetector(models["detector"]), landmarker=Landmarker(models["landmarks"]),
                           face_crop=face_crop, min_size=min_size)
@@ -154,8 +157,6 @@ def _unknown(subject) -> bool:
 
 def _expand(items):
     """(source, path or array, index of the item in `items`) for each image."""
-    if isinstance(items, (str, os.PathLike, np.ndarray)):
-        items = [items]
     for index, item in enumerate(items):
         if isinstance(item, np.ndarray):
             yield f"array[{index}]", item, index
@@ -177,14 +178,13 @@ def _expand(items):
             yield str(item), path, index
 
 
-def _subject_lookup(subjects: Subjects, items):
+def _subject_lookup(subjects: Subjects, count: int):
     """source, item index -> subject id (None where not known)."""
     if subjects is None:
         return lambda source, index: None
     if callable(subjects):
         return lambda source, index: subjects(source)
     subjects = list(subjects)
-    count = 1 if isinstance(items, (str, os.PathLike, np.ndarray)) else len(items)
     if len(subjects) != count:
         raise ValueError(f"subjects must hold one id per item ({count}), got {len(subjects)}")
     return lambda source, index: subjects[index]

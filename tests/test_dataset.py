@@ -79,7 +79,8 @@ def test_bad_files_are_rows_with_errors_and_the_batch_goes_on(mixed_folder):
 
 
 def test_a_glob_and_a_missing_file():
-    table = mojofer.analyze_images([str(SAMPLE_PATH.parent / "*.png"), "no/such/file.png"], progress=False)
+    items = (item for item in [str(SAMPLE_PATH.parent / "*.png"), "no/such/file.png"])  # any iterable
+    table = mojofer.analyze_images(items, subjects=["a", "b"], progress=False)
     assert list(table.source) == [str(SAMPLE_PATH), "no/such/file.png"]
     assert table.error.iloc[1].startswith("FileNotFoundError")
 
@@ -142,7 +143,7 @@ def test_cli_writes_the_table_and_counts_bad_files(mixed_folder, tmp_path, capsy
     assert written.error.fillna("").tolist() == expected.error.fillna("").tolist()
     assert written.face_id.isna().tolist() == expected.face_id.isna().tolist()
     np.testing.assert_allclose(written[NUMERIC].to_numpy(float), expected[NUMERIC].to_numpy(float),
-                               rtol={".csv": 1e-15, ".jsonl": 1e-12, ".parquet": 0}[suffix])
+                               rtol=0 if suffix == ".parquet" else 1e-12)  # text: pandas' float parsing
     if suffix == ".parquet":
         assert written.attrs == expected.attrs  # parquet keeps how the table was made
 
@@ -155,6 +156,11 @@ def test_cli_exit_status_0_when_every_file_reads_and_subjects_from_folders(tmp_p
     assert main(["analyze", str(tmp_path / "faces" / "*" / "*.png"), "-o", str(out), "--subjects-from", "parent"]) == 0
     assert "0 unreadable" in capsys.readouterr().out
     assert pd.read_csv(out).subject.tolist() == ["ann", "bob"]
+
+
+def test_cli_subjects_without_a_table_is_refused(capsys):
+    assert main(["analyze", "--subjects-from", "parent"]) == 2
+    assert "--subjects-from is for table output" in capsys.readouterr().err
 
 
 def test_cli_parquet_without_pyarrow_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
