@@ -48,8 +48,9 @@ POSE_COLUMNS = ["yaw", "pitch", "roll"]
 # the social emotion surprise is P(surprise), the emotion's own column
 SOCIAL_KEPT = [i for i, name in enumerate(SOCIAL_EMOTIONS) if name not in EMOTIONS]
 EXPRESSION_COLUMNS = list(EMOTIONS) + [SOCIAL_EMOTIONS[i] for i in SOCIAL_KEPT] + list(ACTION_UNITS)
-COLUMNS = (["source", "subject", "face_id"] + BOX_COLUMNS + ["quality"] + LANDMARK_COLUMNS + POSE_COLUMNS
-           + EXPRESSION_COLUMNS + ["error"])
+NUMERIC_COLUMNS = BOX_COLUMNS + ["quality"] + LANDMARK_COLUMNS + POSE_COLUMNS + EXPRESSION_COLUMNS
+EXPRESSION_SLOTS = [NUMERIC_COLUMNS.index(name) for name in EXPRESSION_COLUMNS]
+COLUMNS = ["source", "subject", "face_id"] + NUMERIC_COLUMNS + ["error"]
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 Subjects = Union[Sequence, Callable[[str], object], None]
@@ -88,25 +89,30 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
                           face_crop=face_crop, min_size=min_size)
     pose, classifier = HeadPose(models["pose"]), ExpressionClassifier(models["expressions"])
 
-    rows, points = [], []  # rows: dicts; points: the faces' landmarks in row order
+    # per row: the file's fields and its NUMERIC_COLUMNS (NaN without a face);
+    # float arrays, not dicts, so a large dataset's table stays small
+    sources_of_rows, subjects_of_rows, face_ids, errors, values, points = [], [], [], [], [], []
     for source, item, index in tqdm(sources, desc="mojofer", unit="image", disable=not progress,
                                     file=sys.stderr):
-        subject = subject_of(source, index)
-        try:
-            faces = _faces(item, tracker, pose, classifier)
-        except Exception as error:  # any failure of one file (PIL raises many kinds) must not stop the batch
-            rows.append(dict(source=source, subject=subject, error=f"{type(error).__name__}: {error}"))
-            continue
-        if not faces:
-            rows.append(dict(source=source, subject=subject, error=NO_FACE))
-        for row, face_points in faces:
-            rows.append(dict(row, source=source, subject=subject))
-            points.append(face_points)
+        image_values, image_points, error = _image_rows(item, tracker, pose, classifier)
+        count = len(image_values)
+        sources_of_rows += [source] * count
+        subjects_of_rows += [subject_of(source, index)] * count
+        face_ids += list(range(count)) if error is None else [None]
+        errors += [error] * count
+        values.append(image_values)
+        points.extend(image_points)
 
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    values = np.concatenate(values) if values else np.empty((0, len(NUMERIC_COLUMNS)))
     if subjects is not None and points:
-        _reread_against_baselines(table, np.stack(points), classifier)
-    table["face_id"] = table["face_id"].astype("Int64")
+        found = np.array([face_id is not None for face_id in face_ids])
+        ids = [None if _unknown(s) else s for s, hit in zip(subjects_of_rows, found) if hit]
+        expressions = _expression_values(classifier.classify_many(np.stack(points), subjects=ids))
+        values[np.ix_(found, EXPRESSION_SLOTS)] = expressions
+    table = pd.concat([pd.DataFrame({"source": sources_of_rows, "subject": subjects_of_rows,
+                                     "face_id": pd.array(face_ids, dtype="Int64")}),
+                       pd.DataFrame(values, columns=NUMERIC_COLUMNS),
+                       pd.DataFrame({"error": errors})], axis=1)
     table.attrs.update(_provenance(models, face_crop, min_size, subjects))
     return table
 
@@ -116,38 +122,40 @@ def landmarks(table) -> np.ndarray:
     return table[LANDMARK_COLUMNS].to_numpy(np.float32).reshape(-1, 68, 2)
 
 
+def _image_rows(item, tracker: FaceTracker, pose: HeadPose, classifier: ExpressionClassifier):
+    """One image's rows: (NUMERIC_COLUMNS values, landmarks, None) of each
+    face, or one row of NaN and why there is no face (NO_FACE, or the reason
+    the file could not be read)."""
+    try:
+        values, points = _faces(item, tracker, pose, classifier)
+    except Exception as failure:  # any failure of one file (PIL raises many kinds) must not stop the batch
+        return np.full((1, len(NUMERIC_COLUMNS)), np.nan), [], f"{type(failure).__name__}: {failure}"
+    if not len(values):
+        return np.full((1, len(NUMERIC_COLUMNS)), np.nan), [], NO_FACE
+    return values, points, None
+
+
 def _faces(item, tracker: FaceTracker, pose: HeadPose, classifier: ExpressionClassifier):
-    """(row values, points) for each face of one image (a path or an array)."""
+    """NUMERIC_COLUMNS (k, ...) float64 and the landmarks (k, 68, 2) of the k
+    faces of one image (a path or an array)."""
     frame = item if isinstance(item, np.ndarray) else load_rgb(item)
     tracker.reset()  # each image on its own: no tracking from the previous one
     faces = tracker.process(frame)
     if not faces:
-        return []
+        return np.empty((0, len(NUMERIC_COLUMNS))), []
     points = np.stack([f.landmarks for f in faces])
     # read alone; this also refuses a degenerate fit here, as this file's error
     expressions = _expression_values(classifier.classify_many(points))
-    result = []
-    for i, face in enumerate(faces):
-        row = dict(zip(BOX_COLUMNS, face.box.as_tuple()), face_id=i, quality=face.quality)
-        row.update(zip(LANDMARK_COLUMNS, points[i].ravel().tolist()))
-        row.update(zip(POSE_COLUMNS, pose.estimate(points[i]).as_tuple()))
-        row.update(zip(EXPRESSION_COLUMNS, expressions[i].tolist()))
-        result.append((row, points[i]))
-    return result
+    values = [np.concatenate([face.box.as_tuple(), [face.quality], points[i].ravel(),
+                              pose.estimate(points[i]).as_tuple(), expressions[i]])
+              for i, face in enumerate(faces)]
+    return np.stack(values), list(points)
 
 
 def _expression_values(expressions) -> np.ndarray:
     """classify_many's answer as float64 (n, len(EXPRESSION_COLUMNS))."""
     return np.hstack([expressions.emotions, expressions.social[:, SOCIAL_KEPT],
                       expressions.action_units]).astype(np.float64)
-
-
-def _reread_against_baselines(table, points: np.ndarray, classifier: ExpressionClassifier) -> None:
-    """Each face's expression columns read against its subject's baseline,
-    estimated from all of that subject's faces in the table."""
-    face_rows = table["face_id"].notna().to_numpy()
-    ids = [None if _unknown(s) else s for s in table.loc[face_rows, "subject"]]
-    table.loc[face_rows, EXPRESSION_COLUMNS] = _expression_values(classifier.classify_many(points, subjects=ids))
 
 
 def _unknown(subject) -> bool:
