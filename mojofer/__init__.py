@@ -14,6 +14,7 @@ from .analyzer import Analyzer, FaceResult, FrameResult
 from .server import Key, Server, serve
 from .client import CloudClient, CloudError, CloudResult
 from .sample import sample_image
+from .dataset import analyze_images
 
 __all__ = [
     "ACTION_UNITS", "BASELINE_SETTLED_FACES", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -22,5 +23,6 @@ __all__ = [
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Anonymizer", "KeypointFace", "KeypointFrame", "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
+    "analyze_images",
 ]
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from .analyzer import Analyzer
+from .dataset import NO_FACE, TABLE_SUFFIXES, analyze_images, check_table_path, write_table
 from .detect import FaceDetector
 from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
@@ -49,6 +50,11 @@ def cmd_analyze(args) -> int:
     """Faces; for `analyze` also their landmarks, head pose, expression and
     social cues (each image is one frame at time 0 of a fresh Analyzer)."""
     from PIL import Image
+
+    if args.landmarks and args.out and args.out.suffix.lower() in TABLE_SUFFIXES:
+        return write_analysis_table(args)
+    if getattr(args, "subjects_from", None):
+        raise ValueError("--subjects-from is for table output (--out faces.csv, .jsonl or .parquet)")
 
     detector = FaceDetector(args.detector_model)
     if args.landmarks:
@@ -92,6 +98,30 @@ def cmd_analyze(args) -> int:
 
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+
+
+def write_analysis_table(args) -> int:
+    """Every image of the arguments (files, folders, globs) analysed into one
+    table (mojofer.analyze_images); 1 if any file could not be read."""
+    check_table_path(args.out)
+    videos = [str(p) for p in args.images if p.suffix.lower() in VIDEO_SUFFIXES]
+    if videos:
+        raise ValueError(f"table output is for images; videos are not supported yet: {', '.join(videos)}")
+    subjects = (lambda source: Path(source).parent.name) if args.subjects_from == "parent" else None
+    table = analyze_images([str(p) for p in args.images] or [SAMPLE_PATH], subjects=subjects,
+                           face_crop=args.face_crop, min_size=args.min_size,
+                           detector_model=args.detector_model, landmarks_model=args.landmarks_model,
+                           pose_model=args.pose_model, expressions_model=args.expressions_model)
+    write_table(table, args.out)
+    images = table.drop_duplicates("source")
+    failed = images[images["error"].notna() & (images["error"] != NO_FACE)]
+    print(f"{args.out}: {int(table['face_id'].notna().sum())} face(s) in {len(images)} file(s); "
+          f"{int((images['error'] == NO_FACE).sum())} without a face; {len(failed)} unreadable")
+    for source, error in zip(failed["source"], failed["error"]):
+        print(f"  {source}: {error}", file=sys.stderr)
+    if len(failed):
+        print(f"mojofer: {len(failed)} of {len(images)} file(s) could not be read", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 def analyze_video(path: Path, analyzer) -> None:
@@ -166,15 +196,22 @@ def main(argv=None) -> int:
         command = commands.add_parser(name, help=summary)
         command.set_defaults(landmarks=landmarks)
         command.add_argument("images", nargs="*", type=Path,
-                             help="image files (analyze: also video files, .mp4 .avi .mov .mkv .webm); "
-                                  "none = bundled astronaut portrait")
-        command.add_argument("--out", type=Path, help="write the image with the results drawn to this PNG")
+                             help="image files (analyze: also video files, .mp4 .avi .mov .mkv .webm; "
+                                  "with a table --out also folders and globs); none = bundled astronaut portrait")
+        command.add_argument("-o", "--out", type=Path,
+                             help="write the image with the results drawn to this PNG"
+                                  + ("; or, ending in .csv, .jsonl or .parquet, the table of all faces "
+                                     "(mojofer.analyze_images), exit status 1 if a file could not be read"
+                                     if landmarks else ""))
         command.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
                              help="smallest face side in pixels")
         if landmarks:
             command.add_argument("--face-crop", action="store_true",
                                  help="each image is a tight crop of one face (e.g. FER2013's 48x48): "
                                       "fit it even where the detector finds none")
+            command.add_argument("--subjects-from", choices=["parent"],
+                                 help="table output: each image's subject is its folder's name "
+                                      "(faces read against the subject's baseline)")
         command.add_argument("--detector-model", type=Path, help="face_detector model file (default: bundled)")
         command.add_argument("--landmarks-model", type=Path, help="landmarks model file (default: bundled)")
         command.add_argument("--pose-model", type=Path, help="head_pose model file (default: bundled)")

@@ -21,6 +21,7 @@ EXPECTED_OUTPUT = [
     ("classify_expression(points)", "happiness"),
     ("CloudClient(server.url", "10 possible"),
     ("est.update(kf)", "0 (68, 2) 0 possible"),
+    ("analyze_images(", "FileNotFoundError"),
 ]
 
 
