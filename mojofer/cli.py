@@ -15,6 +15,7 @@ from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
 from .pose import HeadPose
 from .sample import SAMPLE_PATH, load_rgb
+from .video import VIDEO_SUFFIXES, Video, analyze_video, video_results
 
 
 def draw_boxes(frame: np.ndarray, boxes, color=(255, 40, 40), width: int = 3) -> np.ndarray:
@@ -64,7 +65,7 @@ def cmd_analyze(args) -> int:
     images = args.images or [SAMPLE_PATH]
     for path in images:
         if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:
-            analyze_video(Path(path), Analyzer(min_size=args.min_size, face_crop=args.face_crop, **models))
+            print_video(Path(path), Analyzer(min_size=args.min_size, face_crop=args.face_crop, **models))
             continue
         frame = load_rgb(path)
         if args.landmarks:
@@ -97,16 +98,15 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
-
-
 def write_analysis_table(args) -> int:
     """Every image of the arguments (files, folders, globs) analysed into one
     table (mojofer.analyze_images); 1 if any file could not be read."""
     check_table_path(args.out)
-    videos = [str(p) for p in args.images if p.suffix.lower() in VIDEO_SUFFIXES]
+    videos = [p for p in args.images if p.suffix.lower() in VIDEO_SUFFIXES]
     if videos:
-        raise ValueError(f"table output is for images; videos are not supported yet: {', '.join(videos)}")
+        if len(videos) < len(args.images):
+            raise ValueError("table output takes images or videos, not both in one table")
+        return write_video_tables(args, videos)
     subjects = (lambda source: Path(source).parent.name) if args.subjects_from == "parent" else None
     table = analyze_images([str(p) for p in args.images] or [SAMPLE_PATH], subjects=subjects,
                            face_crop=args.face_crop, min_size=args.min_size,
@@ -124,37 +124,60 @@ def write_analysis_table(args) -> int:
     return 1 if len(failed) else 0
 
 
-def analyze_video(path: Path, analyzer) -> None:
+def events_path(out: Path) -> Path:
+    """Where the events of a video table go: out.csv -> out.events.csv."""
+    return out.with_name(f"{out.stem}.events{out.suffix}")
+
+
+def write_video_tables(args, videos) -> int:
+    """The faces of every video (mojofer.analyze_video) to args.out and
+    their events to events_path(args.out); 1 if a video could not be read."""
+    import pandas as pd
+
+    tables, event_tables, failed = [], [], []
+    for path in videos:
+        try:
+            table, events = analyze_video(path, every=args.every, face_crop=args.face_crop,
+                                          min_size=args.min_size, detector_model=args.detector_model,
+                                          landmarks_model=args.landmarks_model, pose_model=args.pose_model,
+                                          expressions_model=args.expressions_model)
+        except (OSError, ValueError) as failure:  # av's errors are both; the other videos go on
+            failed.append((path, f"{type(failure).__name__}: {failure}"))
+            continue
+        tables.append(table)
+        event_tables.append(events)
+    if not tables:
+        raise OSError("; ".join(f"{path}: {error}" for path, error in failed))
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = tables[0].attrs  # the same models and parameters for every video; concat drops differing attrs
+    events = pd.concat(event_tables, ignore_index=True)
+    write_table(table, args.out)
+    write_table(events, events_path(args.out))
+    frames = table.drop_duplicates(["source", "frame"])
+    print(f"{args.out}: {len(table)} row(s), {int(table['face_id'].notna().sum())} face row(s) in "
+          f"{len(frames)} frame(s) of {len(tables)} video(s); {len(events)} event(s) in {events_path(args.out)}")
+    for path, error in failed:
+        print(f"  {path}: {error}", file=sys.stderr)
+    if failed:
+        print(f"mojofer: {len(failed)} of {len(videos)} video(s) could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_video(path: Path, analyzer) -> None:
     """Streams a video file through the analyzer (timestamps from the
-    file's frame times) and prints every event and each face once a second."""
-    try:
-        import cv2
-    except ImportError:
-        raise OSError("reading video needs OpenCV: pip install opencv-python-headless") from None
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise OSError(f"cannot open video {path}")
-
-    def frames():
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            yield frame, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-
-    stamped = list(frames())  # (frame, seconds); decoding order is presentation order here
-    capture.release()
-    print(f"{path}: {len(stamped)} frames")
-    next_report = 0.0
-    for r in analyzer.stream((f for f, _ in stamped), timestamps=[t for _, t in stamped], bgr=True):
-        for e in r.events:
-            print(f"  {e.timestamp:7.3f} s  face {e.face_id}: {e.kind} {e.from_state} -> {e.to_state}")
-        if r.timestamp >= next_report:
-            next_report += 1.0
-            for f in r.faces:
-                print(f"  {r.timestamp:7.3f} s  face {f.id}{'' if f.visible else ' (lost)'}: "
-                      f"yaw {f.pose.yaw:+.0f}°, {f.top_emotion}, attention {f.attention:.2f}, "
-                      f"{f.engagement} / {f.status}")
+    container) and prints every event and each face once a second."""
+    with Video(path) as video:
+        print(f"{path}: {video.frame_count or 'unknown number of'} frames")
+        next_report = 0.0
+        for _, r in video_results(video, analyzer):
+            for e in r.events:
+                print(f"  {e.timestamp:7.3f} s  face {e.face_id}: {e.kind} {e.from_state} -> {e.to_state}")
+            if r.timestamp >= next_report:
+                next_report += 1.0
+                for f in r.faces:
+                    print(f"  {r.timestamp:7.3f} s  face {f.id}{'' if f.visible else ' (lost)'}: "
+                          f"yaw {f.pose.yaw:+.0f}°, {f.top_emotion}, attention {f.attention:.2f}, "
+                          f"{f.engagement} / {f.status}")
 
 
 def cmd_serve(args) -> int:
@@ -201,7 +224,9 @@ def main(argv=None) -> int:
         command.add_argument("-o", "--out", type=Path,
                              help="write the image with the results drawn to this PNG"
                                   + ("; or, ending in .csv, .jsonl or .parquet, the table of all faces "
-                                     "(mojofer.analyze_images), exit status 1 if a file could not be read"
+                                     "(mojofer.analyze_images; for videos mojofer.analyze_video, their events to "
+                                     "OUT.events.csv|.jsonl|.parquet beside it), exit status 1 if a file "
+                                     "could not be read"
                                      if landmarks else ""))
         command.add_argument("--min-size", type=int, default=_core.detect_defaults()["min_size"],
                              help="smallest face side in pixels")
@@ -209,6 +234,8 @@ def main(argv=None) -> int:
             command.add_argument("--face-crop", action="store_true",
                                  help="each image is a tight crop of one face (e.g. FER2013's 48x48): "
                                       "fit it even where the detector finds none")
+            command.add_argument("--every", type=int, default=1, metavar="N",
+                                 help="video table output: analyse every N-th frame")
             command.add_argument("--subjects-from", choices=["parent"],
                                  help="table output: each image's subject is its folder's name "
                                       "(faces read against the subject's baseline)")

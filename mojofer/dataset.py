@@ -84,7 +84,7 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
     items = [items] if isinstance(items, (str, os.PathLike, np.ndarray)) else list(items)
     sources = list(_expand(items))
     subject_of = _subject_lookup(subjects, len(items))
-    models = _model_files(detector_model, landmarks_model, pose_model, expressions_model)
+    models = model_files(detector_model, landmarks_model, pose_model, expressions_model)
     tracker = FaceTracker(detector=FaceDetector(models["detector"]), landmarker=Landmarker(models["landmarks"]),
                           face_crop=face_crop, min_size=min_size)
     pose, classifier = HeadPose(models["pose"]), ExpressionClassifier(models["expressions"])
@@ -113,7 +113,9 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
                                      "face_id": pd.array(face_ids, dtype="Int64")}),
                        pd.DataFrame(values, columns=NUMERIC_COLUMNS),
                        pd.DataFrame({"error": errors})], axis=1)
-    table.attrs.update(_provenance(models, face_crop, min_size, subjects))
+    table.attrs.update(provenance(models, face_crop=face_crop, min_size=min_size,
+                                  subjects=None if subjects is None else
+                                  ("callable" if callable(subjects) else "per item")))
     return table
 
 
@@ -146,10 +148,16 @@ def _faces(item, tracker: FaceTracker, pose: HeadPose, classifier: ExpressionCla
     points = np.stack([f.landmarks for f in faces])
     # read alone; this also refuses a degenerate fit here, as this file's error
     expressions = _expression_values(classifier.classify_many(points))
-    values = [np.concatenate([face.box.as_tuple(), [face.quality], points[i].ravel(),
-                              pose.estimate(points[i]).as_tuple(), expressions[i]])
+    values = [face_values(face.box, face.quality, points[i], pose.estimate(points[i]), expressions[i])
               for i, face in enumerate(faces)]
     return np.stack(values), list(points)
+
+
+def face_values(box, quality: float, points: np.ndarray, pose, expressions: np.ndarray) -> np.ndarray:
+    """One face's NUMERIC_COLUMNS as float64: a Box, the fit quality, its
+    (68, 2) landmarks, a Pose and its EXPRESSION_COLUMNS values."""
+    return np.concatenate([box.as_tuple(), [quality], np.asarray(points, np.float64).ravel(),
+                           pose.as_tuple(), expressions])
 
 
 def _expression_values(expressions) -> np.ndarray:
@@ -198,7 +206,7 @@ def _subject_lookup(subjects: Subjects, count: int):
     return lambda source, index: subjects[index]
 
 
-def _model_files(detector, landmarks, pose, expressions) -> dict:
+def model_files(detector, landmarks, pose, expressions) -> dict:
     given = dict(detector=detector, landmarks=landmarks, pose=pose, expressions=expressions)
     bundled = dict(detector=DETECTOR_MODEL, landmarks=LANDMARKS_MODEL, pose=POSE_MODEL,
                    expressions=EXPRESSIONS_MODEL)
@@ -206,15 +214,15 @@ def _model_files(detector, landmarks, pose, expressions) -> dict:
             for kind in bundled}
 
 
-def _provenance(models: dict, face_crop: bool, min_size: int, subjects: Subjects) -> dict:
+def provenance(models: dict, **parameters) -> dict:
+    """df.attrs of a table: versions, each model file (size, sha256), the
+    landmark fit's max_quality (unless given) and the given parameters."""
     described = {}
     for kind, path in models.items():
         data = path.read_bytes()
         described[kind] = dict(file=path.name, path=str(path), bytes=len(data),
                                sha256=hashlib.sha256(data).hexdigest())
-    return dict(versions=_core.versions(), models=described, face_crop=face_crop, min_size=min_size,
-                max_quality=DEFAULT_MAX_QUALITY,
-                subjects=None if subjects is None else ("callable" if callable(subjects) else "per item"))
+    return {"versions": _core.versions(), "models": described, "max_quality": DEFAULT_MAX_QUALITY, **parameters}
 
 
 def check_table_path(path) -> str:
