@@ -13,8 +13,9 @@ from .estimator import Estimate, Estimator
 from .analyzer import Analyzer, FaceResult, FrameResult
 from .server import Key, Server, serve
 from .client import CloudClient, CloudError, CloudResult
-from .sample import sample_image
+from .sample import sample_image, sample_video
 from .dataset import analyze_images
+from .video import analyze_video
 
 __all__ = [
     "ACTION_UNITS", "BASELINE_SETTLED_FACES", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -23,6 +24,6 @@ __all__ = [
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Anonymizer", "KeypointFace", "KeypointFrame", "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
-    "analyze_images",
+    "sample_video", "analyze_images", "analyze_video",
 ]
 __version__ = "0.1.0"

@@ -109,12 +109,11 @@ class Video:
 
 def video_results(video: Video, analyzer: Analyzer, every: int = 1) -> Iterator[tuple[int, FrameResult]]:
     """(frame index, FrameResult) of every `every`-th frame of `video`,
-    analysed at the container's timestamps."""
+    analysed at the container's timestamps (`every` is checked at once)."""
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be an int >= 1, got {every!r}")
-    for index, timestamp, frame in video:
-        if index % every == 0:
-            yield index, analyzer.process(frame, timestamp)
+    return ((index, analyzer.process(frame, timestamp)) for index, timestamp, frame in video
+            if index % every == 0)
 
 
 def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: bool = False,
@@ -144,9 +143,10 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
     timestamps, frames, face_ids, visible, engagement, status, values = [], [], [], [], [], [], []
     events = []
     with Video(path) as video:
+        results = video_results(video, analyzer, every)
         total = math.ceil(video.frame_count / every) if video.frame_count else None
-        for index, result in tqdm(video_results(video, analyzer, every), total=total, desc="mojofer",
-                                  unit="frame", disable=not progress, file=sys.stderr):
+        for index, result in tqdm(results, total=total, desc="mojofer", unit="frame", disable=not progress,
+                                  file=sys.stderr):
             faces = result.faces
             count = max(len(faces), 1)
             timestamps += [result.timestamp] * count
