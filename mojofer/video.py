@@ -47,6 +47,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .analyzer import Analyzer, FrameResult
+from .cues import ENGAGEMENT_PHASES, INTERACTION_STATUSES
 from .dataset import NUMERIC_COLUMNS, SOCIAL_KEPT, face_values, model_files, provenance
 from .detect import FaceDetector
 from .expressions import ACTION_UNITS, EMOTIONS, SOCIAL_EMOTIONS, ExpressionClassifier
@@ -55,6 +56,9 @@ from .pose import HeadPose
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 VALUE_COLUMNS = NUMERIC_COLUMNS + ["attention"]
+# a face row as floats while the table is gathered: face_id and visible NaN
+# without a face, the states as indexes into the core's lists
+ROW_FIELDS = ["timestamp", "frame", "face_id", "visible"] + VALUE_COLUMNS + ["engagement", "status"]
 COLUMNS = ["source", "timestamp", "frame", "face_id", "visible"] + VALUE_COLUMNS + ["engagement", "status"]
 EVENT_COLUMNS = ["source", "timestamp", "frame", "face_id", "kind", "from_state", "to_state"]
 
@@ -138,36 +142,27 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
     analyzer = Analyzer(face_crop=face_crop, min_size=min_size, detector=FaceDetector(models["detector"]),
                         landmarker=Landmarker(models["landmarks"]), pose=HeadPose(models["pose"]),
                         expressions=ExpressionClassifier(models["expressions"]), **analyzer_options)
-    # per row: the frame's fields and its VALUE_COLUMNS (NaN without a face);
-    # one float array per frame, not a dict per row, so a long video's table stays small
-    timestamps, frames, face_ids, visible, engagement, status, values = [], [], [], [], [], [], []
-    events = []
+    rows, events = _Rows(len(ROW_FIELDS)), []
     with Video(path) as video:
         results = video_results(video, analyzer, every)
         total = math.ceil(video.frame_count / every) if video.frame_count else None
         for index, result in tqdm(results, total=total, desc="mojofer", unit="frame", disable=not progress,
                                   file=sys.stderr):
-            faces = result.faces
-            count = max(len(faces), 1)
-            timestamps += [result.timestamp] * count
-            frames += [index] * count
-            face_ids += [f.id for f in faces] or [None]
-            visible += [f.visible for f in faces] or [None]
-            engagement += [f.engagement for f in faces] or [None]
-            status += [f.status for f in faces] or [None]
-            values.append(np.stack([_face_values(f) for f in faces]) if faces
-                          else np.full((1, len(VALUE_COLUMNS)), np.nan))
+            rows.add([_row(result.timestamp, index, face) for face in result.faces or [None]])
             events += [(e.timestamp, index, e.face_id, e.kind, e.from_state, e.to_state) for e in result.events]
         described = video.describe()
 
-    values = np.concatenate(values) if values else np.empty((0, len(VALUE_COLUMNS)))
-    table = pd.concat([pd.DataFrame({"source": [video.path] * len(timestamps),
-                                     "timestamp": np.array(timestamps, np.float64),
-                                     "frame": np.array(frames, np.int64),
-                                     "face_id": pd.array(face_ids, dtype="Int64"),
-                                     "visible": pd.array(visible, dtype="boolean")}),
+    data = rows.array()
+    fields, first = dict(zip(ROW_FIELDS, data.T)), ROW_FIELDS.index(VALUE_COLUMNS[0])
+    values = data[:, first:first + len(VALUE_COLUMNS)]
+    table = pd.concat([pd.DataFrame({"source": [video.path] * len(values), "timestamp": fields["timestamp"],
+                                     "frame": fields["frame"].astype(np.int64),
+                                     "face_id": pd.array(fields["face_id"], dtype="Int64"),
+                                     "visible": pd.arrays.BooleanArray(fields["visible"] == 1,
+                                                                       np.isnan(fields["visible"]))}),
                        pd.DataFrame(values, columns=VALUE_COLUMNS),
-                       pd.DataFrame({"engagement": engagement, "status": status})], axis=1)
+                       pd.DataFrame({"engagement": _names(ENGAGEMENT_PHASES, fields["engagement"]),
+                                     "status": _names(INTERACTION_STATUSES, fields["status"])})], axis=1)
     table.attrs.update(provenance(
         models, face_crop=face_crop, min_size=min_size, max_quality=analyzer.anonymizer.tracker.max_quality,
         every=every, video=described,
@@ -180,10 +175,42 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
     return table, event_table
 
 
-def _face_values(face) -> np.ndarray:
-    """A FaceResult's VALUE_COLUMNS as float64."""
+class _Rows:
+    """Rows of floats gathered in one array that doubles as it fills. One
+    small array kept per frame would pin glibc's heap between the frames'
+    freed buffers: measured, each frame's 1.4 KB row then held ~20 KB."""
+
+    def __init__(self, width: int):
+        self._data, self._count = np.empty((1024, width)), 0
+
+    def add(self, rows) -> None:
+        end = self._count + len(rows)
+        if end > len(self._data):
+            grown = np.empty((max(end, 2 * len(self._data)), self._data.shape[1]))
+            grown[:self._count] = self._data[:self._count]
+            self._data = grown
+        self._data[self._count:end] = rows
+        self._count = end
+
+    def array(self) -> np.ndarray:
+        return self._data[:self._count]
+
+
+def _row(timestamp: float, index: int, face) -> np.ndarray:
+    """ROW_FIELDS of one FaceResult (None: a frame without faces; NaN
+    fields) as float64, the states as their indexes in the core's lists."""
+    if face is None:
+        return np.concatenate([[timestamp, index], np.full(len(ROW_FIELDS) - 2, np.nan)])
     expressions = ([face.emotions[name] for name in EMOTIONS]
                    + [getattr(face, SOCIAL_EMOTIONS[i]) for i in SOCIAL_KEPT]
                    + [face.action_units[name] for name in ACTION_UNITS])
-    return np.append(face_values(face.box, face.quality, face.landmarks, face.pose,
-                                 np.array(expressions, np.float64)), face.attention)
+    return np.concatenate([[timestamp, index, face.id, face.visible],
+                           face_values(face.box, face.quality, face.landmarks, face.pose,
+                                       np.array(expressions, np.float64)),
+                           [face.attention, ENGAGEMENT_PHASES.index(face.engagement),
+                            INTERACTION_STATUSES.index(face.status)]])
+
+
+def _names(names, codes: np.ndarray) -> np.ndarray:
+    """Indexes into `names` (NaN: missing) as an object array of the names (None)."""
+    return np.array(list(names) + [None], object)[np.where(np.isnan(codes), len(names), codes).astype(int)]

@@ -22,6 +22,7 @@ EXPECTED_OUTPUT = [
     ("CloudClient(server.url", "10 possible"),
     ("est.update(kf)", "0 (68, 2) 0 possible"),
     ("analyze_images(", "FileNotFoundError"),
+    ("analyze_video(", "in_short_interruption"),
 ]
 
 
