@@ -134,7 +134,7 @@ def write_video_tables(args, videos) -> int:
     their events to events_path(args.out); 1 if a video could not be read."""
     import pandas as pd
 
-    tables, event_tables, failed = [], [], []
+    tables, event_tables, described, failed = [], [], {}, []
     for path in videos:
         try:
             table, events = analyze_video(path, every=args.every, face_crop=args.face_crop,
@@ -146,10 +146,12 @@ def write_video_tables(args, videos) -> int:
             continue
         tables.append(table)
         event_tables.append(events)
+        described[str(path)] = table.attrs["video"]
     if not tables:
         raise OSError("; ".join(f"{path}: {error}" for path, error in failed))
     table = pd.concat(tables, ignore_index=True)
-    table.attrs = tables[0].attrs  # the same models and parameters for every video; concat drops differing attrs
+    # the same models and parameters for every video; each video's own facts by its source
+    table.attrs = {**tables[0].attrs, "video": described}
     events = pd.concat(event_tables, ignore_index=True)
     write_table(table, args.out)
     write_table(events, events_path(args.out))

@@ -154,15 +154,15 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
 
     data = rows.array()
     fields, first = dict(zip(ROW_FIELDS, data.T)), ROW_FIELDS.index(VALUE_COLUMNS[0])
-    values = data[:, first:first + len(VALUE_COLUMNS)]
-    table = pd.concat([pd.DataFrame({"source": [video.path] * len(values), "timestamp": fields["timestamp"],
-                                     "frame": fields["frame"].astype(np.int64),
-                                     "face_id": pd.array(fields["face_id"], dtype="Int64"),
-                                     "visible": pd.arrays.BooleanArray(fields["visible"] == 1,
-                                                                       np.isnan(fields["visible"]))}),
-                       pd.DataFrame(values, columns=VALUE_COLUMNS),
-                       pd.DataFrame({"engagement": _names(ENGAGEMENT_PHASES, fields["engagement"]),
-                                     "status": _names(INTERACTION_STATUSES, fields["status"])})], axis=1)
+    # the values copied once into the table's block; the other columns added beside it
+    table = pd.DataFrame(data[:, first:first + len(VALUE_COLUMNS)], columns=VALUE_COLUMNS)
+    for position, (name, column) in enumerate([
+            ("source", [video.path] * len(data)), ("timestamp", fields["timestamp"].copy()),
+            ("frame", fields["frame"].astype(np.int64)), ("face_id", pd.array(fields["face_id"], dtype="Int64")),
+            ("visible", pd.arrays.BooleanArray(fields["visible"] == 1, np.isnan(fields["visible"])))]):
+        table.insert(position, name, column)
+    table["engagement"] = _names(ENGAGEMENT_PHASES, fields["engagement"])
+    table["status"] = _names(INTERACTION_STATUSES, fields["status"])
     table.attrs.update(provenance(
         models, face_crop=face_crop, min_size=min_size, max_quality=analyzer.anonymizer.tracker.max_quality,
         every=every, video=described,

@@ -103,8 +103,19 @@ def test_cli_writes_the_faces_and_the_events_beside_them(clip, analysed, tmp_pat
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
     assert main(["analyze", str(clip), str(bad), "-o", str(tmp_path / "both.parquet")]) == 1
-    assert pd.read_parquet(tmp_path / "both.parquet")["source"].unique().tolist() == [str(clip)]
+    both = pd.read_parquet(tmp_path / "both.parquet")
+    assert both["source"].unique().tolist() == [str(clip)]
+    assert both.attrs["video"] == {str(clip): faces.attrs["video"]}  # each video's facts by its source
     assert "1 of 2 video(s) could not be read" in capsys.readouterr().err
+
+
+def test_a_container_without_a_frame_count(tmp_path):
+    """Matroska does not say how many frames it holds: no total, the same rows."""
+    clip = mojofer.sample_video(tmp_path / "clip.mkv", timestamps=TIMESTAMPS[:10])
+    with mojofer.video.Video(clip) as video:
+        assert video.frame_count is None and video.fps == 10
+    faces, _ = mojofer.analyze_video(clip, progress=True)
+    assert faces["timestamp"].tolist() == TIMESTAMPS[:10] and faces["face_id"].notna().all()
 
 
 PEAK_RSS = """
