@@ -154,8 +154,8 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
 
     data = rows.array()
     fields, first = dict(zip(ROW_FIELDS, data.T)), ROW_FIELDS.index(VALUE_COLUMNS[0])
-    # the values copied once into the table's block; the other columns added beside it
-    table = pd.DataFrame(data[:, first:first + len(VALUE_COLUMNS)], columns=VALUE_COLUMNS)
+    # the table's values are a view of the gathered rows (no second copy); the other columns go beside them
+    table = pd.DataFrame(data[:, first:first + len(VALUE_COLUMNS)], columns=VALUE_COLUMNS, copy=False)
     for position, (name, column) in enumerate([
             ("source", [video.path] * len(data)), ("timestamp", fields["timestamp"].copy()),
             ("frame", fields["frame"].astype(np.int64)), ("face_id", pd.array(fields["face_id"], dtype="Int64")),
