@@ -83,7 +83,6 @@ class Video:
             self._container.close()
             raise ValueError(f"{self.path}: no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"  # the codec's own threads; they hold a few frames, not the clip
         self.frame_count = self._stream.frames or None
         rate = self._stream.average_rate
         self.fps = float(rate) if rate else None
