@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,9 +59,9 @@ def cmd_analyze(args) -> int:
 
     detector = FaceDetector(args.detector_model)
     if args.landmarks:
-        models = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
-                      pose=HeadPose(args.pose_model),
-                      expressions=ExpressionClassifier(args.expressions_model))
+        models: dict[str, Any] = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
+                                      pose=HeadPose(args.pose_model),
+                                      expressions=ExpressionClassifier(args.expressions_model))
     images = args.images or [SAMPLE_PATH]
     for path in images:
         if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:

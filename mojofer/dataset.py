@@ -31,7 +31,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -106,7 +106,8 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
 
     # per row: the file's fields and its NUMERIC_COLUMNS (NaN without a face);
     # float arrays, not dicts, so a large dataset's table stays small
-    sources_of_rows, subjects_of_rows, face_ids, errors, values, points = [], [], [], [], [], []
+    face_ids: list[Optional[int]]  # None: an image without a face
+    sources_of_rows, subjects_of_rows, face_ids, errors, value_rows, points = [], [], [], [], [], []
     for (source, _, index), (image_values, image_points, error) in tqdm(
             zip(sources, results), total=len(sources), desc="mojofer", unit="image",
             disable=not progress, file=sys.stderr):
@@ -115,15 +116,15 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
         subjects_of_rows += [subject_of(source, index)] * count
         face_ids += list(range(count)) if error is None else [None]
         errors += [error] * count
-        values.append(image_values)
+        value_rows.append(image_values)
         points.extend(image_points)
 
-    values = np.concatenate(values) if values else np.empty((0, len(NUMERIC_COLUMNS)))
+    values = np.concatenate(value_rows) if value_rows else np.empty((0, len(NUMERIC_COLUMNS)))
     if subjects is not None and points:
         found = np.array([face_id is not None for face_id in face_ids])
         ids = [None if _unknown(s) else s for s, hit in zip(subjects_of_rows, found) if hit]
         expressions = _expression_values(classifier.classify_many(np.stack(points), subjects=ids))
-        values[np.ix_(found, EXPRESSION_SLOTS)] = expressions
+        values[np.ix_(found, np.asarray(EXPRESSION_SLOTS))] = expressions
     table = pd.concat([pd.DataFrame({"source": sources_of_rows, "subject": subjects_of_rows,
                                      "face_id": pd.array(face_ids, dtype="Int64")}),
                        pd.DataFrame(values, columns=NUMERIC_COLUMNS),
@@ -158,7 +159,7 @@ _worker_analysers = threading.local()
 
 def _analyse_chunk(items: list, settings: ImageSettings) -> list:
     """A cluster task: each item's _image_rows."""
-    cache = _worker_analysers.__dict__
+    cache: dict[Any, Any] = _worker_analysers.__dict__  # the thread's own, keyed by settings
     if settings not in cache:
         cache[settings] = settings.analyser()
     return [cache[settings](item) for item in items]
