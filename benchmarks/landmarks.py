@@ -27,7 +27,7 @@ import dlib
 import numpy as np
 
 import mojofer
-from mojofer.train.landmarks import nme, tight_box
+from mojofer.metrics import nme, tight_box
 
 from _common import (DLIB_PREDICTOR, DLIB_RULE, DLIB_UPSAMPLE, MOJOFER_RULE, Faces, Run, ValBoxes,
                      add_results_dir, add_val_arguments, box_to_rect, detect_val_faces, dlib_hog_faces,
