@@ -31,18 +31,21 @@ class Classification:
 
     @classmethod
     def of(cls, truth: np.ndarray, predicted: np.ndarray, classes: int) -> "Classification":
-        """Macro-F1 is the mean over the C classes of 2·TP / (2·TP + FP + FN),
-        0 for a class that is neither true nor predicted anywhere."""
+        """Macro-F1 is the mean of 2·TP / (2·TP + FP + FN) over the classes
+        that are true or predicted at least once (as scikit-learn's
+        f1_score(average="macro") over those labels), so that a subset
+        without some class is not marked down for it."""
         truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
         confusion = np.zeros((classes, classes + 1), int)
         np.add.at(confusion, (truth, predicted), 1)
         tp = np.diag(confusion[:, :classes])
         fn = confusion.sum(axis=1) - tp
         fp = confusion[:, :classes].sum(axis=0) - tp
-        f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+        seen = tp + fp + fn > 0
         with np.errstate(invalid="ignore"):
             recall = tp / (tp + fn)
-        return cls(float(np.mean(truth == predicted)) if len(truth) else float("nan"), float(f1.mean()),
+            f1 = float(np.mean(2 * tp[seen] / (2 * tp + fp + fn)[seen])) if seen.any() else float("nan")
+        return cls(float(np.mean(truth == predicted)) if len(truth) else float("nan"), f1,
                    recall, confusion, int((predicted == classes).sum()))
 
 
