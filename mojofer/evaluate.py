@@ -264,7 +264,7 @@ def _landmarks(table, images, by, face_crop, progress) -> Evaluation:
     rows = table.drop(columns=POINT_COLUMNS)
     rows["nme"] = errors
     summary = landmark_summary(errors)
-    metrics = {"kind": "landmarks", "images": summary["faces"], "missed": summary["missed"],
+    metrics = {"kind": "landmarks", "images": summary["faces"], "missed": summary["misses"],
                "failure_nme": FAILURE_NME, "face_choice": "the found face nearest the labelled one "
                "(mojofer.metrics.choose_face); a miss has NME inf",
                **_landmark_intervals(errors), "median_nme": summary["median_nme"], "auc": summary["auc"],
@@ -275,7 +275,7 @@ def _landmarks(table, images, by, face_crop, progress) -> Evaluation:
         for value in sorted(set(table[column])):
             inside = (table[column] == value).to_numpy()
             s = landmark_summary(errors[inside])
-            group_rows.append({column: value, "images": s["faces"], "no_face": s["missed"],
+            group_rows.append({column: value, "images": s["faces"], "no_face": s["misses"],
                                **_flat(_landmark_intervals(errors[inside])), "median_nme": s["median_nme"],
                                "auc": s["auc"]})
         groups[column] = _frame(group_rows)

@@ -98,7 +98,7 @@ def landmark_summary(errors: np.ndarray) -> dict:
     found = np.isfinite(errors)
     thresholds = np.linspace(0, FAILURE_NME, 161)
     median = float(np.median(errors)) if len(errors) else float("nan")
-    return {"faces": len(errors), "found": int(found.sum()), "missed": int((~found).sum()),
+    return {"faces": len(errors), "found": int(found.sum()), "misses": int((~found).sum()),
             "mean_nme": float(errors[found].mean()) if found.any() else None,
             "median_nme": median if np.isfinite(median) else None,
             "failure_rate": float(np.mean(errors > FAILURE_NME)) if len(errors) else None,
