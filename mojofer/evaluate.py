@@ -99,6 +99,8 @@ class Evaluation:
             errors = self.rows["nme"].to_numpy(float)
             curves = {"all": errors}
             for column in self.groups:
+                if self.rows[column].nunique() < 2:
+                    continue  # its one curve would be "all" again
                 for value, rows in self.rows.groupby(column, sort=True):
                     curves[f"{column} {value}"] = rows["nme"].to_numpy(float)
             written.append(folder / "ced.png")
