@@ -15,6 +15,8 @@ from .server import Key, Server, serve
 from .client import CloudClient, CloudError, CloudResult
 from .sample import sample_image
 from .dataset import analyze_images
+from .evaluation import Evaluation, evaluate
+from . import metrics, plot
 
 __all__ = [
     "ACTION_UNITS", "BASELINE_SETTLED_FACES", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -23,6 +25,6 @@ __all__ = [
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Anonymizer", "KeypointFace", "KeypointFrame", "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
-    "analyze_images",
+    "analyze_images", "Evaluation", "evaluate", "metrics", "plot",
 ]
 __version__ = "0.1.0"

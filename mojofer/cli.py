@@ -185,7 +185,7 @@ def cmd_serve(args) -> int:
 def cmd_evaluate(args) -> int:
     """mojofer's scores on a labelled CSV or .pts folder (mojofer.evaluate),
     printed and saved in --out."""
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     result = evaluate(args.labels, by=args.by, baseline=args.baseline, face_crop=args.face_crop,
                       limit=args.limit, out=args.out)

@@ -47,7 +47,8 @@ def landmarks(image, points, path=None, color: str = "#39ff14", size: float = 6.
 
     frame = np.asarray(image) if isinstance(image, np.ndarray) else load_rgb(image)
     if hasattr(points, "reindex"):  # a pandas row or table
-        values = points.reindex(LANDMARK_COLUMNS, axis=-1 if points.ndim == 2 else 0).to_numpy(float)
+        values = (points.reindex(columns=LANDMARK_COLUMNS) if points.ndim == 2
+                  else points.reindex(LANDMARK_COLUMNS)).to_numpy(float)
         points = values.reshape(-1, 68, 2)
         points = points[~np.isnan(points).any(axis=(1, 2))]
     points = np.asarray(points, float).reshape(-1, 68, 2)

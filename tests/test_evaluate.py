@@ -11,7 +11,7 @@ from PIL import Image
 
 import mojofer
 from mojofer.cli import main
-from mojofer.evaluate import evaluate, read_pts
+from mojofer.evaluation import evaluate, read_pts
 from mojofer.metrics import Classification, bootstrap_interval, ced, choose_face, landmark_summary, nme
 
 from conftest import ASTRONAUT
