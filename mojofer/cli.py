@@ -188,7 +188,7 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate
 
     result = evaluate(args.labels, by=args.by, baseline=args.baseline, face_crop=args.face_crop,
-                      limit=args.limit, out=args.out)
+                      limit=args.limit, out=args.out, bootstrap_by=args.bootstrap_by)
     print(result.report())
     print(f"written to {args.out}/")
     return 0
@@ -242,6 +242,9 @@ def main(argv=None) -> int:
     evaluate.add_argument("--baseline", action="store_true",
                           help="expressions: read each face against its subject's baseline (subject column)")
     evaluate.add_argument("--face-crop", action="store_true", help="each image is a tight crop of one face")
+    evaluate.add_argument("--bootstrap-by", metavar="COLUMN",
+                          help="resample whole values of this column (e.g. subject) for the intervals, "
+                               "not single images")
     evaluate.add_argument("--limit", type=int, help="only the first N labelled images")
     evaluate.add_argument("-o", "--out", type=Path, default=Path("evaluation"),
                           help="folder for metrics.json, rows.csv, groups_COLUMN.csv and confusion.png "

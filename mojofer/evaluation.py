@@ -20,7 +20,8 @@ landmarks    a CSV with columns image, x0, y0, ..., x67, y67 (0-based pixel
 
 Image paths are relative to the CSV's folder. Accuracy, macro-F1, mean NME
 and failure rate carry bootstrap 95 % intervals (mojofer.metrics.bootstrap_interval,
-over images), overall and for each value of each `by` column.
+over images, or whole values of a column such as subject), overall and for
+each value of each `by` column.
 """
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ class Evaluation:
 
 
 def evaluate(labels, by: Sequence[str] = (), baseline: bool = False, face_crop: bool = False,
-             limit: Optional[int] = None, progress: bool = True, out=None) -> Evaluation:
+             limit: Optional[int] = None, progress: bool = True, out=None,
+             bootstrap_by: Optional[str] = None) -> Evaluation:
     """mojofer's scores on a labelled dataset (the module docstring).
 
     labels: an expressions CSV, a landmarks CSV or a folder of .pts files.
@@ -118,27 +120,43 @@ def evaluate(labels, by: Sequence[str] = (), baseline: bool = False, face_crop: 
         (the CSV's subject column; an empty subject is read alone).
     face_crop: each image is a tight crop of one face (FER2013-style).
     limit: only the first N labelled images.
-    out: a folder to save the scores and figures in (Evaluation.save)."""
+    out: a folder to save the scores and figures in (Evaluation.save).
+    bootstrap_by: a column whose values the bootstrap resamples whole (e.g.
+        "subject": a person's images hang together), rather than single
+        images; an image with an empty value is a unit of its own."""
     start = time.perf_counter()
     labels = Path(labels)
     table = _read_labels(labels)
     if limit is not None:
         table = table.iloc[:limit].reset_index(drop=True)
-    missing = [c for c in by if c not in table.columns]
+    missing = [c for c in [*by, *([bootstrap_by] if bootstrap_by else [])] if c not in table.columns]
     if missing:
-        raise ValueError(f"--by column(s) not in {labels}: {', '.join(missing)}")
+        raise ValueError(f"column(s) not in {labels}: {', '.join(missing)}")
     folder = labels if labels.is_dir() else labels.parent
     images = [str(folder / image) for image in table["image"]]
+    units = _bootstrap_units(table, bootstrap_by)
     if "label" in table.columns:
-        result = _expressions(table, images, by, baseline, face_crop, progress)
+        result = _expressions(table, images, units, by, baseline, face_crop, progress)
     else:
         if baseline:
             raise ValueError("baseline is for expression labels")
-        result = _landmarks(table, images, by, face_crop, progress)
-    result.metrics = {"labels": str(labels), **result.metrics, "wall_s": time.perf_counter() - start}
+        result = _landmarks(table, images, units, by, face_crop, progress)
+    result.metrics = {"labels": str(labels), **result.metrics,
+                      "bootstrap": f"95 % percentile intervals, {BOOTSTRAP_RESAMPLES} resamples (seed 0) of "
+                                   + (f"whole {bootstrap_by} values" if bootstrap_by else "the images"),
+                      "wall_s": time.perf_counter() - start}
     if out is not None:
         result.save(out)
     return result
+
+
+def _bootstrap_units(table, column: Optional[str]) -> np.ndarray:
+    """Each image's bootstrap unit: its value of `column` (its own where
+    empty), or the image itself."""
+    if column is None:
+        return np.arange(len(table))
+    values = table[column].to_numpy(str)
+    return np.array([value if value else f"\0{i}" for i, value in enumerate(values)])
 
 
 def _read_labels(labels: Path):
@@ -194,7 +212,7 @@ def _faces_by_image(images: list, faces) -> list:
     return [faces.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _expressions(table, images, by, baseline, face_crop, progress) -> Evaluation:
+def _expressions(table, images, units, by, baseline, face_crop, progress) -> Evaluation:
     unknown = sorted(set(table["label"]) - set(EMOTIONS))
     if unknown:
         raise ValueError(f"labels not among mojofer.EMOTIONS ({', '.join(EMOTIONS)}): {', '.join(unknown)}")
@@ -222,21 +240,21 @@ def _expressions(table, images, by, baseline, face_crop, progress) -> Evaluation
     rows["faces"] = found
     rows[list(EMOTIONS)] = np.array(emotions)
     scores = Classification.of(truth, predicted, len(EMOTIONS))
-    overall = _classification_intervals(truth, predicted, np.arange(len(truth)))
+    overall = _classification_intervals(truth, predicted, units)
     metrics = {"kind": "expressions", "images": len(truth), "missed": scores.missed,
                "no_face_counts_as_error": True, "face_choice": "the largest face of each image",
                "baseline": baseline, **overall,
                "recall": {c: _finite(v) for c, v in zip(EMOTIONS, scores.recall)},
                "confusion": {"true": list(EMOTIONS), "predicted": list(EMOTIONS) + [NO_FACE_LABEL],
                              "counts": scores.confusion.tolist()},
-               "bootstrap": _bootstrap_note(), "analysis": _jsonable(faces.attrs)}
+               "analysis": _jsonable(faces.attrs)}
     groups = {}
     for column in by:
         group_rows = []
         for value in sorted(set(table[column])):
             inside = (table[column] == value).to_numpy()
             s = Classification.of(truth[inside], predicted[inside], len(EMOTIONS))
-            g = _classification_intervals(truth[inside], predicted[inside], np.arange(inside.sum()))
+            g = _classification_intervals(truth[inside], predicted[inside], units[inside])
             group_rows.append({column: value, "images": int(inside.sum()), "no_face": s.missed,
                                **_flat(g), **{f"recall_{c}": v for c, v in zip(EMOTIONS, s.recall)}})
         groups[column] = _frame(group_rows)
@@ -254,7 +272,7 @@ def _classification_intervals(truth, predicted, units) -> dict:
             for i, name in enumerate(("accuracy", "macro_f1"))}
 
 
-def _landmarks(table, images, by, face_crop, progress) -> Evaluation:
+def _landmarks(table, images, units, by, face_crop, progress) -> Evaluation:
     truths = table[POINT_COLUMNS].to_numpy(float).reshape(-1, 68, 2)
     faces = analyze_images(images, face_crop=face_crop, progress=progress)
     errors = []
@@ -269,8 +287,8 @@ def _landmarks(table, images, by, face_crop, progress) -> Evaluation:
     metrics = {"kind": "landmarks", "images": summary["faces"], "missed": summary["misses"],
                "failure_nme": FAILURE_NME, "face_choice": "the found face nearest the labelled one "
                "(mojofer.metrics.choose_face); a miss has NME inf",
-               **_landmark_intervals(errors), "median_nme": summary["median_nme"], "auc": summary["auc"],
-               "bootstrap": _bootstrap_note(), "analysis": _jsonable(faces.attrs)}
+               **_landmark_intervals(errors, units), "median_nme": summary["median_nme"], "auc": summary["auc"],
+               "analysis": _jsonable(faces.attrs)}
     groups = {}
     for column in by:
         group_rows = []
@@ -278,26 +296,22 @@ def _landmarks(table, images, by, face_crop, progress) -> Evaluation:
             inside = (table[column] == value).to_numpy()
             s = landmark_summary(errors[inside])
             group_rows.append({column: value, "images": s["faces"], "no_face": s["misses"],
-                               **_flat(_landmark_intervals(errors[inside])), "median_nme": s["median_nme"],
+                               **_flat(_landmark_intervals(errors[inside], units[inside])), "median_nme": s["median_nme"],
                                "auc": s["auc"]})
         groups[column] = _frame(group_rows)
         metrics.setdefault("groups", {})[column] = _records(groups[column])
     return Evaluation("landmarks", metrics, rows, groups)
 
 
-def _landmark_intervals(errors: np.ndarray) -> dict:
+def _landmark_intervals(errors: np.ndarray, units: np.ndarray) -> dict:
     def statistic(rows):
         e = errors[rows]
         found = np.isfinite(e)
         return np.array([e[found].mean() if found.any() else np.nan, np.mean(e > FAILURE_NME)])
     value = statistic(np.arange(len(errors)))
-    low, high = bootstrap_interval(statistic, np.arange(len(errors)))
+    low, high = bootstrap_interval(statistic, units)
     return {name: {"value": _finite(value[i]), "low": _finite(low[i]), "high": _finite(high[i])}
             for i, name in enumerate(("mean_nme", "failure_rate"))}
-
-
-def _bootstrap_note() -> str:
-    return f"95 % percentile intervals, {BOOTSTRAP_RESAMPLES} resamples of the images, seed 0"
 
 
 def _flat(intervals: dict) -> dict:

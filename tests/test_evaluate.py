@@ -188,3 +188,13 @@ def test_evaluate_landmarks_on_the_shared_val_set(data_root):
     assert m["images"] == 20 and m["missed"] == 0
     assert 0.02 < m["mean_nme"]["value"] < 0.05  # all 224: 4.02 % (benchmarks/results/landmarks.md)
     assert m["mean_nme"]["low"] <= m["mean_nme"]["value"] <= m["mean_nme"]["high"]
+
+
+def test_bootstrap_by_resamples_whole_values(labelled):
+    result = evaluate(labelled, by=["source"], bootstrap_by="source", progress=False)
+    # source "a" is one unit: every resample holds both its images, accuracy 1/2
+    a = result.groups["source"].set_index("source").loc["a"]
+    assert a["accuracy_low"] == a["accuracy_high"] == 0.5
+    assert "whole source values" in result.metrics["bootstrap"]
+    with pytest.raises(ValueError, match="subject"):
+        evaluate(labelled, bootstrap_by="subject", progress=False)
