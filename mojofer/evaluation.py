@@ -29,7 +29,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from .dataset import BOX_COLUMNS, analyze_images, landmarks as table_landmarks
 from .expressions import EMOTIONS
 from .metrics import (BOOTSTRAP_RESAMPLES, FAILURE_NME, Classification, bootstrap_interval, choose_face,
                       landmark_summary, nme)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NO_FACE_LABEL = "no face"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -50,7 +53,7 @@ class Evaluation:
     `groups` (a table per `by` column, one row per value)."""
     kind: str  # "expressions" or "landmarks"
     metrics: dict
-    rows: object  # pandas.DataFrame
+    rows: "pd.DataFrame"
     groups: dict = field(default_factory=dict)
 
     def report(self) -> str:
@@ -221,19 +224,19 @@ def _expressions(table, images, units, by, baseline, face_crop, progress) -> Eva
     faces = analyze_images(images, subjects=list(table["subject"]) if baseline else None,
                            face_crop=face_crop, progress=progress)
     truth = np.array([EMOTIONS.index(label) for label in table["label"]])
-    predicted, emotions, found = [], [], []
+    answers, emotions, found = [], [], []
     for rows in _faces_by_image(images, faces):
         rows = rows[rows["face_id"].notna()]
         found.append(len(rows))
         if not len(rows):
-            predicted.append(len(EMOTIONS))
+            answers.append(len(EMOTIONS))
             emotions.append(np.full(len(EMOTIONS), np.nan))
             continue
         largest = rows.iloc[int(np.argmax(rows["box_w"].to_numpy() * rows["box_h"].to_numpy()))]
         shares = largest[list(EMOTIONS)].to_numpy(float)
-        predicted.append(int(np.argmax(shares)))
+        answers.append(int(np.argmax(shares)))
         emotions.append(shares)
-    predicted = np.array(predicted)
+    predicted = np.array(answers)
     rows = table.copy()
     rows["predicted"] = [(list(EMOTIONS) + [NO_FACE_LABEL])[p] for p in predicted]
     rows["correct"] = truth == predicted
@@ -275,12 +278,12 @@ def _classification_intervals(truth, predicted, units) -> dict:
 def _landmarks(table, images, units, by, face_crop, progress) -> Evaluation:
     truths = table[POINT_COLUMNS].to_numpy(float).reshape(-1, 68, 2)
     faces = analyze_images(images, face_crop=face_crop, progress=progress)
-    errors = []
+    nmes = []
     for truth, rows in zip(truths, _faces_by_image(images, faces)):
         rows = rows[rows["face_id"].notna()]
         chosen = choose_face(rows[BOX_COLUMNS].to_numpy(float), truth)
-        errors.append(np.inf if chosen is None else float(nme(table_landmarks(rows.iloc[[chosen]])[0], truth)))
-    errors = np.array(errors)
+        nmes.append(np.inf if chosen is None else float(nme(table_landmarks(rows.iloc[[chosen]])[0], truth)))
+    errors = np.array(nmes)
     rows = table.drop(columns=POINT_COLUMNS)
     rows["nme"] = errors
     summary = landmark_summary(errors)
