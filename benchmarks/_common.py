@@ -25,16 +25,17 @@ import numpy as np
 from PIL import Image
 
 from mojofer.detect import iou
-from mojofer.train.landmarks import read_faces, tight_box
+from mojofer.metrics import FACE_MIN_IOU
+from mojofer.metrics import choose_face as chosen_face
+from mojofer.train.landmarks import read_faces
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 MOJOFER_MODEL = REPO / "models" / "landmarks.mfm"   # the bundled one, in an editable install
 DLIB_PREDICTOR = Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
 DLIB_UPSAMPLE = 1       # for choosing the val faces: the crops' faces are 60-130 px wide
-MOJOFER_MIN_IOU = 0.3   # a mojofer box finds the face at this IoU with the tight box
 DLIB_MIN_IOU = 0.2      # dlib's boxes are larger and lower than the tight box
-MOJOFER_RULE = f"IoU ≥ {MOJOFER_MIN_IOU} with the tight box"
+MOJOFER_RULE = f"IoU ≥ {FACE_MIN_IOU} with the tight box"
 DLIB_RULE = f"IoU ≥ {DLIB_MIN_IOU} with the tight box or its centre inside it"
 
 # A box is (x, y, w, h) in frame pixels; Accept tells whether a box is the
@@ -86,7 +87,7 @@ def corners_box(corners: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- choosing the face
 
 def mojofer_accepts(box: np.ndarray, truth_box: np.ndarray) -> bool:
-    return iou(box, truth_box) >= MOJOFER_MIN_IOU
+    return iou(box, truth_box) >= FACE_MIN_IOU
 
 
 def dlib_accepts(box: np.ndarray, truth_box: np.ndarray) -> bool:
@@ -96,14 +97,10 @@ def dlib_accepts(box: np.ndarray, truth_box: np.ndarray) -> bool:
 
 
 def choose_face(boxes: Sequence[np.ndarray], truth: np.ndarray, accept: Accept) -> Optional[np.ndarray]:
-    """The box whose centre is nearest the centre of the truth's tight box,
-    if it is accepted as that face; None (no face found) otherwise."""
-    if not len(boxes):
-        return None
-    truth_box = tight_box(truth)
-    centre = truth_box[:2] + truth_box[2:] / 2
-    nearest = min(boxes, key=lambda b: np.hypot(*(b[:2] + b[2:] / 2 - centre)))
-    return np.asarray(nearest, float) if accept(nearest, truth_box) else None
+    """The box mojofer.metrics.choose_face picks as the face with points
+    `truth` under `accept`, or None (no face found)."""
+    index = chosen_face(boxes, truth, accept)
+    return None if index is None else np.asarray(boxes[index], float)
 
 
 # ---------------------------------------------------------------- dlib's boxes

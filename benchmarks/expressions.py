@@ -65,6 +65,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 import mojofer
+from mojofer.metrics import BOOTSTRAP_RESAMPLES, Classification, bootstrap_interval
 from mojofer.modelfile import write_model
 from mojofer.train import expressions as training
 from mojofer.train.expression_data import CLASSES, TEST_SOURCES, ExpressionSet, load
@@ -72,8 +73,7 @@ from mojofer.train.expression_data import CLASSES, TEST_SOURCES, ExpressionSet, 
 from _common import (Run, add_results_dir, default_data, machine_environment, run_lines, table,
                      verdict, write_results)
 from _fer_peer import fer_version, predict_fer, predict_fer_probs
-from _stats import (BOOTSTRAP_RESAMPLES, CALIBRATION_BINS, bootstrap_interval,
-                    expected_calibration_error, fit_temperature, with_temperature)
+from _stats import CALIBRATION_BINS, expected_calibration_error, fit_temperature, with_temperature
 
 FOLDS = 5
 VALIDATION_SHARE = 0.1  # of (c)'s training side, held out to fit its temperature
@@ -99,16 +99,8 @@ class Scores:
 
     @classmethod
     def of(cls, truth: np.ndarray, predicted: np.ndarray) -> "Scores":
-        confusion = np.zeros((len(CLASSES), len(CLASSES) + 1), int)
-        np.add.at(confusion, (truth, predicted), 1)
-        f1, recall = [], []
-        for c in range(len(CLASSES)):
-            tp, fn = confusion[c, c], confusion[c].sum() - confusion[c, c]
-            fp = confusion[:, c].sum() - tp
-            f1.append(2 * tp / max(2 * tp + fp + fn, 1))
-            recall.append(tp / max(tp + fn, 1))
-        return cls(float((truth == predicted).mean()), float(np.mean(f1)), recall, confusion,
-                   int((predicted == NO_FACE).sum()))
+        c = Classification.of(truth, predicted, len(CLASSES))
+        return cls(c.accuracy, c.macro_f1, list(np.nan_to_num(c.recall)), c.confusion, c.missed)
 
     def as_json(self) -> dict:
         return {"accuracy": self.accuracy, "macro_f1": self.macro_f1,

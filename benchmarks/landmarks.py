@@ -27,7 +27,9 @@ import dlib
 import numpy as np
 
 import mojofer
-from mojofer.train.landmarks import nme, tight_box
+from mojofer.metrics import FAILURE_NME as FAIL_NME
+from mojofer.metrics import landmark_summary as summary
+from mojofer.metrics import nme, tight_box
 
 from _common import (DLIB_PREDICTOR, DLIB_RULE, DLIB_UPSAMPLE, MOJOFER_RULE, Faces, Run, ValBoxes,
                      add_results_dir, add_val_arguments, box_to_rect, detect_val_faces, dlib_hog_faces,
@@ -35,7 +37,6 @@ from _common import (DLIB_PREDICTOR, DLIB_RULE, DLIB_UPSAMPLE, MOJOFER_RULE, Fac
                      write_results)
 from _common import choose_face, mojofer_accepts
 
-FAIL_NME = 0.08
 GOAL_NME = 0.032      # issue 12's goal (dlib on its own boxes: 2.75% / 1.8%)
 GOAL_FAILURE = 0.025
 SIZE_BINS = 3                  # the val faces' eye distances in terciles
@@ -82,14 +83,6 @@ def errors(fit: Fit, faces: Faces, boxes: list[Optional[np.ndarray]]) -> np.ndar
 def finite(value: float) -> Optional[float]:
     """The value, or None (JSON has no infinity) where it is a miss."""
     return float(value) if np.isfinite(value) else None
-
-
-def summary(values: np.ndarray) -> dict:
-    found = np.isfinite(values)
-    return {"faces": len(values), "found": int(found.sum()), "misses": int((~found).sum()),
-            "mean_nme": float(values[found].mean()) if found.any() else None,
-            "median_nme": finite(np.median(values)) if len(values) else None,
-            "failure_rate": float((values > FAIL_NME).mean()) if len(values) else None}
 
 
 def measure(faces: Faces, mojo: Fit, dl: Fit) -> tuple[list[Row], list[Row], ValBoxes]:

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
-from mojofer.train.landmarks import tight_box
+from mojofer.metrics import tight_box
 
 from _common import (DLIB_PREDICTOR, DLIB_UPSAMPLE, Faces, Run, add_results_dir, add_val_arguments,
                      box_corners, box_to_rect, choose_face, corners_box, detect_val_faces,

@@ -16,6 +16,8 @@ from .client import CloudClient, CloudError, CloudResult
 from .sample import sample_image, sample_video
 from .dataset import analyze_images
 from .video import analyze_video
+from .evaluation import Evaluation, evaluate
+from . import metrics, plot
 
 __all__ = [
     "ACTION_UNITS", "BASELINE_SETTLED_FACES", "EMOTIONS", "Expression", "ExpressionClassifier", "classify_expression",
@@ -24,6 +26,6 @@ __all__ = [
     "CueEvent", "CueParams", "CueState", "Cues", "Analyzer", "FaceResult", "FrameResult",
     "Anonymizer", "KeypointFace", "KeypointFrame", "Estimate", "Estimator",
     "Key", "Server", "serve", "CloudClient", "CloudError", "CloudResult", "sample_image",
-    "sample_video", "analyze_images", "analyze_video",
+    "sample_video", "analyze_images", "analyze_video", "Evaluation", "evaluate", "metrics", "plot",
 ]
 __version__ = "0.1.0"

@@ -36,9 +36,9 @@ class FaceResult(Estimate):
     status passes through the interruptions (docs/cues.md, "Lost faces end
     in idle")."""
 
-    box: Box = None
-    landmarks: np.ndarray = None
-    quality: float = None
+    box: Optional[Box] = None
+    landmarks: Optional[np.ndarray] = None
+    quality: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -106,11 +106,11 @@ class Anonymizer:
     def _process(self, frame: np.ndarray, timestamp: float, bgr: bool) -> KeypointFrame:
         t = self._check_timestamp(timestamp)
         seen = self.tracker.process(frame, bgr=bgr)[:self.max_faces]
-        for fid in [fid for fid, track in self._tracks.items()
-                    if track.lost_at is not None and t - track.lost_at >= self.grace]:
-            del self._tracks[fid]
-        by_tracker = {track.tracker_id: fid for fid, track in self._tracks.items()
-                      if track.tracker_id is not None}
+        for expired in [fid for fid, track in self._tracks.items()
+                        if track.lost_at is not None and t - track.lost_at >= self.grace]:
+            del self._tracks[expired]
+        by_tracker: dict[Optional[int], int] = {track.tracker_id: fid for fid, track in self._tracks.items()
+                                                if track.tracker_id is not None}
         seen_tracker_ids = {face.id for face in seen}
         # faces the tracker dropped, this frame or before: a new detection may be one of them
         unmatched = {fid for fid, track in self._tracks.items()
@@ -129,7 +129,10 @@ class Anonymizer:
                 track.lost_at = t
         fresh = sum(fid not in self._tracks for fid, _ in given)
         while len(self._tracks) + fresh > self.max_faces:
-            del self._tracks[min(sorted(unmatched), key=lambda fid: self._tracks[fid].lost_at)]
+            # every unmatched track is lost, its lost_at set above
+            oldest = min(sorted(unmatched),
+                         key=lambda fid: self._tracks[fid].lost_at)  # type: ignore[arg-type, return-value]
+            del self._tracks[oldest]
             unmatched = {fid for fid in unmatched if fid in self._tracks}
         faces = []
         for fid, face in given:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,9 +60,9 @@ def cmd_analyze(args) -> int:
 
     detector = FaceDetector(args.detector_model)
     if args.landmarks:
-        models = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
-                      pose=HeadPose(args.pose_model),
-                      expressions=ExpressionClassifier(args.expressions_model))
+        models: dict[str, Any] = dict(detector=detector, landmarker=Landmarker(args.landmarks_model),
+                                      pose=HeadPose(args.pose_model),
+                                      expressions=ExpressionClassifier(args.expressions_model))
     images = args.images or [SAMPLE_PATH]
     for path in images:
         if args.landmarks and Path(path).suffix.lower() in VIDEO_SUFFIXES:
@@ -206,6 +207,18 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """mojofer's scores on a labelled CSV or .pts folder (mojofer.evaluate),
+    printed and saved in --out."""
+    from .evaluation import evaluate
+
+    result = evaluate(args.labels, by=args.by, baseline=args.baseline, face_crop=args.face_crop,
+                      limit=args.limit, out=args.out, bootstrap_by=args.bootstrap_by)
+    print(result.report())
+    print(f"written to {args.out}/")
+    return 0
+
+
 def cmd_version(args) -> int:
     for name, version in _core.versions().items():
         print(f"{name}: {version}")
@@ -249,12 +262,28 @@ def main(argv=None) -> int:
     serve = commands.add_parser("serve", help="the streaming server (docs/protocol.md)")
     serve.add_argument("--config", type=Path, required=True,
                        help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key")
+    evaluate = commands.add_parser("evaluate", help="scores on labelled images: expressions or landmarks")
+    evaluate.add_argument("labels", type=Path,
+                          help="a CSV with columns image,label[,subject,...] (expressions) or image,x0,y0,...,"
+                               "x67,y67 (landmarks), image paths relative to it; or a folder of .pts files")
+    evaluate.add_argument("--by", action="append", default=[], metavar="COLUMN",
+                          help="also score each value of this CSV column (e.g. source); repeatable")
+    evaluate.add_argument("--baseline", action="store_true",
+                          help="expressions: read each face against its subject's baseline (subject column)")
+    evaluate.add_argument("--face-crop", action="store_true", help="each image is a tight crop of one face")
+    evaluate.add_argument("--bootstrap-by", metavar="COLUMN",
+                          help="resample whole values of this column (e.g. subject) for the intervals, "
+                               "not single images")
+    evaluate.add_argument("--limit", type=int, help="only the first N labelled images")
+    evaluate.add_argument("-o", "--out", type=Path, default=Path("evaluation"),
+                          help="folder for metrics.json, rows.csv, groups_COLUMN.csv and confusion.png "
+                               "or ced.png (default: ./evaluation)")
     commands.add_parser("version", help="versions of mojofer and its system libraries")
     args = parser.parse_args(argv)
     try:
         return {"analyze": cmd_analyze, "detect": cmd_analyze, "serve": cmd_serve,
-                "version": cmd_version}[args.command](args)
-    except (OSError, ValueError) as exc:
+                "evaluate": cmd_evaluate, "version": cmd_version}[args.command](args)
+    except (OSError, ValueError, ImportError) as exc:
         print(f"mojofer: {exc}", file=sys.stderr)
         return 2
 

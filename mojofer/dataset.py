@@ -28,8 +28,10 @@ import glob
 import hashlib
 import os
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -58,7 +60,7 @@ Subjects = Union[Sequence, Callable[[str], object], None]
 
 def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, progress: bool = True, *,
                    min_size: int = 24, detector_model=None, landmarks_model=None, pose_model=None,
-                   expressions_model=None):
+                   expressions_model=None, client=None, chunk: int = 64):
     """Faces, landmarks, head pose and expression of every image in `items`
     as a pandas DataFrame, one row per face (columns: the module docstring).
 
@@ -77,7 +79,13 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
     An unreadable file gives one row with face_id NA and `error` saying why;
     so does an image without a face (`error` == NO_FACE).
     progress: a tqdm bar on stderr.
-    *_model: other model files than the bundled ones."""
+    *_model: other model files than the bundled ones.
+    client: a dask.distributed Client (the `dask` extra): the images are
+        analysed on its workers, `chunk` images a task, each task building
+        its own models from the settings (the model files must be readable
+        at the same paths on every worker; arrays travel with their task).
+        The table is the local run's, row for row: baselines (subjects=)
+        are estimated here from every worker's faces."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -85,30 +93,38 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
     sources = list(_expand(items))
     subject_of = _subject_lookup(subjects, len(items))
     models = model_files(detector_model, landmarks_model, pose_model, expressions_model)
-    tracker = FaceTracker(detector=FaceDetector(models["detector"]), landmarker=Landmarker(models["landmarks"]),
-                          face_crop=face_crop, min_size=min_size)
-    pose, classifier = HeadPose(models["pose"]), ExpressionClassifier(models["expressions"])
+    settings = ImageSettings(tuple(models.items()), face_crop, min_size)
+    if client is None:
+        analyse = settings.analyser()
+        results = (analyse(item) for _, item, _ in sources)
+    else:
+        futures = client.map(_analyse_chunk, [[item for _, item, _ in sources[i:i + chunk]]
+                                              for i in range(0, len(sources), chunk)],
+                             settings=settings, pure=False)
+        results = (rows for future in futures for rows in future.result())
+    classifier = ExpressionClassifier(models["expressions"])
 
     # per row: the file's fields and its NUMERIC_COLUMNS (NaN without a face);
     # float arrays, not dicts, so a large dataset's table stays small
-    sources_of_rows, subjects_of_rows, face_ids, errors, values, points = [], [], [], [], [], []
-    for source, item, index in tqdm(sources, desc="mojofer", unit="image", disable=not progress,
-                                    file=sys.stderr):
-        image_values, image_points, error = _image_rows(item, tracker, pose, classifier)
+    face_ids: list[Optional[int]]  # None: an image without a face
+    sources_of_rows, subjects_of_rows, face_ids, errors, value_rows, points = [], [], [], [], [], []
+    for (source, _, index), (image_values, image_points, error) in tqdm(
+            zip(sources, results), total=len(sources), desc="mojofer", unit="image",
+            disable=not progress, file=sys.stderr):
         count = len(image_values)
         sources_of_rows += [source] * count
         subjects_of_rows += [subject_of(source, index)] * count
         face_ids += list(range(count)) if error is None else [None]
         errors += [error] * count
-        values.append(image_values)
+        value_rows.append(image_values)
         points.extend(image_points)
 
-    values = np.concatenate(values) if values else np.empty((0, len(NUMERIC_COLUMNS)))
+    values = np.concatenate(value_rows) if value_rows else np.empty((0, len(NUMERIC_COLUMNS)))
     if subjects is not None and points:
         found = np.array([face_id is not None for face_id in face_ids])
         ids = [None if _unknown(s) else s for s, hit in zip(subjects_of_rows, found) if hit]
         expressions = _expression_values(classifier.classify_many(np.stack(points), subjects=ids))
-        values[np.ix_(found, EXPRESSION_SLOTS)] = expressions
+        values[np.ix_(found, np.asarray(EXPRESSION_SLOTS))] = expressions
     table = pd.concat([pd.DataFrame({"source": sources_of_rows, "subject": subjects_of_rows,
                                      "face_id": pd.array(face_ids, dtype="Int64")}),
                        pd.DataFrame(values, columns=NUMERIC_COLUMNS),
@@ -117,6 +133,38 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
                                   subjects=None if subjects is None else
                                   ("callable" if callable(subjects) else "per item")))
     return table
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """What analysing an image needs, picklable: a worker of a cluster
+    builds its own C contexts from it (they cannot travel)."""
+
+    models: tuple  # (kind, model file path) pairs
+    face_crop: bool
+    min_size: int
+
+    def analyser(self):
+        """item -> _image_rows(item, ...), with models of its own."""
+        models = dict(self.models)
+        tracker = FaceTracker(detector=FaceDetector(models["detector"]),
+                              landmarker=Landmarker(models["landmarks"]),
+                              face_crop=self.face_crop, min_size=self.min_size)
+        pose, classifier = HeadPose(models["pose"]), ExpressionClassifier(models["expressions"])
+        return lambda item: _image_rows(item, tracker, pose, classifier)
+
+
+# A cluster worker's analysers, one per thread and settings: loading the
+# models for every task would cost more than a small task's images.
+_worker_analysers = threading.local()
+
+
+def _analyse_chunk(items: list, settings: ImageSettings) -> list:
+    """A cluster task: each item's _image_rows."""
+    cache: dict[Any, Any] = _worker_analysers.__dict__  # the thread's own, keyed by settings
+    if settings not in cache:
+        cache[settings] = settings.analyser()
+    return [cache[settings](item) for item in items]
 
 
 def landmarks(table) -> np.ndarray:

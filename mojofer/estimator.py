@@ -49,7 +49,7 @@ class Estimate:
 
     @property
     def top_emotion(self) -> str:
-        return max(self.emotions, key=self.emotions.get)
+        return max(self.emotions, key=self.emotions.__getitem__)
 
 
 FaceInput = Union[KeypointFace, Sequence, Mapping]

@@ -51,7 +51,7 @@ class Expression:
     @property
     def top(self) -> str:
         """The most probable emotion."""
-        return max(self.emotions, key=self.emotions.get)
+        return max(self.emotions, key=self.emotions.__getitem__)
 
 
 class ExpressionClassifier:
@@ -72,7 +72,8 @@ class ExpressionClassifier:
         else:
             shape, _ = self._baseline(neutral, "neutral")
             r = self._classifier.classify(points, shape[None], np.ones(1, np.float32))
-        return Expression(dict(zip(EMOTIONS, map(float, r.emotions[0]))), *map(float, r.social[0]),
+        amusement, surprise, confusion = map(float, r.social[0])
+        return Expression(dict(zip(EMOTIONS, map(float, r.emotions[0]))), amusement, surprise, confusion,
                           dict(zip(ACTION_UNITS, map(float, r.action_units[0]))))
 
     def classify_many(self, points: np.ndarray, neutral: Optional[np.ndarray] = None,
@@ -103,7 +104,7 @@ class ExpressionClassifier:
             shapes = np.stack([self._baseline(face, f"neutral[{i}]")[0]
                                for i, face in enumerate(neutral)]) if len(neutral) else neutral
             return self._classifier.classify(points, shapes, np.ones(len(points), np.float32))
-        subjects = list(subjects)
+        subjects = list(subjects)  # type: ignore[arg-type]  # not None: neither given returned above
         if len(subjects) != len(points):
             raise ValueError(f"subjects must hold one id per face of points ({len(points)}), "
                              f"got {len(subjects)}")

@@ -137,7 +137,7 @@ class FaceTracker:
         if len(faces) < len(self._points) or not faces or scheduled:
             faces += self._detect(frame, bgr, [f.box for f in faces])
         self._points = [f.landmarks for f in faces]
-        self._ids = [f.id for f in faces]
+        self._ids = [f.id for f in faces]  # type: ignore[misc]  # a tracker's faces all have ids
         return faces
 
     def _fit_crop(self, frame: np.ndarray, bgr: bool) -> list[Face]:
@@ -173,7 +173,7 @@ def _merge_duplicates(faces: list[Face], overlap: float = 0.5) -> list[Face]:
     for face in sorted(faces, key=lambda f: f.quality):
         if all(iou(face.box.as_tuple(), k.box.as_tuple()) <= overlap for k in kept):
             kept.append(face)
-    return sorted(kept, key=lambda f: f.id)
+    return sorted(kept, key=lambda f: f.id)  # type: ignore[arg-type, return-value]  # tracked: all have ids
 
 
 def find_landmarks(frame: np.ndarray, *, bgr: bool = False, min_size: int = 24,

@@ -86,10 +86,10 @@ class Server:
                 raise TypeError(f"{name} must be a (32-bit) integer, got {value!r}")
         if baseline is None:
             baseline = 0.0
-        for name, value in (("idle_timeout", idle_timeout), ("handshake_timeout", handshake_timeout),
-                            ("baseline", baseline)):
-            if not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
-                raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+        for name, seconds in (("idle_timeout", idle_timeout), ("handshake_timeout", handshake_timeout),
+                              ("baseline", baseline)):
+            if not (isinstance(seconds, numbers.Real) and not isinstance(seconds, bool)):
+                raise TypeError(f"{name} must be a number of seconds, got {seconds!r}")
         cue_params = cues if cues is not None else CueParams()
         grace = float(cue_params.long_interruption_end if grace is None else grace)
         self.host = host

@@ -26,7 +26,8 @@ MAX_REASON = _core.WIRE_MAX_REASON  # bytes of an error's reason
 # TYPE: "t" names no message this end accepts; TOO_MANY: more faces (or
 # events) than allowed; INVALID: values refused (landmarks, pose, duplicate
 # ids, timestamp); INTERNAL: the server failed to estimate.
-ErrorCode = enum.IntEnum("ErrorCode", _core.WIRE_ERROR_CODES, module=__name__)
+# (its members are the core's, which mypy cannot list)
+ErrorCode = enum.IntEnum("ErrorCode", _core.WIRE_ERROR_CODES, module=__name__)  # type: ignore[misc]
 
 
 class ProtocolError(ValueError):
@@ -83,8 +84,9 @@ def encode_estimate(seq: int, timestamp: float, estimates: Iterable[Estimate],
     faces = [(e.id, e.visible, e.pose.as_tuple(), list(e.emotions.values()),
               (e.amusement, e.surprise, e.confusion), list(e.action_units.values()), e.attention,
               e.engagement, e.status) for e in estimates]
+    # an Estimator's events all name their face (face_id is None only for one face's Cues)
     return _core.wire_encode_estimate(seq, timestamp, faces,
-                                      [(e.timestamp, e.kind, e.from_state, e.to_state, e.face_id)
+                                      [(e.timestamp, e.kind, e.from_state, e.to_state, e.face_id)  # type: ignore[misc]
                                        for e in events])
 
 
@@ -97,16 +99,16 @@ def decode(data: Union[bytes, bytearray, memoryview], *, max_faces: int = 64
            ) -> Union[Frame, EstimateMessage, Error]:
     """The message in `data`, decoded strictly; raises ProtocolError for
     anything else. More than max_faces faces is refused (TOO_MANY)."""
-    kind, *rest = _core.wire_decode(data, max_faces)
-    if kind == "refused":
-        raise ProtocolError(*rest)
-    if kind == "frame":
-        seq, ts, faces = rest
+    message = _core.wire_decode(data, max_faces)
+    if message[0] == "refused":
+        raise ProtocolError(*message[1:])
+    if message[0] == "frame":
+        _, seq, ts, faces = message
         return Frame(seq, ts, [(i, lm, None if p is None else Pose(*p)) for i, lm, p in faces])
-    if kind == "estimate":
-        seq, ts, faces, events = rest
-        return EstimateMessage(seq, ts, [_estimate(e) for e in faces], [CueEvent(*e) for e in events])
-    return Error(*rest)
+    if message[0] == "estimate":
+        _, seq, ts, estimates, events = message
+        return EstimateMessage(seq, ts, [_estimate(e) for e in estimates], [CueEvent(*e) for e in events])
+    return Error(*message[1:])
 
 
 __all__ = ["PROTOCOL", "MAX_REASON", "ErrorCode", "ProtocolError", "Frame", "EstimateMessage", "Error",

@@ -1,12 +1,15 @@
-"""The benchmarks' statistics (benchmarks/_stats.py) on inputs whose answers are known."""
+"""The benchmarks' statistics (benchmarks/_stats.py, and the bootstrap of mojofer.metrics)
+on inputs whose answers are known."""
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mojofer.metrics import bootstrap_interval
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _stats import (bootstrap_interval, expected_calibration_error, fit_temperature,  # noqa: E402
+from _stats import (expected_calibration_error, fit_temperature,  # noqa: E402
                     with_temperature)
 
 

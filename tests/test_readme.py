@@ -21,7 +21,8 @@ EXPECTED_OUTPUT = [
     ("classify_expression(points)", "happiness"),
     ("CloudClient(server.url", "10 possible"),
     ("est.update(kf)", "0 (68, 2) 0 possible"),
-    ("analyze_images(", "FileNotFoundError"),
+    ("no/such.png", "FileNotFoundError"),
+    ("mojofer.evaluate(", "accuracy 0.500"),
     ("analyze_video(", "in_short_interruption"),
 ]
 

@@ -20,6 +20,7 @@ import numpy as np
 from .. import _core
 from ..detect import FaceDetector
 from ..landmarks import MIRROR
+from ..metrics import nme, tight_box
 from ..modelfile import write_model
 from . import reference
 from ..detect import iou
@@ -45,17 +46,6 @@ def read_faces(csv_path: Path):
             paths.append(csv_path.parent / row["image"])
             shapes.append([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(68)])
     return paths, np.array(shapes)
-
-
-def tight_box(shape: np.ndarray) -> np.ndarray:
-    lo, hi = shape.min(axis=0), shape.max(axis=0)
-    return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
-
-
-def nme(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Mean point error over the outer-eye-corner distance, for (..., 68, 2) arrays."""
-    scale = np.linalg.norm(truth[..., 36, :] - truth[..., 45, :], axis=-1)
-    return np.linalg.norm(pred - truth, axis=-1).mean(axis=-1) / scale
 
 
 def mean_shape_of(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
