@@ -87,7 +87,10 @@ class Video:
         rate = self._stream.average_rate
         self.fps = float(rate) if rate else None
         self.width, self.height = self._stream.codec_context.width, self._stream.codec_context.height
-        self.time_base = self._stream.time_base
+        if self._stream.time_base is None:
+            self._container.close()
+            raise ValueError(f"{self.path}: the video stream has no time base (no frame times)")
+        self.time_base: Fraction = self._stream.time_base
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         for index, frame in enumerate(self._container.decode(self._stream)):
@@ -162,12 +165,15 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
         table.insert(position, name, column)
     table["engagement"] = _names(ENGAGEMENT_PHASES, fields["engagement"])
     table["status"] = _names(INTERACTION_STATUSES, fields["status"])
+    estimator = analyzer.estimator
     table.attrs.update(provenance(
         models, face_crop=face_crop, min_size=min_size, max_quality=analyzer.anonymizer.tracker.max_quality,
         every=every, video=described,
         analyzer=dict(detect_every=analyzer.anonymizer.tracker.detect_every, grace=analyzer.grace,
-                      smoothing=analyzer.smoothing, baseline=analyzer.estimator.baseline,
-                      max_faces=analyzer.estimator.max_faces, cues=dataclasses.asdict(analyzer.cue_params))))
+                      smoothing=analyzer.smoothing, cues=dataclasses.asdict(analyzer.cue_params),
+                      # None with cloud=: the server's own settings apply
+                      baseline=estimator.baseline if estimator else None,
+                      max_faces=estimator.max_faces if estimator else None)))
     event_table = pd.DataFrame(events, columns=EVENT_COLUMNS[1:])
     event_table.insert(0, "source", video.path)
     event_table["face_id"] = event_table["face_id"].astype("Int64")
