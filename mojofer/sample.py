@@ -43,7 +43,8 @@ def sample_video(path, seconds: float = 2.0, fps: float = 10.0, *, timestamps=No
     head = sample_image()[SAMPLE_HEAD]
     (h, w), (width, height) = head.shape[:2], size
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=round(fps), options={"preset": "ultrafast"})
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
+                                      options={"preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
         for t in timestamps:
