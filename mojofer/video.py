@@ -56,10 +56,10 @@ from .pose import HeadPose
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 VALUE_COLUMNS = NUMERIC_COLUMNS + ["attention"]
-# a face row as floats while the table is gathered: face_id and visible NaN
-# without a face, the states as indexes into the core's lists
-ROW_FIELDS = ["timestamp", "frame", "face_id", "visible"] + VALUE_COLUMNS + ["engagement", "status"]
 COLUMNS = ["source", "timestamp", "frame", "face_id", "visible"] + VALUE_COLUMNS + ["engagement", "status"]
+# a face row as floats while the table is gathered (all but the source): face_id
+# and visible NaN without a face, the states as indexes into the core's lists
+ROW_FIELDS = COLUMNS[1:]
 EVENT_COLUMNS = ["source", "timestamp", "frame", "face_id", "kind", "from_state", "to_state"]
 
 
@@ -101,7 +101,7 @@ class Video:
     def describe(self) -> dict:
         """The stream's facts as JSON-ready values (df.attrs)."""
         return dict(frame_count=self.frame_count, fps=self.fps, width=self.width, height=self.height,
-                    time_base=str(Fraction(self.time_base)))
+                    time_base=str(self.time_base))
 
     def close(self) -> None:
         self._container.close()
