@@ -124,7 +124,7 @@ def video_results(video: Video, analyzer: Analyzer, every: int = 1) -> Iterator[
 
 def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: bool = False,
                   min_size: int = 24, detector_model=None, landmarks_model=None, pose_model=None,
-                  expressions_model=None, **analyzer_options):
+                  expressions_model=None, client=None, **analyzer_options):
     """Faces, landmarks, pose, expressions and social cues of a video file
     as two pandas DataFrames (faces, events): one row per face per analysed
     frame, lost faces in their grace period included, and one row with
@@ -136,7 +136,18 @@ def analyze_video(path, progress: bool = True, every: int = 1, *, face_crop: boo
     Analyzer's other arguments (detect_every, smoothing, grace, cues,
     max_faces, baseline, max_quality).
     Reading needs PyAV (mojofer[video]): OSError without it or for a file
-    that cannot be opened, ValueError (av's errors) for one that cannot be decoded."""
+    that cannot be opened, ValueError (av's errors) for one that cannot be decoded.
+    client: a dask.distributed Client (the `dask` extra): the video is
+        analysed as one task on a worker (a stream's state machines run in
+        frame order, so one video is not split), which reads it at the same
+        path; the tables are the local run's. For many videos, map this
+        function over them: client.map(mojofer.analyze_video, paths,
+        progress=False) runs them on every worker."""
+    if client is not None:
+        return client.submit(analyze_video, path, False, every, face_crop=face_crop, min_size=min_size,
+                             detector_model=detector_model, landmarks_model=landmarks_model,
+                             pose_model=pose_model, expressions_model=expressions_model,
+                             pure=False, **analyzer_options).result()
     import pandas as pd
     from tqdm import tqdm
 

@@ -1,7 +1,7 @@
-"""analyze_images on a dask.distributed cluster (a LocalCluster of two
-worker processes): the same table as the local run, row for row, with a bad
-file, an array, a folder and per-subject baselines; the settings travel, the
-C contexts are built on the workers."""
+"""analyze_images and analyze_video on a dask.distributed cluster (a
+LocalCluster of two worker processes): the same tables as the local run,
+row for row, with a bad file, an array, a folder and per-subject baselines;
+the settings travel, the C contexts are built on the workers."""
 import pickle
 import shutil
 
@@ -60,3 +60,18 @@ def test_the_settings_pickle_and_build_their_own_models():
     analyse = pickle.loads(pickle.dumps(settings)).analyser()
     values, points, error = analyse(mojofer.sample_image())
     assert error is None and len(points) == 1 and values.shape[0] == 1
+
+
+def test_videos_on_the_cluster_give_the_local_tables(client, tmp_path):
+    clips = [mojofer.sample_video(tmp_path / f"clip{i}.mp4", seconds=2.0 + i, away=[(1.0, 1.5)])
+             for i in range(2)]
+    local = [mojofer.analyze_video(clip, progress=False, smoothing=0.1) for clip in clips]
+    one = mojofer.analyze_video(clips[0], progress=False, client=client, smoothing=0.1)
+    for mine, theirs in zip(one, local[0]):
+        pd.testing.assert_frame_equal(mine, theirs)
+    assert len(local[0][1]) > 0  # the face left and came back: events
+    futures = client.map(mojofer.analyze_video, [str(c) for c in clips], progress=False, smoothing=0.1)
+    for future, (faces, events) in zip(futures, local):
+        spread_faces, spread_events = future.result()
+        pd.testing.assert_frame_equal(spread_faces, faces.assign(source=spread_faces.source))
+        pd.testing.assert_frame_equal(spread_events, events.assign(source=spread_events.source))
