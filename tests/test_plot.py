@@ -73,7 +73,8 @@ def test_engagement_ribbon_colours_each_state(tmp_path):
 def test_confusion_and_ced_figures(tmp_path):
     plot.confusion(np.array([[5, 1, 0], [0, 3, 2]]), ["a", "b"], path=tmp_path / "confusion.png")
     image = pixels(tmp_path / "confusion.png")
-    assert image.shape == (260, 345, 3)  # (1.2 + 0.75·3) x (1.2 + 0.7·2) in
+    # (1.2 + 0.75·3) x (1.2 + 0.7·2) in; matplotlib versions round the edge pixel apart
+    assert abs(image.shape[0] - 260) <= 1 and image.shape[1:] == (345, 3), image.shape
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 20
     fig = plot.ced({"a": np.array([0.01, 0.02, np.inf])}, path=tmp_path / "ced.png")
     assert pixels(tmp_path / "ced.png").shape == (450, 600, 3)

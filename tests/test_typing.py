@@ -25,7 +25,8 @@ def test_the_stub_matches_the_extension(tmp_path):
     # that Python sees as (*args, **kwargs)
     allowlist = tmp_path / "allowlist.txt"
     allowlist.write_text("mojofer._core.Cues.__init__\n")
-    result = run(["mypy.stubtest", "mojofer._core", "--allowlist", str(allowlist)])
+    result = run(["mypy.stubtest", "mojofer._core", "--allowlist", str(allowlist),
+                  "--mypy-config-file", str(ROOT / "pyproject.toml")])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
