@@ -295,6 +295,14 @@ def add_val_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=MOJOFER_MODEL, help="mojofer's landmarks model")
 
 
+def add_expression_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data (the expressions folder) and --fer2013 (FER2013's folder)."""
+    parser.add_argument("--data", type=Path, default=default_data("expressions"),
+                        help="folder with labels.csv and images/")
+    parser.add_argument("--fer2013", type=Path, default=default_data("fer2013"),
+                        help="FER2013's folder (labels.csv with train / val splits, images/)")
+
+
 def add_results_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS, metavar="DIR",
                         help="where to write NAME.md and NAME.json (default benchmarks/results)")

@@ -22,13 +22,13 @@ Writes expression_sources.md / .json under benchmarks/results (or --results-dir)
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from mojofer.train.expression_data import SOURCES, ExpressionSet
 
-from _common import Run, add_results_dir, default_data, machine_environment, run_lines, table, write_results
+from _common import (Run, add_expression_data_arguments, add_results_dir, machine_environment, run_lines,
+                     table, write_results)
 from _fer_peer import fer_version
 from expressions import (BASELINE, OURS, PEER, SOURCE_NAMES, Scores, fer_predictions, load_data,
                          mojofer_probabilities, names_subjects, top_classes, trained)
@@ -108,10 +108,7 @@ def report_text(results: dict, peer: dict, env: dict, wall_s: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=default_data("expressions"),
-                        help="folder with labels.csv and images/")
-    parser.add_argument("--fer2013", type=Path, default=default_data("fer2013"),
-                        help="FER2013's folder (labels.csv with train / val splits, images/)")
+    add_expression_data_arguments(parser)
     add_results_dir(parser)
     args = parser.parse_args()
     run = Run()

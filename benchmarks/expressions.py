@@ -70,7 +70,7 @@ from mojofer.modelfile import write_model
 from mojofer.train import expressions as training
 from mojofer.train.expression_data import CLASSES, TEST_SOURCES, ExpressionSet, load
 
-from _common import (Run, add_results_dir, default_data, machine_environment, run_lines, table,
+from _common import (Run, add_expression_data_arguments, add_results_dir, machine_environment, run_lines, table,
                      verdict, write_results)
 from _fer_peer import fer_version, predict_fer, predict_fer_probs
 from _stats import CALIBRATION_BINS, expected_calibration_error, fit_temperature, with_temperature
@@ -492,10 +492,7 @@ def goal_lines(results: dict) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=default_data("expressions"),
-                        help="folder with labels.csv and images/")
-    parser.add_argument("--fer2013", type=Path, default=default_data("fer2013"),
-                        help="FER2013's folder (labels.csv with train / val splits, images/)")
+    add_expression_data_arguments(parser)
     add_results_dir(parser)
     args = parser.parse_args()
     run = Run()

@@ -251,18 +251,12 @@ def _expressions(table, images, units, by, baseline, face_crop, progress) -> Eva
                "confusion": {"true": list(EMOTIONS), "predicted": list(EMOTIONS) + [NO_FACE_LABEL],
                              "counts": scores.confusion.tolist()},
                "analysis": _jsonable(faces.attrs)}
-    groups = {}
-    for column in by:
-        group_rows = []
-        for value in sorted(set(table[column])):
-            inside = (table[column] == value).to_numpy()
-            s = Classification.of(truth[inside], predicted[inside], len(EMOTIONS))
-            g = _classification_intervals(truth[inside], predicted[inside], units[inside])
-            group_rows.append({column: value, "images": int(inside.sum()), "no_face": s.missed,
-                               **_flat(g), **{f"recall_{c}": v for c, v in zip(EMOTIONS, s.recall)}})
-        groups[column] = _frame(group_rows)
-        metrics.setdefault("groups", {})[column] = _records(groups[column])
-    return Evaluation("expressions", metrics, rows, groups)
+    def group(inside):
+        s = Classification.of(truth[inside], predicted[inside], len(EMOTIONS))
+        g = _classification_intervals(truth[inside], predicted[inside], units[inside])
+        return {"images": int(inside.sum()), "no_face": s.missed,
+                **_flat(g), **{f"recall_{c}": v for c, v in zip(EMOTIONS, s.recall)}}
+    return Evaluation("expressions", metrics, rows, _groups(table, by, group, metrics))
 
 
 def _classification_intervals(truth, predicted, units) -> dict:
@@ -292,18 +286,24 @@ def _landmarks(table, images, units, by, face_crop, progress) -> Evaluation:
                "(mojofer.metrics.choose_face); a miss has NME inf",
                **_landmark_intervals(errors, units), "median_nme": summary["median_nme"], "auc": summary["auc"],
                "analysis": _jsonable(faces.attrs)}
+    def group(inside):
+        s = landmark_summary(errors[inside])
+        return {"images": s["faces"], "no_face": s["misses"],
+                **_flat(_landmark_intervals(errors[inside], units[inside])), "median_nme": s["median_nme"],
+                "auc": s["auc"]}
+    return Evaluation("landmarks", metrics, rows, _groups(table, by, group, metrics))
+
+
+def _groups(table, by: Sequence[str], group, metrics: dict) -> dict:
+    """Per `by` column, a table of one row per value: `group` (a mask of
+    the images with that value -> the row's scores); also into metrics."""
     groups = {}
     for column in by:
-        group_rows = []
-        for value in sorted(set(table[column])):
-            inside = (table[column] == value).to_numpy()
-            s = landmark_summary(errors[inside])
-            group_rows.append({column: value, "images": s["faces"], "no_face": s["misses"],
-                               **_flat(_landmark_intervals(errors[inside], units[inside])), "median_nme": s["median_nme"],
-                               "auc": s["auc"]})
+        group_rows = [{column: value, **group((table[column] == value).to_numpy())}
+                      for value in sorted(set(table[column]))]
         groups[column] = _frame(group_rows)
         metrics.setdefault("groups", {})[column] = _records(groups[column])
-    return Evaluation("landmarks", metrics, rows, groups)
+    return groups
 
 
 def _landmark_intervals(errors: np.ndarray, units: np.ndarray) -> dict:
