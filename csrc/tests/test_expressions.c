@@ -134,6 +134,24 @@ static int32_t mirror_of(int32_t p)
     return MIRROR[p];
 }
 
+/* `shape` flipped left-right (x negated, points renumbered) into `out`. */
+static void mirror_shape(const float *shape, float *out)
+{
+    for (int p = 0; p < MF_LANDMARKS; p++) {
+        out[2 * p] = -shape[2 * mirror_of(p)];
+        out[2 * p + 1] = shape[2 * mirror_of(p) + 1];
+    }
+}
+
+/* FACES faces (make_face) and their mirror images. */
+static void make_faces(const synthetic *s, float *faces, float *mirrored)
+{
+    for (int i = 0; i < FACES; i++) {
+        make_face(s, i, faces + i * VALUES);
+        mirror_shape(faces + i * VALUES, mirrored + i * VALUES);
+    }
+}
+
 static void test_model_checks(void)
 {
     synthetic s;
@@ -219,13 +237,7 @@ static void test_outputs(void)
         return;
     static float faces[FACES * VALUES], mirrored[FACES * VALUES];
     static mf_expression batch[FACES], single, flipped;
-    for (int i = 0; i < FACES; i++) {
-        make_face(&s, i, faces + i * VALUES);
-        for (int p = 0; p < MF_LANDMARKS; p++) {
-            mirrored[i * VALUES + 2 * p] = -faces[i * VALUES + 2 * mirror_of(p)];
-            mirrored[i * VALUES + 2 * p + 1] = faces[i * VALUES + 2 * mirror_of(p) + 1];
-        }
-    }
+    make_faces(&s, faces, mirrored);
     CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, FACES, batch), MF_OK);
     double worst_batch = 0, worst_mirror = 0, worst_sum = 0;
     for (int i = 0; i < FACES; i++) {
@@ -274,13 +286,7 @@ static void test_baselines(void)
     static float faces[FACES * VALUES], mirrored[FACES * VALUES];
     static mf_expression plain[FACES], with[FACES], flipped[FACES];
     static mf_face_baseline none[FACES], bases[FACES], flipped_bases[FACES];
-    for (int i = 0; i < FACES; i++) {
-        make_face(&s, i, faces + i * VALUES);
-        for (int p = 0; p < MF_LANDMARKS; p++) {
-            mirrored[i * VALUES + 2 * p] = -faces[i * VALUES + 2 * mirror_of(p)];
-            mirrored[i * VALUES + 2 * p + 1] = faces[i * VALUES + 2 * mirror_of(p) + 1];
-        }
-    }
+    make_faces(&s, faces, mirrored);
     for (int i = 0; i < FACES; i++) {
         /* the baseline of face i: faces i .. i+2 (the batch wraps round) */
         float three[3 * VALUES];
@@ -290,10 +296,7 @@ static void test_baselines(void)
         CHECK(bases[i].weight == 3.0f / MF_BASELINE_SETTLED_FACES);
         none[i] = bases[i];
         none[i].weight = 0.0f;
-        for (int p = 0; p < MF_LANDMARKS; p++) {
-            flipped_bases[i].shape[2 * p] = -bases[i].shape[2 * mirror_of(p)];
-            flipped_bases[i].shape[2 * p + 1] = bases[i].shape[2 * mirror_of(p) + 1];
-        }
+        mirror_shape(bases[i].shape, flipped_bases[i].shape);
         flipped_bases[i].weight = bases[i].weight = 0.8f;
     }
     CHECK_STATUS(mf_expressions(r.classifier, faces, NULL, FACES, plain), MF_OK);
