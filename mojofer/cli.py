@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from .analyzer import Analyzer
-from .dataset import NO_FACE, TABLE_SUFFIXES, analyze_images, check_table_path, write_table
+from .dataset import NO_FACE, TABLE_SUFFIXES, analyze_images, check_table_path, expand, write_table
 from .detect import FaceDetector
 from .expressions import ExpressionClassifier
 from .landmarks import Landmarker
@@ -101,11 +101,13 @@ def cmd_analyze(args) -> int:
 
 def write_analysis_table(args) -> int:
     """Every image of the arguments (files, folders, globs) analysed into one
-    table (mojofer.analyze_images); 1 if any file could not be read."""
+    table (mojofer.analyze_images), or every video into one table and its
+    events (write_video_tables); 1 if any file could not be read."""
     check_table_path(args.out)
-    videos = [p for p in args.images if p.suffix.lower() in VIDEO_SUFFIXES]
+    files = [Path(source) for source, _, _ in expand([str(p) for p in args.images])]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if videos:
-        if len(videos) < len(args.images):
+        if len(videos) < len(files):
             raise ValueError("table output takes images or videos, not both in one table")
         return write_video_tables(args, videos)
     subjects = (lambda source: Path(source).parent.name) if args.subjects_from == "parent" else None

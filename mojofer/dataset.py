@@ -90,7 +90,7 @@ def analyze_images(items, subjects: Subjects = None, face_crop: bool = False, pr
     from tqdm import tqdm
 
     items = [items] if isinstance(items, (str, os.PathLike, np.ndarray)) else list(items)
-    sources = list(_expand(items))
+    sources = list(expand(items))
     subject_of = _subject_lookup(subjects, len(items))
     models = model_files(detector_model, landmarks_model, pose_model, expressions_model)
     settings = ImageSettings(tuple(models.items()), face_crop, min_size)
@@ -219,8 +219,10 @@ def _unknown(subject) -> bool:
     return subject is None or subject == "" or (isinstance(subject, float) and np.isnan(subject))
 
 
-def _expand(items):
-    """(source, path or array, index of the item in `items`) for each image."""
+def expand(items):
+    """(source, path or array, index of the item in `items`) for each file
+    (a folder's, recursively in sorted order, hidden ones skipped; a glob's
+    matches) or array of `items`."""
     for index, item in enumerate(items):
         if isinstance(item, np.ndarray):
             yield f"array[{index}]", item, index

@@ -109,6 +109,24 @@ def test_cli_writes_the_faces_and_the_events_beside_them(clip, analysed, tmp_pat
     assert "1 of 2 video(s) could not be read" in capsys.readouterr().err
 
 
+def test_cli_reads_the_videos_of_a_folder_and_a_glob(clip, analysed, tmp_path, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(clip.read_bytes())
+    faces, _ = analysed
+    for argument in (str(folder), str(folder / "*.mp4")):
+        out = tmp_path / "clips.csv"
+        assert main(["analyze", argument, "-o", str(out)]) == 0
+        written = pd.read_csv(out)
+        assert written["source"].unique().tolist() == [str(folder / "a.mp4"), str(folder / "b.mp4")]
+        assert len(written) == 2 * len(faces)
+    (folder / "c.png").write_bytes(b"")
+    capsys.readouterr()
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "mixed.csv")]) == 2
+    assert "images or videos, not both" in capsys.readouterr().err
+
+
 def test_a_container_without_a_frame_count(tmp_path):
     """Matroska does not say how many frames it holds: no total, the same rows."""
     clip = mojofer.sample_video(tmp_path / "clip.mkv", timestamps=TIMESTAMPS[:10])
