@@ -73,7 +73,8 @@ class Server:
                  grace: Optional[float] = None, cues: Optional[CueParams] = None,
                  max_faces: int = _DEFAULTS["max_faces"], baseline: Optional[float] = DEFAULT_BASELINE,
                  pose_model=None, expression_model=None,
-                 log: Optional[Callable[[dict], None]] = log_to_logging):
+                 log: Optional[Callable[[dict], None]] = log_to_logging,
+                 record: Optional[Callable[[int, bytes, bool], None]] = None):
         keys = [k if isinstance(k, Key) else Key(**k) for k in keys]
         # types here, so that a wrong one is named; every rule on the values
         # is the core's, its sentence reaching ValueError unchanged
@@ -104,7 +105,7 @@ class Server:
             max_connections=int(max_connections),
             max_connections_per_address=int(max_connections_per_address),
             handshake_timeout=float(handshake_timeout), threads=int(threads),
-            baseline_window=float(baseline))
+            baseline_window=float(baseline), record=record)
         self._stopped = threading.Event()
 
     @property
@@ -168,7 +169,9 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
     none), pose_model and expression_model, and log (a callable given a dict per
     session start, end and refusal, its "thread" the service thread's index;
     called from the service threads, one call at a time; default: the
-    "mojofer.server" logger).
+    "mojofer.server" logger), and record (a callable given (session, data,
+    binary) for every complete message a session receives, as received,
+    before it is decoded: what crossed the wire; None by default).
     """
     server = Server(host, port, keys, **options).start()
     if background:

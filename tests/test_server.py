@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import mojofer
+from mojofer import wire
 from mojofer.client import CLOSED, QUEUE_FULL, CloudClient
 from mojofer.server import Key, Server, load_config, serve
 
@@ -251,6 +252,36 @@ def test_malformed_messages_get_errors_and_others_keep_being_served(server, poin
             assert msgpack.unpackb(good.recv(timeout=TIMEOUT))["t"] == "estimate"
         bad.send(frame_message(9, 0.0, points))  # the bad session itself goes on too
         assert msgpack.unpackb(bad.recv(timeout=TIMEOUT))["seq"] == 9
+
+
+def test_record_gives_every_message_as_received(points):
+    """record= sees each complete message of each session, byte for byte as
+    the client sent it (fragments joined, text marked), before decoding."""
+    recorded = []
+    with serve(port=0, keys=[KEY], background=True, log=None,
+               record=lambda session, data, binary: recorded.append((session, data, binary))) as server:
+        sent = [frame_message(seq, t, faces[0][1]) for seq, (t, faces) in enumerate(frames(points, 4), start=1)]
+        with ws(server) as conn:
+            for message in sent[:3]:
+                conn.send(message)
+                assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+            conn.send([sent[3][:100], sent[3][100:300], sent[3][300:]])  # one message in three fragments
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["t"] == "estimate"
+            conn.send("a text message")
+            assert msgpack.unpackb(conn.recv(timeout=TIMEOUT))["code"] == 4007
+        with CloudClient(server.url, KEY.api_key, KEY.socket_key) as client:
+            client.send(*next(frames(points, 1)))
+            assert client.flush(TIMEOUT) == 0
+    first, second = recorded[:5], recorded[5:]
+    assert [(data, binary) for _, data, binary in first] == [(m, True) for m in sent] + [
+        (b"a text message", False)]
+    assert len({session for session, _, _ in first}) == 1
+    (session, data, binary), = second
+    assert session != first[0][0] and binary
+    decoded = wire.decode(data)
+    assert decoded.seq == 1 and np.array_equal(decoded.keypoints.faces[0].landmarks, points)
+    with pytest.raises(TypeError, match="record must be callable"):
+        Server(port=0, keys=[KEY], record="not callable")
 
 
 # ---- failures of the connection -------------------------------------------------

@@ -147,6 +147,14 @@ typedef struct {
  * sessions it closes), one call at a time: the server serialises them. */
 typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
 
+/* Every complete message a session receives, as received (its fragments
+ * joined), before it is decoded: for recording what crossed the wire
+ * (audits, tests). binary is 0 for a text message. Called on the session's
+ * service thread, one call at a time (the log's serialisation); the bytes
+ * live for the call only. */
+typedef void (*mf_server_record_fn)(void *user, int64_t session, const uint8_t *data, size_t size,
+                                    int32_t binary);
+
 #define MF_SERVER_MAX_THREADS 64
 
 /* The host is bound exactly: an IPv4 or IPv6 literal as given, a name
@@ -177,6 +185,8 @@ typedef struct {
     const char *tls_cert, *tls_key; /* PEM files: both (wss://) or neither */
     mf_server_log_fn log;          /* may be NULL; see mf_server_log_fn */
     void *log_user;
+    mf_server_record_fn record;    /* may be NULL; see mf_server_record_fn */
+    void *record_user;
     /* Service threads, 1 .. MF_SERVER_MAX_THREADS; 1 by default. Each
      * listens on the port (SO_REUSEPORT) and serves the sessions the
      * kernel hands it; the keys' max_sessions and the connection caps hold

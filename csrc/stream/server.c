@@ -400,42 +400,52 @@ static void on_message(session *s, const uint8_t *data, size_t size)
         close_with(s, 1011, "the server could not answer a message");
 }
 
+static void record_message(session *s, const uint8_t *data, size_t size, int binary)
+{
+    mf_server *server = s->server;
+    if (!server->config.record)
+        return;
+    pthread_mutex_lock(&server->log_lock);
+    server->config.record(server->config.record_user, s->id, data, size, binary);
+    pthread_mutex_unlock(&server->log_lock);
+}
+
 static void on_receive(session *s, const uint8_t *in, size_t len)
 {
     mf_server *server = s->server;
     if (s->refuse || s->closing)
         return;
     const int complete = lws_is_final_fragment(s->wsi) && lws_remaining_packet_payload(s->wsi) == 0;
+    const int binary = lws_frame_is_binary(s->wsi);
     if (s->rx_size + len > server->config.max_message_bytes) {
         s->rx_size = 0;
         close_with(s, MF_CLOSE_TOO_LARGE, "message larger than the server's limit");
         return;
     }
-    if (!lws_frame_is_binary(s->wsi)) {
-        /* Text is refused whole: the error answers its last fragment. */
-        if (complete)
-            refuse_message(s, MF_CLOSE_MALFORMED, "text message: the protocol's messages are binary");
-        return;
-    }
-    if (complete && s->rx_size == 0) {
-        on_message(s, in, len);
-        return;
-    }
-    if (s->rx_size + len > s->rx_capacity) {
-        uint8_t *grown = realloc(s->rx, s->rx_size + len);
-        if (!grown) {
-            close_with(s, 1011, "the server ran out of memory");
-            return;
+    if (!(complete && s->rx_size == 0)) {
+        /* a fragment: joined in s->rx until the message is complete */
+        if (s->rx_size + len > s->rx_capacity) {
+            uint8_t *grown = realloc(s->rx, s->rx_size + len);
+            if (!grown) {
+                close_with(s, 1011, "the server ran out of memory");
+                return;
+            }
+            s->rx = grown;
+            s->rx_capacity = s->rx_size + len;
         }
-        s->rx = grown;
-        s->rx_capacity = s->rx_size + len;
-    }
-    memcpy(s->rx + s->rx_size, in, len);
-    s->rx_size += len;
-    if (complete) {
-        on_message(s, s->rx, s->rx_size);
+        memcpy(s->rx + s->rx_size, in, len);
+        s->rx_size += len;
+        if (!complete)
+            return;
+        in = s->rx;
+        len = s->rx_size;
         s->rx_size = 0;
     }
+    record_message(s, in, len, binary);
+    if (binary)
+        on_message(s, in, len);
+    else /* text is refused whole: the error answers the complete message */
+        refuse_message(s, MF_CLOSE_MALFORMED, "text message: the protocol's messages are binary");
 }
 
 static int on_writeable(session *s)

@@ -11,6 +11,7 @@ typedef struct {
     mf_expression_classifier *expressions;
     PyObject *models; /* kept alive for the engines */
     PyObject *log;    /* callable(dict) or None */
+    PyObject *record; /* callable(session, data, binary) or None */
     /* start and stop one at a time, never a start after a stop (the core's
      * context is gone then); taken with the GIL released, which the log
      * callback needs while stop joins the service thread */
@@ -39,6 +40,20 @@ static void server_log(void *user, const mf_server_log *e)
     PyGILState_Release(gil);
 }
 
+/* The record callback: as the log's, on the service threads, one call at a time. */
+static void server_record(void *user, int64_t session, const uint8_t *data, size_t size,
+                          int32_t binary)
+{
+    ServerObject *self = user;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = PyObject_CallFunction(self->record, "Ly#O", (long long)session, (const char *)data,
+                                        (Py_ssize_t)size, binary ? Py_True : Py_False);
+    if (!r)
+        PyErr_WriteUnraisable(self->record);
+    Py_XDECREF(r);
+    PyGILState_Release(gil);
+}
+
 static void Server_dealloc(ServerObject *self)
 {
     mf_server *server = self->server;
@@ -49,6 +64,7 @@ static void Server_dealloc(ServerObject *self)
     mf_pose_estimator_free(self->pose);
     Py_XDECREF(self->models);
     Py_XDECREF(self->log);
+    Py_XDECREF(self->record);
     if (self->lock)
         PyThread_free_lock(self->lock);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -85,7 +101,7 @@ static int server_key(PyObject *item, mf_server_key *key)
 /* Server(host, port, keys, idle_timeout, max_message_bytes, allow_remote_plain,
  *        tls_cert, tls_key, pose_model, expression_model, smoothing, grace,
  *        max_faces, cues, log, *, max_connections, max_connections_per_address,
- *        handshake_timeout, threads, baseline_window): bound at once, serving after start(); the
+ *        handshake_timeout, threads, baseline_window, record): bound at once, serving after start(); the
  *        keyword-only limits default to mf_server_config_default's. */
 static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
 {
@@ -93,14 +109,14 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
                              "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
                              "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
                              "max_connections", "max_connections_per_address",
-                             "handshake_timeout", "threads", "baseline_window", NULL};
+                             "handshake_timeout", "threads", "baseline_window", "record", NULL};
     mf_server_config config = mf_server_config_default();
     mf_estimator_params params = mf_estimator_params_default();
-    PyObject *keys, *pose_model, *expression_model, *cues, *log, *seq = NULL;
+    PyObject *keys, *pose_model, *expression_model, *cues, *log, *record = Py_None, *seq = NULL;
     Py_ssize_t max_message_bytes;
     int allow_remote_plain, result = -1;
     mf_server_key *k = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iidid:Server", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iididO:Server", kwlist,
                                      &config.host, &config.port, &keys, &config.idle_timeout,
                                      &max_message_bytes, &allow_remote_plain, &config.tls_cert,
                                      &config.tls_key, &ModelType, &pose_model, &ModelType,
@@ -108,7 +124,7 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
                                      &params.max_faces, &PyDict_Type, &cues, &log,
                                      &config.max_connections, &config.max_connections_per_address,
                                      &config.handshake_timeout, &config.threads,
-                                     &params.baseline_window))
+                                     &params.baseline_window, &record))
         return -1;
     if (self->server || self->pose) {
         PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");
@@ -116,6 +132,11 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     }
     if (log != Py_None && !PyCallable_Check(log)) {
         PyErr_Format(PyExc_TypeError, "log must be callable or None, not %.100s", Py_TYPE(log)->tp_name);
+        return -1;
+    }
+    if (record != Py_None && !PyCallable_Check(record)) {
+        PyErr_Format(PyExc_TypeError, "record must be callable or None, not %.100s",
+                     Py_TYPE(record)->tp_name);
         return -1;
     }
     if (cues_params_from_dict(cues, &params.cues) < 0)
@@ -151,8 +172,14 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     if (estimator_engines(pose_model, expression_model, &self->pose, &self->expressions) < 0 ||
         !(self->models = PyTuple_Pack(2, pose_model, expression_model)))
         goto done;
+    if (record != Py_None) {
+        config.record = server_record;
+        config.record_user = self;
+    }
     Py_INCREF(log);
     self->log = log;
+    Py_INCREF(record);
+    self->record = record;
     Py_BEGIN_ALLOW_THREADS
     self->server = mf_server_new(&config, self->pose, self->expressions, &params, &st, &problem);
     Py_END_ALLOW_THREADS
