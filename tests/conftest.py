@@ -1,9 +1,10 @@
 """Shared fixtures: the bundled sample picture, the research data folder, detectors.
 
 Tests that read the research data (those that use the `data_root` fixture, directly or
-through another fixture) carry the `data` marker. Where the folder is missing they are
-deselected with the reason printed, so a clone without it runs the rest green; under CI
-(CI set in the environment) or with MOJOFER_REQUIRE_DATA=1 a missing folder fails them.
+through another fixture) carry the `data` marker; those that drive a headless browser the
+`browser` marker. Where what they need is missing they are deselected with the reason
+printed, so a clone without it runs the rest green; under CI (CI set in the environment)
+or with MOJOFER_REQUIRE_DATA=1 they run, and fail with the reason.
 """
 import os
 from pathlib import Path
@@ -33,27 +34,35 @@ def data_missing_reason():
             "landmarks/, detection/, ... or place it at ../shared/data)")
 
 
-def data_required() -> bool:
+def everything_required() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("MOJOFER_REQUIRE_DATA") == "1"
 
 
+def needs():
+    """Each marker whose tests need something this machine may lack, and
+    the function telling why it is missing (None: it is there)."""
+    from browser_page import browser_missing_reason
+    return {"data": data_missing_reason, "browser": browser_missing_reason}
+
+
 def pytest_collection_modifyitems(config, items):
-    data_tests = [item for item in items if "data_root" in getattr(item, "fixturenames", ())]
-    for item in data_tests:
-        item.add_marker(pytest.mark.data)
-    reason = data_missing_reason()
-    if reason is None or data_required() or not data_tests:
-        return
-    config.hook.pytest_deselected(items=data_tests)
-    items[:] = [item for item in items if "data" not in item.keywords]
-    config._mojofer_data_deselected = (len(data_tests), reason)
+    for item in items:
+        if "data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+    config._mojofer_deselected = []
+    for marker, missing_reason in needs().items():
+        marked = [item for item in items if marker in item.keywords]
+        reason = missing_reason() if marked else None
+        if reason is None or everything_required():
+            continue
+        config.hook.pytest_deselected(items=marked)
+        items[:] = [item for item in items if marker not in item.keywords]
+        config._mojofer_deselected.append((marker, len(marked), reason))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    deselected = getattr(config, "_mojofer_data_deselected", None)
-    if deselected:
-        count, reason = deselected
-        terminalreporter.write_line(f"{count} tests marked 'data' not collected: {reason}", yellow=True)
+    for marker, count, reason in getattr(config, "_mojofer_deselected", ()):
+        terminalreporter.write_line(f"{count} tests marked '{marker}' not collected: {reason}", yellow=True)
 
 
 @pytest.fixture(scope="session")
