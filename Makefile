@@ -90,6 +90,7 @@ wasm: web/mojofer-anonymize.js
 
 web/mojofer-anonymize.js: $(WASM_SRC) $(CORE_H) csrc/wasm/cblas.h
 	NODE_PATH=/usr/share/nodejs $(EMCC) $(WASM_FLAGS) -o $@ $(WASM_SRC)
+	chmod a-x web/mojofer-anonymize.wasm  # emcc marks it executable
 
 # the extension with the portable BLAS (setup.py's MOJOFER_PORTABLE_BLAS) in
 # a copy of the tree, build/portable, as sanitize-py builds its own
