@@ -82,13 +82,13 @@ WASM_EXPORTS := mf_model_from_memory mf_model_free mf_status_str mf_limits_defau
 WASM_FLAGS := -std=c11 -O3 -msimd128 -fno-math-errno -D_POSIX_C_SOURCE=200809L \
 	-Icsrc/wasm -Icsrc/include -Icsrc \
 	-sMODULARIZE=1 -sEXPORT_NAME=createMojoferAnonymize -sENVIRONMENT=web,worker,node \
-	-sALLOW_MEMORY_GROWTH=1 -sFILESYSTEM=0 \
+	-sALLOW_MEMORY_GROWTH=1 -sFILESYSTEM=0 -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
 	-sEXPORTED_FUNCTIONS=$(subst $(space),$(comma),$(WASM_EXPORTS:%=_%))
 
 .PHONY: wasm portable test-wasm
 wasm: web/mojofer-anonymize.js
 
-web/mojofer-anonymize.js: $(WASM_SRC) $(CORE_H) csrc/wasm/cblas.h
+web/mojofer-anonymize.js: $(WASM_SRC) $(CORE_H) csrc/wasm/cblas.h Makefile
 	NODE_PATH=/usr/share/nodejs $(EMCC) $(WASM_FLAGS) -o $@ $(WASM_SRC)
 	chmod a-x web/mojofer-anonymize.wasm  # emcc marks it executable
 

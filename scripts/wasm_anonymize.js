@@ -9,7 +9,8 @@
  *            "runs": [[{"path", "width", "height", "timestamp"}, ...], ...]}
  * Each run is a video: its frames go to one Anonymizer in turn, reset
  * before each run and each repeat. OUT: {"runs": the keypoint frames of
- * each run (the last repeat's), "ms": [run][frame] milliseconds of each
+ * each run (the last repeat's) with the ids lost() gives after each,
+ * "ms": [run][frame] milliseconds of each
  * process() call, one list per repeat}.
  */
 "use strict";
@@ -40,7 +41,7 @@ async function main() {
         const start = process.hrtime.bigint();
         const kf = anon.process(image, timestamp);
         runTimes.push(Number(process.hrtime.bigint() - start) / 1e6);
-        return kf;
+        return Object.assign(kf, { lost: anon.lost() });
       });
     });
     ms.push(times);
@@ -48,6 +49,7 @@ async function main() {
   anon.free();
   const json = runs.map((run) => run.map((kf) => ({
     timestamp: kf.timestamp,
+    lost: kf.lost,
     faces: kf.faces.map((f) => ({ id: f.id, box: f.box, landmarks: Array.from(f.landmarks), quality: f.quality })),
   })));
   fs.writeFileSync(outPath, JSON.stringify({ runs: json, ms }));

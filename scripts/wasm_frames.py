@@ -81,7 +81,7 @@ def run_python(manifest_path: Path) -> dict:
                 start = time.perf_counter()
                 kf = anon.process(frame, t)
                 times[-1].append((time.perf_counter() - start) * 1e3)
-                runs[-1].append({"timestamp": kf.timestamp, "faces": [
+                runs[-1].append({"timestamp": kf.timestamp, "lost": anon.lost(), "faces": [
                     {"id": f.id, "box": {"x": f.box.x, "y": f.box.y, "w": f.box.w, "h": f.box.h,
                                          "score": f.box.score},
                      "landmarks": f.landmarks.ravel().tolist(), "quality": f.quality} for f in kf.faces]})

@@ -6,6 +6,7 @@ deselected with the reason printed, so a clone without it runs the rest green; u
 (CI set in the environment) or with MOJOFER_REQUIRE_DATA=1 a missing folder fails them.
 """
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,19 @@ def data_required() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("MOJOFER_REQUIRE_DATA") == "1"
 
 
+def wasm_missing_reason():
+    """Why tests/test_wasm.py cannot run (node or emcc missing), or None."""
+    missing = [tool for tool in ("node", "emcc") if shutil.which(tool) is None]
+    if not missing:
+        return None
+    return (f"{' and '.join(missing)} not found: the WebAssembly tests need Node.js and emscripten "
+            "(Debian: nodejs, emscripten)")
+
+
+# not collected where the tools are missing, the reason printed in the summary (CI has them)
+collect_ignore = ["test_wasm.py"] if wasm_missing_reason() else []
+
+
 def pytest_collection_modifyitems(config, items):
     data_tests = [item for item in items if "data_root" in getattr(item, "fixturenames", ())]
     for item in data_tests:
@@ -50,6 +64,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if collect_ignore:
+        terminalreporter.write_line(f"tests/test_wasm.py not collected: {wasm_missing_reason()}", yellow=True)
     deselected = getattr(config, "_mojofer_data_deselected", None)
     if deselected:
         count, reason = deselected
