@@ -98,6 +98,7 @@
     model(bytes, what) {
       const m = this.m;
       const copy = m._malloc(Math.max(bytes.length, 1));
+      if (!copy) throw new Error(`${what}: out of memory for ${bytes.length} bytes`);
       m.HEAPU8.set(bytes, copy);
       const model = m._mf_model_from_memory(copy, bytes.length, this.limits, this.status);
       m._free(copy); // the model keeps a copy of its own
