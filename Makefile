@@ -64,3 +64,40 @@ csrc/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(CORE_H)
 
 fuzz: $(FUZZERS:%=csrc/fuzz/fuzz_%)
 	csrc/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# ---- the anonymizer in WebAssembly (docs/wasm.md) ----------------------------
+# base/ (less version.c, which names the native libraries) and anonymize/,
+# with csrc/wasm's portable BLAS in OpenBLAS's place; Debian's emcc finds
+# its acorn through NODE_PATH. The outputs are committed: `make wasm`
+# reproduces them byte for byte.
+EMCC ?= emcc
+comma := ,
+space := $(subst ,, )
+WASM_SRC := $(filter-out csrc/base/version.c,$(wildcard csrc/base/*.c)) \
+	$(wildcard csrc/anonymize/*.c) csrc/wasm/portable_blas.c
+WASM_EXPORTS := mf_model_from_memory mf_model_free mf_status_str mf_limits_default \
+	mf_detect_params_default mf_detector_new mf_detector_free mf_detect \
+	mf_landmarker_new mf_landmarker_free mf_landmarks_from_box mf_landmarks_from_points \
+	malloc free
+WASM_FLAGS := -std=c11 -O3 -msimd128 -fno-math-errno -D_POSIX_C_SOURCE=200809L \
+	-Icsrc/wasm -Icsrc/include -Icsrc \
+	-sMODULARIZE=1 -sEXPORT_NAME=createMojoferAnonymize -sENVIRONMENT=web,worker,node \
+	-sALLOW_MEMORY_GROWTH=1 -sFILESYSTEM=0 -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0 \
+	-sEXPORTED_FUNCTIONS=$(subst $(space),$(comma),$(WASM_EXPORTS:%=_%))
+
+.PHONY: wasm portable test-wasm
+wasm: web/mojofer-anonymize.js
+
+web/mojofer-anonymize.js: $(WASM_SRC) $(CORE_H) csrc/wasm/cblas.h Makefile
+	NODE_PATH=/usr/share/nodejs $(EMCC) $(WASM_FLAGS) -o $@ $(WASM_SRC)
+	chmod a-x web/mojofer-anonymize.wasm  # emcc marks it executable
+
+# the extension with the portable BLAS (setup.py's MOJOFER_PORTABLE_BLAS) in
+# a copy of the tree, build/portable, as sanitize-py builds its own
+portable:
+	rm -rf build/portable && mkdir -p build/portable
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t build/portable
+	cd build/portable && MOJOFER_PORTABLE_BLAS=1 $(PYTHON) setup.py build_ext --inplace -q
+
+test-wasm:
+	$(PYTHON) -m pytest -q -m wasm tests/test_wasm.py

@@ -44,10 +44,16 @@ cflags, libs = system_flags()
 # the C core, by concern (csrc/tests and csrc/fuzz are not part of the extension)
 CORE_FOLDERS = ("base", "anonymize", "estimate", "stream")
 
+# MOJOFER_PORTABLE_BLAS=1 (a test build, `make portable`; never a package):
+# cblas_sgemv and cblas_sdot from csrc/wasm/portable_blas.c, the WebAssembly
+# build's, in place of OpenBLAS's (the extension's own hidden symbols win), so
+# that tests/test_wasm.py compares the two builds on the same summation order.
+PORTABLE_BLAS = ["csrc/wasm/portable_blas.c"] if os.environ.get("MOJOFER_PORTABLE_BLAS") == "1" else []
+
 core = Extension(
     "mojofer._core",
     sources=[path for folder in CORE_FOLDERS for path in sorted(glob.glob(f"csrc/{folder}/*.c"))]
-    + sorted(glob.glob("mojofer/_core/*.c")),
+    + sorted(glob.glob("mojofer/_core/*.c")) + PORTABLE_BLAS,
     include_dirs=["csrc/include", "csrc", numpy.get_include()],
     extra_compile_args=["-std=c11", "-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra",
                         # an API the Python being built for lacks fails the build, not the import

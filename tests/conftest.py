@@ -2,11 +2,12 @@
 
 Tests that read the research data (those that use the `data_root` fixture, directly or
 through another fixture) carry the `data` marker; those that drive a headless browser the
-`browser` marker. Where what they need is missing they are deselected with the reason
+`browser` marker; those that run the WebAssembly build (node, emcc) the `wasm` marker. Where what they need is missing they are deselected with the reason
 printed, so a clone without it runs the rest green; under CI (CI set in the environment)
 or with MOJOFER_REQUIRE_DATA=1 they run, and fail with the reason.
 """
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,20 @@ def everything_required() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("MOJOFER_REQUIRE_DATA") == "1"
 
 
+def wasm_missing_reason():
+    """Why tests/test_wasm.py cannot run (node or emcc missing), or None."""
+    missing = [tool for tool in ("node", "emcc") if shutil.which(tool) is None]
+    if not missing:
+        return None
+    return (f"{' and '.join(missing)} not found: the WebAssembly tests need Node.js and emscripten "
+            "(Debian: nodejs, emscripten)")
+
+
 def needs():
     """Each marker whose tests need something this machine may lack, and
     the function telling why it is missing (None: it is there)."""
     from browser_page import browser_missing_reason
-    return {"data": data_missing_reason, "browser": browser_missing_reason}
+    return {"data": data_missing_reason, "browser": browser_missing_reason, "wasm": wasm_missing_reason}
 
 
 def pytest_collection_modifyitems(config, items):
