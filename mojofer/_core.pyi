@@ -254,7 +254,8 @@ class Server:
                  grace: float, max_faces: int, cues: dict[str, float],
                  log: Callable[[dict[str, Any]], object] | None, *, max_connections: int = ...,
                  max_connections_per_address: int = ..., handshake_timeout: float = ...,
-                 threads: int = ..., baseline_window: float = ...) -> None: ...
+                 threads: int = ..., baseline_window: float = ...,
+                 statics: Sequence[tuple[str, str]] = ...) -> None: ...
     @property
     def port(self) -> int: ...
     @property
