@@ -251,13 +251,13 @@
     g.clearRect(0, 0, overlay.width, overlay.height);
     const unit = Math.max(1, overlay.width / 320);
     g.lineWidth = unit;
-    g.font = `${12 * unit}px system-ui, sans-serif`;
+    g.font = `${9 * unit}px system-ui, sans-serif`;
     for (const face of frame.faces) {
       const { x, y, w, h } = face.box;
       g.strokeStyle = "rgba(37, 99, 235, 0.9)";
       g.strokeRect(x, y, w, h);
       g.fillStyle = "rgba(37, 99, 235, 0.9)";
-      g.fillText(`face ${face.id}`, x, Math.max(12 * unit, y - 4 * unit));
+      g.fillText(`face ${face.id}`, x, Math.max(9 * unit, y - 3 * unit));
       g.fillStyle = "#facc15";
       const lm = face.landmarks;
       for (let i = 0; i < lm.length; i += 2) g.fillRect(lm[i] - unit, lm[i + 1] - unit, 2 * unit, 2 * unit);
