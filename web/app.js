@@ -11,7 +11,10 @@
  *
  * The keys travel as the query's api_key and socket_key (a browser cannot
  * set the upgrade's headers), so they go over plain ws:// only to a
- * loopback host; anywhere else the socket is wss://.
+ * loopback host; anywhere else the socket is wss://. A session that was
+ * open reconnects (backoff) when its connection ends, unless the server
+ * refused the keys; frames taken meanwhile are anonymized and drawn, not
+ * sent.
  */
 "use strict";
 
@@ -22,6 +25,13 @@
   const RECENT_TIMINGS = 100; // anonymizeMs kept
   const FPS_WINDOW_MS = 2000;
   const EVENTS_SHOWN = 50;
+  // A session that was open is reopened after a lost connection, an idle
+  // timeout or its plan's length, waiting from RETRY_MIN_MS doubling to
+  // RETRY_MAX_MS; never after these refusals, which another try would meet
+  // again: wrong keys, a protocol version the server does not speak.
+  const RETRY_MIN_MS = 500;
+  const RETRY_MAX_MS = 10000;
+  const REFUSED_FOR_GOOD = new Set([4001, 4008]);
   const CLOSE_MEANINGS = {
     1000: "closed",
     1001: "the server is stopping",
@@ -56,7 +66,7 @@
   resetStats();
   window.mojoferStats = stats;
 
-  let session = null; // {ws, stream, seq, sentAt: [], runningSince, stopping}
+  let session = null; // {ws, stream, seq, sentAt: [], runningSince, opened, retryMs, retryTimer, stopping}
 
   // ---- state and errors -----------------------------------------------------
 
@@ -358,10 +368,14 @@
     const ws = new WebSocket(url.href, MojoferWire.PROTOCOL);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
-      if (session.ws !== ws) return;
+      if (!session || session.ws !== ws) return;
+      if (!session.opened) nextVideoFrame(); // the capture runs on through reconnects
+      session.opened = true;
+      session.retryMs = RETRY_MIN_MS;
       session.runningSince = performance.now();
+      session.sentAt = [];
+      clearError();
       setState("running", `connected to ${shown(url)}`);
-      nextVideoFrame();
     };
     ws.onmessage = (event) => {
       if (session && session.ws === ws) onAnswer(event.data);
@@ -370,7 +384,18 @@
       stats.closed = { code: event.code, reason: event.reason };
       if (!session || session.ws !== ws || session.stopping) return;
       const why = event.reason || CLOSE_MEANINGS[event.code] || "";
-      fail(`connection to ${shown(url)} closed: ${event.code}${why ? " " + why : ""}`);
+      const text = `connection to ${shown(url)} closed: ${event.code}${why ? " " + why : ""}`;
+      if (!session.opened || REFUSED_FOR_GOOD.has(event.code)) {
+        fail(text);
+        return;
+      }
+      const mine = session;
+      showError(`${text}; reconnecting in ${(mine.retryMs / 1000).toFixed(1)} s`);
+      setState("connecting", `reconnecting to ${shown(url)}`);
+      mine.retryTimer = setTimeout(() => {
+        if (session === mine) mine.ws = openSocket(url);
+      }, mine.retryMs);
+      mine.retryMs = Math.min(RETRY_MAX_MS, 2 * mine.retryMs);
     };
     return ws;
   }
@@ -381,7 +406,8 @@
     end("idle", "not connected");
     clearError();
     resetStats();
-    const mine = { ws: null, stream: null, seq: 0, sentAt: [], runningSince: 0, stopping: false };
+    const mine = { ws: null, stream: null, seq: 0, sentAt: [], runningSince: 0, opened: false,
+      retryMs: RETRY_MIN_MS, retryTimer: null, stopping: false };
     session = mine;
     try {
       if (!apiKey || !socketKey) throw new Error("an API key and a socket key are needed");
@@ -408,6 +434,7 @@
   function end(state, connection) {
     if (session) {
       session.stopping = true;
+      clearTimeout(session.retryTimer);
       if (session.ws) session.ws.close(1000, "the page stopped");
       if (session.stream) session.stream.getTracks().forEach((track) => track.stop());
       video.srcObject = null;
