@@ -144,6 +144,7 @@
     worker.onerror = (e) => {
       e.preventDefault();
       const message = `the anonymizer failed: ${e.message || "worker.js could not run"}`;
+      workerReady = null; // the next start makes another worker
       if (pendingInit) pendingInit.reject(new Error(message));
       else fail(message);
     };
