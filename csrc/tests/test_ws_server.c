@@ -1245,5 +1245,6 @@ void test_ws_server(void)
     test_connection_caps();
     test_backpressure();
     test_catch_up();
+    test_statics();
     service_threads = 1;
 }
