@@ -63,14 +63,17 @@ core = Extension(
 )
 
 class build_py_with_models(build_py):
-    """Ships the trained models of models/ inside the package (mojofer/models/)."""
+    """Ships the trained models of models/ and the browser page of web/ inside
+    the package (mojofer/models/, mojofer/web/: mojofer/models.py finds them)."""
 
     def run(self):
         super().run()
-        target = os.path.join(self.build_lib, "mojofer", "models")
-        os.makedirs(target, exist_ok=True)
-        for path in glob.glob("models/*.mfm"):
-            shutil.copy(path, target)
+        for pattern, folder in (("models/*.mfm", "models"), ("web/*", "web")):
+            target = os.path.join(self.build_lib, "mojofer", folder)
+            os.makedirs(target, exist_ok=True)
+            for path in glob.glob(pattern):
+                if os.path.isfile(path):
+                    shutil.copy(path, target)
 
 
 setup(ext_modules=[core], cmdclass={"build_py": build_py_with_models})

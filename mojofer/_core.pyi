@@ -255,7 +255,8 @@ class Server:
                  log: Callable[[dict[str, Any]], object] | None, *, max_connections: int = ...,
                  max_connections_per_address: int = ..., handshake_timeout: float = ...,
                  threads: int = ..., baseline_window: float = ...,
-                 record: Callable[[int, bytes, bool], object] | None = ...) -> None: ...
+                 record: Callable[[int, bytes, bool], object] | None = ...,
+                 statics: Sequence[tuple[str, str]] = ...) -> None: ...
     @property
     def port(self) -> int: ...
     @property

@@ -196,6 +196,8 @@ def cmd_serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = load_config(args.config)
+    if args.web and not options.get("web"):
+        options["web"] = True
     # the handlers go in before the server runs: a signal at any moment after
     # (even before the wait below starts) ends in a clean stop
     stopping = threading.Event()
@@ -203,6 +205,8 @@ def cmd_serve(args) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     server = Server(**options).start()
     print(f"mojofer: serving on {server.url} with {len(options['keys'])} key(s)", flush=True)
+    if server.page_url:
+        print(f"mojofer: the page at {server.page_url}", flush=True)
     while not stopping.wait(0.5):
         pass
     server.stop()
@@ -263,7 +267,10 @@ def main(argv=None) -> int:
                              help="expressions model file (default: bundled)")
     serve = commands.add_parser("serve", help="the streaming server (docs/protocol.md)")
     serve.add_argument("--config", type=Path, required=True,
-                       help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key")
+                       help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key, [web]")
+    serve.add_argument("--web", action="store_true",
+                       help="also serve the browser page at / (and the models it fetches at /models/) "
+                            "on the same port, as [web] enabled = true does")
     evaluate = commands.add_parser("evaluate", help="scores on labelled images: expressions or landmarks")
     evaluate.add_argument("labels", type=Path,
                           help="a CSV with columns image,label[,subject,...] (expressions) or image,x0,y0,...,"

@@ -24,6 +24,7 @@ from . import _core
 from .cues import CueParams
 from .estimator import _DEFAULTS, DEFAULT_BASELINE, _model
 from .expressions import EXPRESSIONS_MODEL
+from .models import models_folder, web_folder
 from .pose import POSE_MODEL
 
 LOG = logging.getLogger("mojofer.server")
@@ -61,8 +62,8 @@ def log_to_logging(entry: dict) -> None:
 
 
 class Server:
-    """A bound server (see serve()): .port, .address, .url, .start(), .stop(); a context
-    manager that stops it on exit. A server runs once."""
+    """A bound server (see serve()): .port, .address, .url, .page_url, .start(), .stop(); a
+    context manager that stops it on exit. A server runs once."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *,
                  idle_timeout: float = 30.0, max_message_bytes: int = 64 * 1024,
@@ -74,8 +75,10 @@ class Server:
                  max_faces: int = _DEFAULTS["max_faces"], baseline: Optional[float] = DEFAULT_BASELINE,
                  pose_model=None, expression_model=None,
                  log: Optional[Callable[[dict], None]] = log_to_logging,
-                 record: Optional[Callable[[int, bytes, bool], None]] = None):
+                 record: Optional[Callable[[int, bytes, bool], None]] = None,
+                 web: Union[bool, PathLike, None] = None):
         keys = [k if isinstance(k, Key) else Key(**k) for k in keys]
+        self.web = _web_root(web)
         # types here, so that a wrong one is named; every rule on the values
         # is the core's, its sentence reaching ValueError unchanged
         for name, value in (("port", port), ("max_message_bytes", max_message_bytes),
@@ -105,7 +108,9 @@ class Server:
             max_connections=int(max_connections),
             max_connections_per_address=int(max_connections_per_address),
             handshake_timeout=float(handshake_timeout), threads=int(threads),
-            baseline_window=float(baseline), record=record)
+            baseline_window=float(baseline), record=record,
+            statics=[("/", os.fspath(self.web)), ("/models/", os.fspath(models_folder()))]
+            if self.web else [])
         self._stopped = threading.Event()
 
     @property
@@ -121,6 +126,14 @@ class Server:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}/"
+
+    @property
+    def page_url(self) -> Optional[str]:
+        """The browser page's address when the server serves it (web=), else None."""
+        if not self.web:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> "Server":
         self._core.start()
@@ -172,6 +185,11 @@ def serve(host: str = "127.0.0.1", port: int = 8765, keys: Iterable[Key] = (), *
     "mojofer.server" logger), and record (a callable given (session, data,
     binary) for every complete message a session receives, as received,
     before it is decoded: what crossed the wire; None by default).
+
+    web: True serves the bundled browser page (web/) on the same port, at
+    "/", and the bundled models it fetches at "/models/" (.page_url); a
+    folder serves that page instead; None or False (default) serves none,
+    and a plain HTTP request is answered 400.
     """
     server = Server(host, port, keys, **options).start()
     if background:
@@ -199,15 +217,18 @@ def load_keys(path: PathLike) -> list[Key]:
 CONFIG_FIELDS = {"host", "port", "keys_file", "keys", "idle_timeout", "max_message_bytes",
                  "max_connections", "max_connections_per_address", "handshake_timeout", "threads",
                  "allow_remote_plain", "tls_cert", "tls_key", "smoothing", "grace", "max_faces",
-                 "baseline"}
+                 "baseline", "web"}
+WEB_FIELDS = {"enabled", "root"}
 
 
 def load_config(path: PathLike) -> dict:
     """serve()'s arguments from a TOML file: host, port, idle_timeout,
     max_message_bytes, max_connections, max_connections_per_address,
     handshake_timeout, threads, allow_remote_plain, tls_cert, tls_key, the Estimator's
-    smoothing, grace, max_faces and baseline, and the keys: inline [[keys]] tables or
-    keys_file (relative paths are relative to the config file)."""
+    smoothing, grace, max_faces and baseline, the keys: inline [[keys]] tables or
+    keys_file, and a [web] table (enabled = true, the default once the table is
+    there, serves the bundled page; root = "folder", another page). Relative
+    paths are relative to the config file."""
     path = Path(path)
     data = _read_toml(path)
     unknown = set(data) - CONFIG_FIELDS
@@ -220,8 +241,38 @@ def load_config(path: PathLike) -> dict:
     for name in ("tls_cert", "tls_key"):
         if name in options:
             options[name] = path.parent / options[name]
+    if "web" in options:
+        options["web"] = _web_setting(path, options["web"])
     options["keys"] = keys
     return options
+
+
+def _web_setting(path: Path, table) -> Union[bool, Path]:
+    """Server's web= from the config's [web] table."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{path}: web must be a table: [web] with enabled = true and optionally root")
+    unknown = set(table) - WEB_FIELDS
+    if unknown:
+        raise ValueError(f"{path}: unknown web setting(s) {sorted(unknown)}; known: {sorted(WEB_FIELDS)}")
+    enabled, root = table.get("enabled", True), table.get("root")
+    if not isinstance(enabled, bool):
+        raise ValueError(f"{path}: web.enabled must be true or false, got {enabled!r}")
+    if root is not None and not isinstance(root, str):
+        raise ValueError(f"{path}: web.root must be a folder's path, got {root!r}")
+    if not enabled:
+        return False
+    return path.parent / root if root is not None else True
+
+
+def _web_root(web) -> Optional[Path]:
+    """The page's folder for Server's web=, or None for no page."""
+    if web is None or web is False:
+        return None
+    if web is True:
+        return web_folder()
+    if isinstance(web, (str, os.PathLike)):
+        return Path(web).resolve()
+    raise TypeError(f"web must be True, False, None or a folder's path, got {web!r}")
 
 
 def _read_toml(path: Path) -> Mapping:

@@ -155,6 +155,24 @@ typedef void (*mf_server_log_fn)(void *user, const mf_server_log *entry);
 typedef void (*mf_server_record_fn)(void *user, int64_t session, const uint8_t *data, size_t size,
                                     int32_t binary);
 
+/* A folder served as static files at a URL path, on the server's port
+ * beside the WebSocket: a page and the socket it opens share one origin.
+ * GET and HEAD of a file under the path answer 200 with its bytes and a
+ * Content-Type from its extension (.html, .js text/javascript, .wasm
+ * application/wasm, .mfm application/octet-stream, .css, .json, .png,
+ * .svg, .txt; another extension: 415), a missing file 404, the path
+ * itself its index.html; ".." never leaves the folder. A WebSocket
+ * upgrade is a session on any path, mounted or not; a plain HTTP request
+ * under no mount is answered 400 as without statics. */
+typedef struct {
+    /* "/" or "/name[/name...]" of letters, digits and - _ . ~ (a trailing
+     * "/" is the same path); the longest that matches a request serves it */
+    const char *url_path;
+    const char *directory; /* a folder the server can read, copied at mf_server_new */
+} mf_server_static;
+
+#define MF_SERVER_MAX_STATICS 16
+
 #define MF_SERVER_MAX_THREADS 64
 
 /* The host is bound exactly: an IPv4 or IPv6 literal as given, a name
@@ -193,6 +211,10 @@ typedef struct {
      * for the server as a whole, first come, first served. About one per
      * core the estimator may use. */
     int32_t threads;
+    /* Folders served over HTTP on the same port, 0 .. MF_SERVER_MAX_STATICS
+     * of them at distinct url paths; none by default. */
+    const mf_server_static *statics;
+    size_t static_count;
 } mf_server_config;
 
 typedef struct mf_server mf_server;
@@ -209,13 +231,17 @@ MF_API mf_server_config mf_server_config_default(void);
  * MF_E_IO, a TLS file that cannot serve, read with OpenSSL as
  * libwebsockets reads it, the phrase beginning with "tls_cert:" or
  * "tls_key:" (e.g. "tls_key: no such file", "tls_key: not the private key
- * of tls_cert"); MF_E_NETWORK, the address that cannot be bound (e.g. "the
+ * of tls_cert"), or a static folder that cannot (mf_server_static_problem); MF_E_NETWORK, the address that cannot be bound (e.g. "the
  * port is in use", "the address is not one of this machine's"). NULL on
  * success. */
 MF_API mf_server *mf_server_new(const mf_server_config *config, mf_pose_estimator *pose,
                                 mf_expression_classifier *expressions,
                                 const mf_estimator_params *params, mf_status *status,
                                 const char **problem);
+/* Why a static folder cannot be served, or NULL: a static phrase beginning
+ * with "static directory:" ("no such folder", "not a folder", "permission
+ * denied"), the MF_E_IO problem of mf_server_new for the first such mount. */
+MF_API const char *mf_server_static_problem(const mf_server_static *mount);
 /* The bound port. */
 MF_API int32_t mf_server_port(const mf_server *server);
 /* The bound address, numeric ("127.0.0.1", "::1"); lives with the server. */

@@ -18,6 +18,7 @@
  * other WebSocket clients can read, where an HTTP status they cannot. */
 /* SO_REUSEPORT, which POSIX does not name */
 #define _DEFAULT_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
@@ -49,6 +50,14 @@
  * one (lws would retry it in a busy loop) and the process can still open
  * files. */
 #define MF_WS_FD_RESERVE 32
+
+/* Content types lws 4.1 does not know, or names differently (.js). */
+static const struct lws_protocol_vhost_options MIME_MFM = {NULL, NULL, ".mfm",
+                                                           "application/octet-stream"};
+static const struct lws_protocol_vhost_options MIME_WASM = {&MIME_MFM, NULL, ".wasm",
+                                                            "application/wasm"};
+static const struct lws_protocol_vhost_options MIME_TYPES = {&MIME_WASM, NULL, ".js",
+                                                             "text/javascript"};
 
 /* The answer to a connection over the caps, sent before closing it. */
 static const char OVER_CAPACITY[] = "HTTP/1.1 503 Service Unavailable\r\n"
@@ -128,6 +137,7 @@ struct mf_server {
     size_t key_count;
     mf_ws_handler handler;
     struct lws_protocols protocols[2];
+    struct lws_http_mount *mounts; /* config.statics as lws serves them, linked */
     int32_t port;
     char address[INET6_ADDRSTRLEN]; /* bound, numeric */
     rlim_t fd_limit;
@@ -564,6 +574,18 @@ static void on_closed(session *s)
     s->rx = NULL;
 }
 
+/* 1 if the request's path is under a static mount, as lws matches them:
+ * lws asks the callback for a file of one that it could not serve. */
+static int under_mount(const mf_server *server, const char *uri)
+{
+    for (const struct lws_http_mount *m = server->mounts; uri && m; m = m->mount_next)
+        if (strncmp(uri, m->mountpoint, m->mountpoint_len) == 0 &&
+            (m->mountpoint_len == 1 || uri[m->mountpoint_len] == '\0' ||
+             uri[m->mountpoint_len] == '/'))
+            return 1;
+    return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -589,9 +611,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_HTTP:
-        /* Not an upgrade: answered at once rather than left to time out. */
-        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
-                               "a mojofer.v1 WebSocket server: upgrade required");
+        /* Not an upgrade, nor a file lws served: answered at once rather
+         * than left to time out. */
+        if (under_mount(server, in))
+            lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+        else
+            lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                                   "a mojofer.v1 WebSocket server: upgrade required");
         return -1;
     case LWS_CALLBACK_ESTABLISHED:
         on_established(s, wsi);
@@ -614,7 +640,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 close_with(t, 1001, "server stopping");
         return 0;
     default:
-        return 0;
+        /* The static files' transactions: completed (keep-alive) or closed. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
@@ -668,6 +695,59 @@ static int key_id_taken(const mf_server_key *keys, size_t k)
     return 0;
 }
 
+/* The length of a static mount's url path without a trailing "/" (but
+ * "/" itself), or 0 if it is not "/" or "/name[/name...]" of letters,
+ * digits and - _ . ~, no name "." or "..". */
+static size_t mount_path_length(const char *path)
+{
+    if (!path || path[0] != '/')
+        return 0;
+    size_t n = strlen(path);
+    if (n > 1 && path[n - 1] == '/')
+        n--;
+    if (n > 200)
+        return 0;
+    size_t name = 0; /* where the current name begins */
+    for (size_t i = 1; i <= n; i++) {
+        if (i == n || path[i] == '/') {
+            const size_t length = i - name - 1;
+            if (n > 1 && (length == 0 || (length == 1 && path[name + 1] == '.') ||
+                          (length == 2 && path[name + 1] == '.' && path[name + 2] == '.')))
+                return 0;
+            name = i;
+        } else if (!isalnum((unsigned char)path[i]) && !strchr("-_.~", path[i])) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* 1 if statics[k]'s url path is one of statics[0..k-1]'s. */
+static int mount_path_taken(const mf_server_static *statics, size_t k)
+{
+    const size_t n = mount_path_length(statics[k].url_path);
+    for (size_t i = 0; i < k; i++)
+        if (mount_path_length(statics[i].url_path) == n &&
+            strncmp(statics[i].url_path, statics[k].url_path, n) == 0)
+            return 1;
+    return 0;
+}
+
+const char *mf_server_static_problem(const mf_server_static *mount)
+{
+    struct stat st;
+    if (!mount || !mount->directory || !mount->directory[0])
+        return "static directory: no such folder";
+    if (stat(mount->directory, &st) != 0)
+        return errno == EACCES ? "static directory: permission denied"
+                               : "static directory: no such folder";
+    if (!S_ISDIR(st.st_mode))
+        return "static directory: not a folder";
+    if (access(mount->directory, R_OK | X_OK) != 0)
+        return "static directory: permission denied";
+    return NULL;
+}
+
 /* MF_OK, or MF_E_INVALID_ARGUMENT with *problem the first rule broken. */
 static mf_status check_config(const mf_server_config *c, const char **problem)
 {
@@ -693,6 +773,15 @@ static mf_status check_config(const mf_server_config *c, const char **problem)
         why = "the server needs at least one key";
     else if (!c->tls_cert != !c->tls_key)
         why = "tls_cert and tls_key go together";
+    else if (c->static_count > MF_SERVER_MAX_STATICS || (c->static_count && !c->statics))
+        why = "statics: at most 16 static mounts, given as an array";
+    for (size_t k = 0; !why && k < c->static_count; k++) {
+        if (!mount_path_length(c->statics[k].url_path))
+            why = "a static mount's url_path must be \"/\" or \"/name[/name...]\" of letters, "
+                  "digits and - _ . ~";
+        else if (mount_path_taken(c->statics, k))
+            why = "static mounts' url paths must be distinct";
+    }
     for (size_t k = 0; !why && k < c->key_count; k++) {
         const mf_server_key *key = &c->keys[k];
         if (!key->id)
@@ -870,6 +959,7 @@ static struct lws_context *make_context(mf_server *server, worker *w)
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = server->protocols;
     info.user = w;
+    info.mounts = server->mounts;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     /* A connection holding its HTTP header buffer without finishing the
      * handshake (timeout_secs_ah_idle, 10 s by default) and the other
@@ -903,6 +993,35 @@ static struct lws_context *make_context(mf_server *server, worker *w)
     return context;
 }
 
+/* The config's statics as lws mounts of files, linked in order, with
+ * copies of their strings; -1 when out of memory. */
+static int make_mounts(mf_server *server, const mf_server_config *config)
+{
+    if (config->static_count == 0)
+        return 0;
+    if (!(server->mounts = calloc(config->static_count, sizeof *server->mounts)))
+        return -1;
+    for (size_t k = 0; k < config->static_count; k++) {
+        struct lws_http_mount *m = &server->mounts[k];
+        const mf_server_static *from = &config->statics[k];
+        const size_t length = mount_path_length(from->url_path);
+        char *path = malloc(length + 1);
+        m->mountpoint = path;
+        m->origin = mf_ws_copy_string(from->directory);
+        if (!path || !m->origin)
+            return -1;
+        memcpy(path, from->url_path, length);
+        path[length] = '\0';
+        m->mountpoint_len = (unsigned char)length;
+        m->origin_protocol = LWSMPRO_FILE;
+        m->def = "index.html";
+        m->extra_mimetypes = &MIME_TYPES;
+        if (k > 0)
+            server->mounts[k - 1].mount_next = m;
+    }
+    return 0;
+}
+
 mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler *handler,
                             mf_status *status, const char **problem)
 {
@@ -919,6 +1038,9 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     st = MF_E_IO;
     if (config->tls_cert && (why = tls_problem(config->tls_cert, config->tls_key)))
         goto fail;
+    for (size_t k = 0; k < config->static_count; k++)
+        if ((why = mf_server_static_problem(&config->statics[k])))
+            goto fail;
     char address[INET6_ADDRSTRLEN];
     why = "the host does not resolve to an address";
     if ((st = resolve_host(config->host, address, sizeof address, &loopback)) != MF_OK)
@@ -936,6 +1058,7 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
     server->handler = *handler;
     server->handler.user_free = NULL; /* the caller's until the server is made */
     server->config.keys = NULL;
+    server->config.statics = NULL; /* server->mounts hold them */
     server->config.host = mf_ws_copy_string(config->host);
     server->config.tls_cert = mf_ws_copy_string(config->tls_cert);
     server->config.tls_key = mf_ws_copy_string(config->tls_key);
@@ -961,6 +1084,8 @@ mf_server *mf_ws_server_new(const mf_server_config *config, const mf_ws_handler 
         to->max_session_seconds = from->max_session_seconds;
         to->catch_up_seconds = from->catch_up_seconds;
     }
+    if (make_mounts(server, config) != 0)
+        goto fail;
     server->protocols[0].name = MF_WIRE_PROTOCOL;
     server->protocols[0].callback = callback;
     server->protocols[0].per_session_data_size = sizeof(session);
@@ -1109,6 +1234,11 @@ void mf_server_free(mf_server *server)
     }
     free(server->keys);
     free(server->peers);
+    for (size_t k = 0; server->mounts && k < server->config.static_count; k++) {
+        free((char *)server->mounts[k].mountpoint);
+        free((char *)server->mounts[k].origin);
+    }
+    free(server->mounts);
     free((char *)server->config.host);
     free((char *)server->config.tls_cert);
     free((char *)server->config.tls_key);

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -988,6 +990,242 @@ static void test_threads(void)
     CHECKF(!counts.overlapped, "the log is called one entry at a time");
 }
 
+/* ---- static files beside the WebSocket ---------------------------------- */
+
+typedef struct {
+    int status;
+    char type[64];  /* Content-Type, "" if none */
+    char body[4096];
+    size_t body_size;
+} http_answer;
+
+/* One plain HTTP/1.1 request for `path` (sent as written, the client's
+ * encoding included); 0 and *out filled when an answer came whole. */
+static int http_get(int port, const char *path, http_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = tcp_connect(port, "127.0.0.1");
+    if (fd < 0)
+        return -1;
+    char req[512], resp[8192];
+    const int n = snprintf(req, sizeof req,
+                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    size_t got = 0;
+    const char *body = NULL;
+    long length = -1;
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    /* Until the server closes, or the body its Content-Length announces is in. */
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got < sizeof resp - 1 && poll(&p, 1, 2000) == 1) {
+        const ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        resp[got] = '\0';
+        if (!body && (body = strstr(resp, "\r\n\r\n"))) {
+            body += 4;
+            for (const char *line = strstr(resp, "\r\n"); line && line < body; line = strstr(line + 2, "\r\n"))
+                if (strncasecmp(line + 2, "content-length:", 15) == 0)
+                    length = strtol(line + 17, NULL, 10);
+                else if (strncasecmp(line + 2, "content-type:", 13) == 0)
+                    sscanf(line + 15, " %63[^\r;]", out->type);
+        }
+        if (body && length >= 0 && resp + got - body >= length)
+            break;
+    }
+    close(fd);
+    resp[got] = '\0';
+    if (!body || sscanf(resp, "HTTP/1.1 %d", &out->status) != 1)
+        return -1;
+    out->body_size = (size_t)(resp + got - body);
+    if (out->body_size > sizeof out->body)
+        return -1;
+    memcpy(out->body, body, out->body_size);
+    return 0;
+}
+
+/* 1 if `needle` occurs in the size bytes at `data`. */
+static int contains(const char *data, size_t size, const char *needle)
+{
+    const size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= size; i++)
+        if (memcmp(data + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    const int ok = f && fwrite(data, 1, size, f) == size;
+    if (f)
+        fclose(f);
+    return ok ? 0 : -1;
+}
+
+static void remove_tree(const char *base)
+{
+    static const char *const FILES[] = {"web/index.html", "web/app.js", "web/anon.wasm", "web/notes.xyz",
+                                        "models/landmarks.mfm", "secret.txt", "web", "models", ""};
+    char path[512];
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", base, FILES[i]);
+        remove(path);
+    }
+}
+
+static const char INDEX[] = "<!doctype html><title>mojofer</title>";
+static const char SCRIPT[] = "const answer = 42;\n";
+static const uint8_t WASM[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+static const uint8_t MODEL[] = {'M', 'F', 'M', '1', 0x00, 0xff, 0x00, 0x10, 0x7f};
+static const char SECRET[] = "outside the served folders";
+
+/* A file under a mount: 200, its bytes, its type. */
+static void check_file(int port, const char *path, const void *bytes, size_t size, const char *type)
+{
+    http_answer a;
+    const int answered = http_get(port, path, &a) == 0;
+    CHECKF(answered && a.status == 200 && a.body_size == size &&
+               memcmp(a.body, bytes, size) == 0 && strcmp(a.type, type) == 0,
+           "GET %s: status %d, %zu bytes, type '%s'", path, a.status, a.body_size, a.type);
+}
+
+/* A request answered with status `want`. */
+static void check_answer(int port, const char *path, int want)
+{
+    http_answer a;
+    const int status = http_get(port, path, &a) == 0 ? a.status : -1;
+    CHECKF(status == want, "GET %s: %d, want %d", path, status, want);
+}
+
+static void test_statics(void)
+{
+    char base[] = "/tmp/mf-statics-XXXXXX", web[64], models[64];
+    if (!mkdtemp(base)) {
+        CHECKF(0, "a temporary folder for the static files");
+        return;
+    }
+    snprintf(web, sizeof web, "%s/web", base);
+    snprintf(models, sizeof models, "%s/models", base);
+    CHECK(mkdir(web, 0700) == 0 && mkdir(models, 0700) == 0);
+    CHECK(write_file(web, "index.html", INDEX, strlen(INDEX)) == 0);
+    CHECK(write_file(web, "app.js", SCRIPT, strlen(SCRIPT)) == 0);
+    CHECK(write_file(web, "anon.wasm", WASM, sizeof WASM) == 0);
+    CHECK(write_file(web, "notes.xyz", "?", 1) == 0);
+    CHECK(write_file(models, "landmarks.mfm", MODEL, sizeof MODEL) == 0);
+    CHECK(write_file(base, "secret.txt", SECRET, strlen(SECRET)) == 0);
+
+    /* The folders and paths are checked at mf_server_new, one cause named. */
+    mf_status st;
+    const char *problem;
+    mf_server_config c = test_config(NULL);
+    mf_server_static bad[2] = {{"/", web}, {"/models", models}};
+    c.statics = bad;
+    c.static_count = 2;
+    const char *const BAD_PATHS[] = {"models", "/a/../b", "/a//b", "/a b", "/..", "/a?x", ""};
+    for (size_t i = 0; i < sizeof BAD_PATHS / sizeof BAD_PATHS[0]; i++) {
+        bad[1].url_path = BAD_PATHS[i];
+        CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+                   strstr(problem, "url_path"),
+               "url path '%s' refused", BAD_PATHS[i]);
+    }
+    bad[1].url_path = "//";
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT);
+    bad[1].url_path = "/";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+               strcmp(problem, "static mounts' url paths must be distinct") == 0,
+           "two mounts at /");
+    bad[0].url_path = "/models/";
+    bad[1].url_path = "/models";
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "distinct"));
+    bad[0].url_path = "/";
+    bad[1].directory = "/no/such/folder";
+    CHECKF(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_IO &&
+               strcmp(problem, "static directory: no such folder") == 0,
+           "a folder that is not there: %s", st == MF_E_IO ? problem : "not MF_E_IO");
+    char file[96];
+    snprintf(file, sizeof file, "%s/secret.txt", base);
+    bad[1].directory = file;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_IO &&
+          strcmp(problem, "static directory: not a folder") == 0);
+    CHECK(strcmp(mf_server_static_problem(&bad[1]), "static directory: not a folder") == 0);
+    CHECK(mf_server_static_problem(&bad[0]) == NULL);
+    c.static_count = MF_SERVER_MAX_STATICS + 1;
+    CHECK(!mf_ws_server_new(&c, &ECHO, &st, &problem) && st == MF_E_INVALID_ARGUMENT &&
+          strstr(problem, "statics"));
+
+    /* Served: the page at /, the models at /models/, the socket on / too. */
+    const mf_server_static statics[] = {{"/", web}, {"/models/", models}};
+    c = test_config(NULL);
+    c.log = NULL;
+    c.statics = statics;
+    c.static_count = 2;
+    mf_server *server = mf_ws_server_new(&c, &ECHO, &st, &problem);
+    CHECKF(server != NULL, "a server with statics: %s", problem ? problem : "");
+    if (!server || mf_server_start(server) != MF_OK) {
+        mf_server_free(server);
+        remove_tree(base);
+        return;
+    }
+    const int port = mf_server_port(server);
+    check_file(port, "/", INDEX, strlen(INDEX), "text/html");
+    check_file(port, "/index.html", INDEX, strlen(INDEX), "text/html");
+    check_file(port, "/app.js", SCRIPT, strlen(SCRIPT), "text/javascript");
+    check_file(port, "/anon.wasm", WASM, sizeof WASM, "application/wasm");
+    check_file(port, "/models/landmarks.mfm", MODEL, sizeof MODEL, "application/octet-stream");
+    check_file(port, "/app.js?v=2", SCRIPT, strlen(SCRIPT), "text/javascript");
+    http_answer a;
+    check_answer(port, "/missing.js", 404);
+    check_answer(port, "/models/missing.mfm", 404);
+    check_answer(port, "/notes.xyz", 415);
+    /* Nothing outside the folders, however the path is spelled. */
+    const char *const ESCAPES[] = {"/../secret.txt",         "/models/../../secret.txt",
+                                   "/%2e%2e/secret.txt",     "/models/%2e%2e/%2e%2e/secret.txt",
+                                   "/..%2fsecret.txt",       "/models/..%2f..%2fsecret.txt",
+                                   "/%2E%2E%2Fsecret.txt",   "/./../secret.txt",
+                                   "//../secret.txt",        "/models/..\\..\\secret.txt"};
+    for (size_t i = 0; i < sizeof ESCAPES / sizeof ESCAPES[0]; i++) {
+        const int status = http_get(port, ESCAPES[i], &a) == 0 ? a.status : -1;
+        CHECKF(status != 200 && (status < 0 || !contains(a.body, a.body_size, SECRET)),
+               "GET %s stays inside: status %d", ESCAPES[i], status);
+    }
+    /* What resolves inside a folder is served from it. */
+    check_file(port, "/models/../app.js", SCRIPT, strlen(SCRIPT), "text/javascript");
+    char buf[256];
+    int fd = ws_connect(port, "?api_key=api-alpha&socket_key=sock-alpha", "");
+    CHECKF(fd >= 0 && round_trip(fd, "beside the page", buf, sizeof buf) == 0 &&
+               strcmp(buf, "beside the page") == 0,
+           "the WebSocket upgrade on / with a mount on /");
+    if (fd >= 0)
+        close(fd);
+    mf_server_free(server);
+
+    /* Under no mount, a plain request is answered 400 as without statics. */
+    c.statics = statics + 1;
+    c.static_count = 1;
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
+    if (server && mf_server_start(server) == MF_OK) {
+        const int p2 = mf_server_port(server);
+        check_answer(p2, "/index.html", 400);
+        check_file(p2, "/models/landmarks.mfm", MODEL, sizeof MODEL, "application/octet-stream");
+    } else {
+        CHECKF(0, "a server with one mount");
+    }
+    mf_server_free(server);
+    c.static_count = 0;
+    server = mf_ws_server_new(&c, &ECHO, &st, NULL);
+    if (server && mf_server_start(server) == MF_OK)
+        check_answer(mf_server_port(server), "/", 400);
+    mf_server_free(server);
+    remove_tree(base);
+}
+
 void test_ws_server(void)
 {
     test_config_checks();
@@ -1000,11 +1238,13 @@ void test_ws_server(void)
     test_client();
     test_catch_up();
     test_threads();
+    test_statics();
     /* The transport's rules again, with several service threads. */
     service_threads = 3;
     test_sessions();
     test_connection_caps();
     test_backpressure();
     test_catch_up();
+    test_statics();
     service_threads = 1;
 }

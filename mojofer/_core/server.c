@@ -98,25 +98,57 @@ static int server_key(PyObject *item, mf_server_key *key)
     return 0;
 }
 
+/* Fills one static mount from (url_path, directory); the strings stay
+ * owned by `item`. */
+static int server_static(PyObject *item, mf_server_static *mount)
+{
+    if (!PyTuple_Check(item) ||
+        !PyArg_ParseTuple(item, "ss", &mount->url_path, &mount->directory)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "each static mount must be (url_path, directory), got %R", item);
+        return -1;
+    }
+    return 0;
+}
+
+/* The OSError naming the first static folder that cannot be served. */
+static void raise_static_problem(const mf_server_config *config)
+{
+    for (size_t i = 0; i < config->static_count; i++) {
+        const char *why = mf_server_static_problem(&config->statics[i]);
+        if (why) {
+            PyErr_Format(PyExc_OSError, "cannot serve: static directory %s (at %s)%s",
+                         config->statics[i].directory, config->statics[i].url_path,
+                         strchr(why, ':'));
+            return;
+        }
+    }
+    PyErr_SetString(PyExc_OSError, "cannot serve: a static directory cannot be read");
+}
+
 /* Server(host, port, keys, idle_timeout, max_message_bytes, allow_remote_plain,
  *        tls_cert, tls_key, pose_model, expression_model, smoothing, grace,
  *        max_faces, cues, log, *, max_connections, max_connections_per_address,
- *        handshake_timeout, threads, baseline_window, record): bound at once, serving after start(); the
- *        keyword-only limits default to mf_server_config_default's. */
+ *        handshake_timeout, threads, baseline_window, record, statics): bound at once, serving
+ *        after start(); the keyword-only limits default to mf_server_config_default's;
+ *        record a callable or None; statics, a sequence of (url_path, directory), none by
+ *        default. */
 static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"host", "port", "keys", "idle_timeout", "max_message_bytes",
                              "allow_remote_plain", "tls_cert", "tls_key", "pose_model",
                              "expression_model", "smoothing", "grace", "max_faces", "cues", "log",
                              "max_connections", "max_connections_per_address",
-                             "handshake_timeout", "threads", "baseline_window", "record", NULL};
+                             "handshake_timeout", "threads", "baseline_window", "record", "statics", NULL};
     mf_server_config config = mf_server_config_default();
     mf_estimator_params params = mf_estimator_params_default();
     PyObject *keys, *pose_model, *expression_model, *cues, *log, *record = Py_None, *seq = NULL;
+    PyObject *statics = NULL, *static_seq = NULL;
+    mf_server_static *mounts = NULL;
     Py_ssize_t max_message_bytes;
     int allow_remote_plain, result = -1;
     mf_server_key *k = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iididO:Server", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siOdnpzzO!O!ddiO!O|$iididOO:Server", kwlist,
                                      &config.host, &config.port, &keys, &config.idle_timeout,
                                      &max_message_bytes, &allow_remote_plain, &config.tls_cert,
                                      &config.tls_key, &ModelType, &pose_model, &ModelType,
@@ -124,7 +156,7 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
                                      &params.max_faces, &PyDict_Type, &cues, &log,
                                      &config.max_connections, &config.max_connections_per_address,
                                      &config.handshake_timeout, &config.threads,
-                                     &params.baseline_window, &record))
+                                     &params.baseline_window, &record, &statics))
         return -1;
     if (self->server || self->pose) {
         PyErr_SetString(PyExc_RuntimeError, "Server is already initialised");
@@ -162,6 +194,20 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
             goto done;
     config.keys = k;
     config.key_count = (size_t)n;
+    if (statics) {
+        if (!(static_seq = PySequence_Fast(statics, "statics must be a sequence of (url_path, directory)")))
+            goto done;
+        const Py_ssize_t m = PySequence_Fast_GET_SIZE(static_seq);
+        if (m > 0 && !(mounts = PyMem_Calloc((size_t)m, sizeof *mounts))) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < m; i++)
+            if (server_static(PySequence_Fast_GET_ITEM(static_seq, i), &mounts[i]) < 0)
+                goto done;
+        config.statics = mounts;
+        config.static_count = (size_t)m;
+    }
     config.max_message_bytes = (size_t)max_message_bytes;
     config.allow_remote_plain = allow_remote_plain;
     if (log != Py_None) {
@@ -186,7 +232,9 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     if (!self->server) {
         /* the core's phrase names the one cause; a TLS file's begins with
          * "tls_cert:" or "tls_key:", followed here by the file's path */
-        if (st == MF_E_IO) {
+        if (st == MF_E_IO && strncmp(problem, "static directory:", 17) == 0) {
+            raise_static_problem(&config);
+        } else if (st == MF_E_IO) {
             const int is_key = strncmp(problem, "tls_key:", 8) == 0;
             PyErr_Format(PyExc_OSError, "cannot serve: %s %s%s", is_key ? "tls_key" : "tls_cert",
                          is_key ? config.tls_key : config.tls_cert, strchr(problem, ':'));
@@ -202,7 +250,9 @@ static int Server_init(ServerObject *self, PyObject *args, PyObject *kwds)
     result = 0;
 done:
     PyMem_Free(k);
+    PyMem_Free(mounts);
     Py_XDECREF(seq);
+    Py_XDECREF(static_seq);
     return result;
 }
 
