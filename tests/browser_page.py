@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 ASTRONAUT = REPO / "mojofer" / "data" / "astronaut.png"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+FPS = 30  # the fake camera's frame rate
 
 
 def browser_missing_reason():
@@ -77,7 +78,7 @@ def sample_frames(face_seconds: float, empty_seconds: float, fps: int,
         yield wall
 
 
-def sample_clip(path: Path, face_seconds: float = 4.0, empty_seconds: float = 6.0, fps: int = 30) -> Path:
+def sample_clip(path: Path, face_seconds: float = 4.0, empty_seconds: float = 6.0, fps: int = FPS) -> Path:
     write_y4m(path, sample_frames(face_seconds, empty_seconds, fps), fps)
     return path
 

@@ -22,7 +22,7 @@
   const $ = (id) => document.getElementById(id);
   // worker.js and the models are found beside this script, wherever the page is
   const SCRIPT_URL = document.currentScript ? document.currentScript.src : location.href;
-  const RECENT_TIMINGS = 100; // anonymizeMs kept
+  const RECENT_TIMINGS = 300; // timings kept (10 s at 30 frames/s)
   const FPS_WINDOW_MS = 2000;
   const EVENTS_SHOWN = 50;
   // A session that was open is reopened after a lost connection, an idle
@@ -54,7 +54,7 @@
       framesSent: 0,
       estimatesReceived: 0,
       errorsReceived: 0,
-      anonymizeMs: [], // the worker's time per frame, the latest last
+      timings: [], // per frame anonymized, the latest last: {frame (framesAnonymized), ms in the worker, detected (the detector ran), faces}
       fps: 0, // frames anonymized and sent per second, over the last 2 s
       lastFrame: null, // {timestamp, faces: [{id, box, quality, landmarks}]}
       lastEstimate: null, // as MojoferWire.decode gives it
@@ -166,7 +166,7 @@
       pendingInit = null;
     } else if (message.type === "keypoints") {
       frameInFlight = false;
-      if (session && !session.stopping) onKeypoints(message.frame, message.ms);
+      if (session && !session.stopping) onKeypoints(message.frame, message.ms, message.detected);
     } else if (message.type === "error") {
       frameInFlight = false;
       if (pendingInit) {
@@ -226,10 +226,10 @@
     worker.postMessage({ type: "frame", pixels: image.data, width, height, timestamp }, [image.data.buffer]);
   }
 
-  function onKeypoints(frame, ms) {
+  function onKeypoints(frame, ms, detected) {
     stats.framesAnonymized++;
-    stats.anonymizeMs.push(ms);
-    if (stats.anonymizeMs.length > RECENT_TIMINGS) stats.anonymizeMs.shift();
+    stats.timings.push({ frame: stats.framesAnonymized, ms, detected, faces: frame.faces.length });
+    if (stats.timings.length > RECENT_TIMINGS) stats.timings.shift();
     stats.lastFrame = {
       timestamp: frame.timestamp,
       faces: frame.faces.map((f) => ({ id: f.id, box: f.box, quality: f.quality, landmarks: Array.from(f.landmarks) })),

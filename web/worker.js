@@ -5,7 +5,7 @@
  *
  * Messages in:  {type: "init", modelsUrl, options}   -> {type: "ready"}
  *               {type: "frame", pixels, width, height, timestamp}
- *                 -> {type: "keypoints", frame, ms}
+ *                 -> {type: "keypoints", frame, ms, detected}  (detected: the detector ran)
  *               {type: "reset"}: forget the faces (a new session)
  * Any failure answers {type: "error", message}.
  */
@@ -23,8 +23,10 @@ async function init(modelsUrl, options) {
 
 function anonymize({ pixels, width, height, timestamp }) {
   const start = performance.now();
+  const detections = anonymizer.tracker.detections;
   const frame = anonymizer.process({ data: pixels, width, height }, timestamp);
-  return { type: "keypoints", frame, ms: performance.now() - start };
+  const ms = performance.now() - start;
+  return { type: "keypoints", frame, ms, detected: anonymizer.tracker.detections > detections };
 }
 
 self.onmessage = async (event) => {
