@@ -185,17 +185,34 @@ def print_video(path: Path, analyzer) -> None:
                           f"{f.engagement} / {f.status}")
 
 
+# `mojofer serve` without --config: loopback only, one key made for the run,
+# whose plan lets one page (30 frames/s) and a few other clients stream
+TRY_PORT = 8765
+TRY_PLAN = {"max_sessions": 4, "max_fps": 60.0, "max_session_seconds": 24 * 3600.0}
+
+
 def cmd_serve(args) -> int:
     """The streaming server, configured by a TOML file (mojofer.server.load_config),
-    until Ctrl-C or SIGTERM; session starts, ends and refusals are logged to stderr."""
+    until Ctrl-C or SIGTERM; session starts, ends and refusals are logged to stderr.
+    Without --config: on 127.0.0.1 (--port, 8765) with one key made for this
+    run and printed, to try the server or the page on this machine."""
     import logging
+    import secrets
     import signal
     import threading
 
-    from .server import Server, load_config
+    from .server import Key, Server, load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    options = load_config(args.config)
+    made_key = None
+    if args.config is not None:
+        if args.port is not None:
+            raise ValueError("--port is for a server without --config: give port in the config file")
+        options = load_config(args.config)
+    else:
+        made_key = Key("try", secrets.token_hex(16), secrets.token_hex(16), **TRY_PLAN)
+        options = {"host": "127.0.0.1", "port": TRY_PORT if args.port is None else args.port,
+                   "keys": [made_key]}
     if args.web and not options.get("web"):
         options["web"] = True
     # the handlers go in before the server runs: a signal at any moment after
@@ -207,6 +224,9 @@ def cmd_serve(args) -> int:
     print(f"mojofer: serving on {server.url} with {len(options['keys'])} key(s)", flush=True)
     if server.page_url:
         print(f"mojofer: the page at {server.page_url}", flush=True)
+    if made_key is not None:
+        print(f"mojofer: no --config: a key made for this run, on this machine only: "
+              f"api key {made_key.api_key} socket key {made_key.socket_key}", flush=True)
     while not stopping.wait(0.5):
         pass
     server.stop()
@@ -266,8 +286,10 @@ def main(argv=None) -> int:
         command.add_argument("--expressions-model", type=Path,
                              help="expressions model file (default: bundled)")
     serve = commands.add_parser("serve", help="the streaming server (docs/protocol.md)")
-    serve.add_argument("--config", type=Path, required=True,
-                       help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key, [web]")
+    serve.add_argument("--config", type=Path,
+                       help="server.toml: host, port, keys_file or [[keys]], limits, tls_cert/tls_key, [web]; "
+                            "without it: 127.0.0.1 with one key made for the run and printed")
+    serve.add_argument("--port", type=int, help=f"the port without --config ({TRY_PORT}; 0: any free one)")
     serve.add_argument("--web", action="store_true",
                        help="also serve the browser page at / (and the models it fetches at /models/) "
                             "on the same port, as [web] enabled = true does")

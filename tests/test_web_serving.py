@@ -29,7 +29,11 @@ def server():
 
 def get(server, path):
     """(status, content type, body) of a plain GET sent with `path` as written."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    return get_at(server.port, path)
+
+
+def get_at(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
@@ -171,3 +175,45 @@ def test_the_cli_names_a_bad_root(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == \
         f"mojofer: cannot serve: static directory {tmp_path / 'nowhere'} (at /): no such folder"
+
+
+def test_serve_without_a_config_makes_a_key_for_the_run(astronaut):
+    """The README's line to try the page: `mojofer serve --web` on 127.0.0.1
+    with a key made for the run, printed (the page never holds one)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mojofer", "serve", "--web", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("mojofer: serving on ws://127.0.0.1:") and "with 1 key(s)" in lines[0], lines
+        port = int(lines[0].split()[3].rsplit(":", 1)[1].rstrip("/"))
+        assert lines[1] == f"mojofer: the page at http://127.0.0.1:{port}/\n"
+        words = lines[2].split()
+        api_key, socket_key = words[words.index("api") + 2], words[words.index("socket") + 2]
+        assert len(api_key) == len(socket_key) == 32 and api_key != socket_key
+        points = mojofer.find_landmarks(astronaut)[0].landmarks
+        with CloudClient(f"ws://127.0.0.1:{port}/", api_key, socket_key) as client:
+            client.send(0.0, [(0, points, None)])
+            assert client.flush(TIMEOUT) == 0
+            (result,) = client.results()
+        assert result.ok and result.faces[0].status == "possible"
+        status, _, body = get_at(port, "/")
+        assert status == 200 and body == (web_folder() / "index.html").read_bytes()
+    finally:
+        proc.terminate()
+        assert proc.wait(TIMEOUT) == 0
+    other = subprocess.Popen([sys.executable, "-m", "mojofer", "serve", "--web", "--port", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() and other.stdout.readline()
+        assert other.stdout.readline().split()[-3] != api_key  # a new key each run
+    finally:
+        other.terminate()
+        other.wait(TIMEOUT)
+
+
+def test_serve_port_only_without_a_config(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mojofer", "serve", "--config", write_config(tmp_path),
+                           "--port", "9"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == \
+        "mojofer: --port is for a server without --config: give port in the config file"
