@@ -6,11 +6,20 @@ Checked: the page anonymizes frames in its worker (WebAssembly), sends them,
 and renders the estimates; everything the server received was a keypoint
 frame (recorded server-side, as received, before decoding); the interaction
 status goes ready while the face is there and into an interruption when it
-leaves; wrong keys are shown as the server's close code and reason.
+leaves; wrong keys are shown as the server's close code and reason; the
+page works against `mojofer serve --web` started as the README says (its
+keys handed over by a host page's script), and as static files hosted
+elsewhere, talking to the server whose address the user typed.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import shutil
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +28,7 @@ import pytest
 
 from browser_page import browser_missing_reason, chromium, sample_clip
 from mojofer import wire
+from mojofer.models import models_folder, web_folder
 from mojofer.server import Key, Server
 
 pytestmark = pytest.mark.browser
@@ -144,3 +154,59 @@ def test_wrong_keys_are_shown_with_the_servers_reason(clip, served):
         error = driver.find_element(By.ID, "error").text
     assert "4001" in error and "key" in error
     assert recorded == []
+
+
+def test_the_page_of_mojofer_serve_as_the_readme_starts_it(clip):
+    """`mojofer serve --web` (no config: a key made for the run, printed);
+    the keys come from the host page's script, window.mojofer.start."""
+    proc = subprocess.Popen([sys.executable, "-m", "mojofer", "serve", "--web", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        serving, page, keys = (proc.stdout.readline() for _ in range(3))
+        assert page.startswith("mojofer: the page at http://127.0.0.1:"), (serving, page, keys)
+        words = keys.split()
+        api_key, socket_key = words[words.index("api") + 2], words[words.index("socket") + 2]
+        with chromium(clip) as driver:
+            driver.get(page.split()[-1])
+            driver.execute_script("window.mojofer.start({apiKey: arguments[0], socketKey: arguments[1]})",
+                                  api_key, socket_key)
+            wait_for(driver, "document.querySelector('#status').textContent.includes('ready')", 30,
+                     "the status ready")
+            assert driver.execute_script("return window.mojoferStats.errorsReceived") == 0
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+class _StaticFiles(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+                      ".wasm": "application/wasm", ".mfm": "application/octet-stream"}
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_page_hosted_elsewhere_as_static_files(clip, served, tmp_path):
+    """web/ and the models copied to another web server (here Python's, on
+    another port); the user types the mojofer server's address."""
+    from selenium.webdriver.common.by import By
+
+    server, recorded, _ = served
+    site = tmp_path / "site"
+    shutil.copytree(web_folder(), site)
+    shutil.copytree(models_folder(), site / "models", ignore=shutil.ignore_patterns("*.md"))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                           functools.partial(_StaticFiles, directory=str(site)))
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        with chromium(clip) as driver:
+            driver.get(f"http://127.0.0.1:{host.server_port}/index.html")
+            driver.find_element(By.ID, "server-url").send_keys(f"ws://127.0.0.1:{server.port}/")
+            driver.find_element(By.ID, "api-key").send_keys(KEY.api_key)
+            driver.find_element(By.ID, "socket-key").send_keys(KEY.socket_key)
+            driver.find_element(By.ID, "start").click()
+            wait_for(driver, "window.mojoferStats.estimatesReceived > 10", 30, "estimates")
+            assert driver.execute_script("return window.mojoferStats.errorsReceived") == 0
+    finally:
+        host.shutdown()
+    assert len(recorded) > 10 and all(binary for _, _, binary in recorded)
