@@ -65,7 +65,10 @@ def in_browser(clip: Path, seconds: float) -> dict:
     key = Key("bench", api_key, socket_key, max_sessions=1, max_fps=60, max_session_seconds=3600)
     from selenium.webdriver.common.by import By
 
-    with Server(port=0, keys=[key], web=True, log=None).start() as server, chromium(clip) as driver:
+    received: list[tuple[int, bool]] = []  # (bytes, binary) of each message the server received
+    with Server(port=0, keys=[key], web=True, log=None,
+                record=lambda session, data, binary: received.append((len(data), binary))
+                ).start() as server, chromium(clip) as driver:
         driver.get(f"http://127.0.0.1:{server.port}/")
         driver.find_element(By.ID, "api-key").send_keys(api_key)
         driver.find_element(By.ID, "socket-key").send_keys(socket_key)
@@ -93,6 +96,8 @@ def in_browser(clip: Path, seconds: float) -> dict:
         "answered_per_s": (last["estimatesReceived"] - first["estimatesReceived"]) / elapsed,
         "skipped": (last["framesSkipped"] - first["framesSkipped"]) / max(1, captured),
         "errors": last["errorsReceived"],
+        "wire": {"messages": len(received), "binary": sum(b for _, b in received),
+                 "bytes": sum(n for n, _ in received), "largest": max(n for n, _ in received)},
         "ms": {"detection": [t["ms"] for t in frames if t["detected"]],
                "tracked": [t["ms"] for t in frames if not t["detected"]]},
     }
@@ -120,7 +125,11 @@ def main() -> None:
     lines += [f"| {k} | {nb} | {b:.2f} | {nn} | {n:.2f} | {r:.2f}x |" for k, nb, b, nn, n, r in rows]
     lines += ["", f"End to end over {page['seconds']:.1f} s: captured {page['captured_per_s']:.1f} frames/s, "
               f"anonymized and sent {page['sent_per_s']:.1f}/s, answered {page['answered_per_s']:.1f}/s; "
-              f"captured frames skipped (worker busy) {100 * page['skipped']:.1f}%."]
+              f"captured frames skipped (worker busy) {100 * page['skipped']:.1f}%.", "",
+              f"What the server received (recorded as received, the whole session): {page['wire']['messages']} "
+              f"messages, {page['wire']['binary']} binary, {page['wire']['bytes'] / max(1, page['wire']['messages']):.0f} "
+              f"bytes each on average, the largest {page['wire']['largest']} bytes (a keypoint frame of one face: "
+              "544 bytes of landmarks and its keys; a 640x480 frame's pixels would be 921,600)."]
     text = "\n".join(lines) + "\n"
     print(text)
     args.results_dir.mkdir(parents=True, exist_ok=True)

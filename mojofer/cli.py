@@ -188,7 +188,7 @@ def print_video(path: Path, analyzer) -> None:
 # `mojofer serve` without --config: loopback only, one key made for the run,
 # whose plan lets one page (30 frames/s) and a few other clients stream
 TRY_PORT = 8765
-TRY_PLAN = {"max_sessions": 4, "max_fps": 60.0, "max_session_seconds": 24 * 3600.0}
+TRY_SESSIONS, TRY_FPS, TRY_SESSION_SECONDS = 4, 60.0, 24 * 3600.0
 
 
 def cmd_serve(args) -> int:
@@ -210,7 +210,8 @@ def cmd_serve(args) -> int:
             raise ValueError("--port is for a server without --config: give port in the config file")
         options = load_config(args.config)
     else:
-        made_key = Key("try", secrets.token_hex(16), secrets.token_hex(16), **TRY_PLAN)
+        made_key = Key("try", secrets.token_hex(16), secrets.token_hex(16), max_sessions=TRY_SESSIONS,
+                       max_fps=TRY_FPS, max_session_seconds=TRY_SESSION_SECONDS)
         options = {"host": "127.0.0.1", "port": TRY_PORT if args.port is None else args.port,
                    "keys": [made_key]}
     if args.web and not options.get("web"):
