@@ -125,7 +125,7 @@ def main() -> None:
     lines += [f"| {k} | {nb} | {b:.2f} | {nn} | {n:.2f} | {r:.2f}x |" for k, nb, b, nn, n, r in rows]
     lines += ["", f"End to end over {page['seconds']:.1f} s: captured {page['captured_per_s']:.1f} frames/s, "
               f"anonymized and sent {page['sent_per_s']:.1f}/s, answered {page['answered_per_s']:.1f}/s; "
-              f"captured frames skipped (worker busy) {100 * page['skipped']:.1f}%.", "",
+              f"captured frames skipped (two already waiting for the worker) {100 * page['skipped']:.1f}%.", "",
               f"What the server received (recorded as received, the whole session): {page['wire']['messages']} "
               f"messages, {page['wire']['binary']} binary, {page['wire']['bytes'] / max(1, page['wire']['messages']):.0f} "
               f"bytes each on average, the largest {page['wire']['largest']} bytes (a keypoint frame of one face: "

@@ -46,6 +46,7 @@ def main() -> None:
                         help="rounds, each side's runs in turn, so that a busy spell hits both (default 5)")
     parser.add_argument("--repeats", type=int, default=10, help="runs of each side per round (default 10)")
     parser.add_argument("--tracked", type=int, default=10, help="tracked frames per run (default 10)")
+    parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as folder:
@@ -57,12 +58,16 @@ def main() -> None:
                                Path(folder) / "wasm.json"))
             native_ms.append(run([sys.executable, "scripts/wasm_frames.py"], manifest, Path(folder) / "native.json"))
         wasm, native = medians(wasm_ms), medians(native_ms)
-    print(f"# {platform.processor() or platform.machine()}, node {node}, Python {platform.python_version()}, "
-          f"one core, 640x480, medians of {args.rounds} x {args.repeats} runs")
-    print("| frame | WebAssembly (Node) ms | native ms | ratio |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, w, n in (("detection (detect + fit)", wasm[0], native[0]), ("tracked", wasm[1], native[1])):
-        print(f"| {name} | {w:.2f} | {n:.2f} | {w / n:.2f}x |")
+    lines = [f"# {platform.processor() or platform.machine()}, node {node}, Python {platform.python_version()}, "
+             f"one core, 640x480, medians of {args.rounds} x {args.repeats} runs",
+             "| frame | WebAssembly (Node) ms | native ms | ratio |", "| --- | ---: | ---: | ---: |"]
+    rows = (("detection (detect + fit)", wasm[0], native[0]), ("tracked", wasm[1], native[1]))
+    lines += [f"| {name} | {w:.2f} | {n:.2f} | {w / n:.2f}x |" for name, w, n in rows]
+    print("\n".join(lines))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "wasm.md").write_text("\n".join(lines) + "\n")
+    (args.results_dir / "wasm.json").write_text(json.dumps(
+        {name: {"wasm_ms": w, "native_ms": n} for name, w, n in rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

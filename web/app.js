@@ -49,7 +49,7 @@
   function resetStats() {
     Object.assign(stats, {
       framesCaptured: 0, // video frames seen while running
-      framesSkipped: 0, // of those, captured while the worker was busy: not anonymized
+      framesSkipped: 0, // of those, captured while MAX_IN_FLIGHT frames waited for the worker: not anonymized
       framesAnonymized: 0,
       framesSent: 0,
       estimatesReceived: 0,
@@ -131,7 +131,12 @@
   let workerReady = null; // a promise of the worker with its models loaded
   let workerModels = null; // the models URL it loaded
   let pendingInit = null; // {resolve, reject} while the models load
-  let frameInFlight = false;
+  // Frames given to the worker and not answered yet. Two may wait: a frame
+  // where the detector runs takes about one frame's time (20-30 ms), and
+  // the tracked frames after it (1 ms) catch up, so none is skipped; more
+  // would only add latency on a device that is too slow anyway.
+  const MAX_IN_FLIGHT = 2;
+  let framesInFlight = 0;
 
   function startAnonymizer(modelsUrl) {
     if (workerReady && workerModels === modelsUrl) {
@@ -149,7 +154,7 @@
       else fail(message);
     };
     workerModels = modelsUrl;
-    frameInFlight = false;
+    framesInFlight = 0;
     const ready = new Promise((resolve, reject) => { pendingInit = { resolve, reject }; });
     ready.catch(() => {
       if (workerReady === ready) workerReady = null; // the next start makes another
@@ -165,10 +170,10 @@
       pendingInit.resolve(worker);
       pendingInit = null;
     } else if (message.type === "keypoints") {
-      frameInFlight = false;
+      framesInFlight -= 1;
       if (session && !session.stopping) onKeypoints(message.frame, message.ms, message.detected);
     } else if (message.type === "error") {
-      frameInFlight = false;
+      framesInFlight = Math.max(0, framesInFlight - 1);
       if (pendingInit) {
         pendingInit.reject(new Error(`the anonymizer could not start: ${message.message}`));
         pendingInit = null;
@@ -197,7 +202,7 @@
 
   let lastVideoTime = -1;
 
-  /* Each new video frame: to the worker, or skipped while it is busy.
+  /* Each new video frame: to the worker, or skipped while it is behind.
    * requestVideoFrameCallback calls once per frame (with `metadata`);
    * requestAnimationFrame once per repaint, a frame perhaps seen before. */
   function onVideoFrame(now, metadata) {
@@ -209,7 +214,7 @@
       lastVideoTime = video.currentTime;
     }
     stats.framesCaptured++;
-    if (frameInFlight) {
+    if (framesInFlight >= MAX_IN_FLIGHT) {
       stats.framesSkipped++;
       return;
     }
@@ -222,7 +227,7 @@
     captureContext.drawImage(video, 0, 0, width, height);
     const image = captureContext.getImageData(0, 0, width, height);
     const timestamp = (performance.now() - clockStart) / 1000;
-    frameInFlight = true;
+    framesInFlight += 1;
     worker.postMessage({ type: "frame", pixels: image.data, width, height, timestamp }, [image.data.buffer]);
   }
 

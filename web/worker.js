@@ -1,7 +1,7 @@
 /*
  * The anonymizer, off the page's main thread: RGBA frames in (their pixel
- * buffers transferred, not copied), keypoint frames out. app.js sends one
- * frame at a time and waits for its answer.
+ * buffers transferred, not copied), keypoint frames out, one answer per
+ * frame in the order sent (app.js lets at most two wait).
  *
  * Messages in:  {type: "init", modelsUrl, options}   -> {type: "ready"}
  *               {type: "frame", pixels, width, height, timestamp}
