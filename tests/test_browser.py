@@ -144,7 +144,7 @@ def test_the_page_anonymizes_sends_keypoints_only_and_renders_estimates(clip, se
     assert end["frames"] == stats["framesSent"] and end["errors"] == 0
 
 
-def test_wrong_keys_are_shown_with_the_servers_reason(clip, served):
+def test_wrong_keys_and_plain_ws_off_loopback_are_refused(clip, served):
     from selenium.webdriver.common.by import By
 
     server, recorded, _ = served
@@ -152,7 +152,13 @@ def test_wrong_keys_are_shown_with_the_servers_reason(clip, served):
         start(driver, server, socket_key="not-the-socket-key")
         wait_for(driver, "document.body.dataset.state === 'error'", 30, "the page in its error state")
         error = driver.find_element(By.ID, "error").text
-    assert "4001" in error and "key" in error
+        assert "4001" in error and "key" in error
+        # keys go in the URL's query: never over plain ws:// to a host that is not this machine
+        driver.find_element(By.ID, "server-url").send_keys("ws://192.0.2.7:8765/")
+        driver.find_element(By.ID, "start").click()
+        wait_for(driver, "document.querySelector('#error').textContent.includes('use wss://')", 10,
+                 "plain ws:// to another host refused")
+        assert driver.execute_script("return document.body.dataset.state") == "error"
     assert recorded == []
 
 
