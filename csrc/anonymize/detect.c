@@ -620,10 +620,21 @@ typedef struct {
     int32_t n;
 } cluster_t;
 
+/* A kept face and its place among the clusters: ties in score keep that
+ * order, whatever the C library's qsort does with equal keys (glibc's keeps
+ * them, emscripten's musl's need not), so every build lists the same faces
+ * in the same order and a tracker gives them the same ids. */
+typedef struct {
+    mf_box box;
+    size_t order;
+} ranked_t;
+
 static int by_score_desc(const void *a, const void *b)
 {
-    const mf_box *p = a, *q = b;
-    return (p->score < q->score) - (p->score > q->score);
+    const ranked_t *p = a, *q = b;
+    if (p->box.score != q->box.score)
+        return p->box.score < q->box.score ? 1 : -1;
+    return (p->order > q->order) - (p->order < q->order);
 }
 
 /* Groups raw detections as OpenCV's groupRectangles does: clusters of
@@ -636,7 +647,7 @@ static mf_status group(mf_detector *d, int32_t min_neighbors, mf_box *boxes, siz
     const size_t n = d->raw_count;
     int32_t *parent = malloc((n ? n : 1) * sizeof *parent);
     cluster_t *clusters = calloc(n ? n : 1, sizeof *clusters);
-    mf_box *found = malloc((n ? n : 1) * sizeof *found);
+    ranked_t *found = malloc((n ? n : 1) * sizeof *found);
     size_t found_count = 0;
     *count = 0;
     if (!parent || !clusters || !found) {
@@ -685,13 +696,15 @@ static mf_status group(mf_detector *d, int32_t min_neighbors, mf_box *boxes, siz
         if (nested)
             continue;
         const float *cal = d->calibration;
-        found[found_count++] = (mf_box){(float)(a->x + cal[0] * a->w), (float)(a->y + cal[1] * a->h),
-                                        (float)(cal[2] * a->w), (float)(cal[3] * a->h), (float)a->n};
+        found[found_count] = (ranked_t){{(float)(a->x + cal[0] * a->w), (float)(a->y + cal[1] * a->h),
+                                         (float)(cal[2] * a->w), (float)(cal[3] * a->h), (float)a->n},
+                                        found_count};
+        found_count++;
     }
     qsort(found, found_count, sizeof *found, by_score_desc);
     *count = found_count < capacity ? found_count : capacity;
-    if (*count > 0)
-        memcpy(boxes, found, *count * sizeof *boxes);
+    for (size_t i = 0; i < *count; i++)
+        boxes[i] = found[i].box;
 done:
     free(parent);
     free(clusters);
