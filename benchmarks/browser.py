@@ -37,7 +37,7 @@ import mojofer  # noqa: E402
 from mojofer.server import Key, Server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser_page import FPS, chromium, sample_clip, sample_frames  # noqa: E402
+from browser_page import FPS, chromium, sample_clip, sample_frames, start_page  # noqa: E402
 
 FACE_SECONDS, EMPTY_SECONDS = 6.0, 4.0
 
@@ -63,16 +63,11 @@ def native(frames: list[np.ndarray]) -> dict[str, list[float]]:
 def in_browser(clip: Path, seconds: float) -> dict:
     api_key, socket_key = secrets.token_hex(16), secrets.token_hex(16)
     key = Key("bench", api_key, socket_key, max_sessions=1, max_fps=60, max_session_seconds=3600)
-    from selenium.webdriver.common.by import By
-
     received: list[tuple[int, bool]] = []  # (bytes, binary) of each message the server received
     with Server(port=0, keys=[key], web=True, log=None,
                 record=lambda session, data, binary: received.append((len(data), binary))
                 ).start() as server, chromium(clip) as driver:
-        driver.get(f"http://127.0.0.1:{server.port}/")
-        driver.find_element(By.ID, "api-key").send_keys(api_key)
-        driver.find_element(By.ID, "socket-key").send_keys(socket_key)
-        driver.find_element(By.ID, "start").click()
+        start_page(driver, f"http://127.0.0.1:{server.port}/", api_key, socket_key)
         deadline = time.monotonic() + 30
         while not driver.execute_script("return window.mojoferStats && window.mojoferStats.estimatesReceived > 0"):
             if time.monotonic() > deadline:

@@ -102,3 +102,16 @@ def chromium(clip: Path, *, width: int = 1280, height: int = 900):
         yield driver
     finally:
         driver.quit()
+
+
+def start_page(driver, url: str, api_key: str, socket_key: str, server_url: str = "") -> None:
+    """Opens the page at `url` and starts it as a user does: the keys (and,
+    if given, the server's address) typed in, Start pressed."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    if server_url:
+        driver.find_element(By.ID, "server-url").send_keys(server_url)
+    driver.find_element(By.ID, "api-key").send_keys(api_key)
+    driver.find_element(By.ID, "socket-key").send_keys(socket_key)
+    driver.find_element(By.ID, "start").click()

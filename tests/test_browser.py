@@ -26,7 +26,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from browser_page import browser_missing_reason, chromium, sample_clip
+from browser_page import browser_missing_reason, chromium, sample_clip, start_page
 from mojofer import wire
 from mojofer.models import models_folder, web_folder
 from mojofer.server import Key, Server
@@ -75,12 +75,7 @@ def wait_for(driver, script: str, timeout: float, what: str):
 
 def start(driver, server, api_key=KEY.api_key, socket_key=KEY.socket_key):
     """Opens the page served by `server` and starts it with the keys typed in."""
-    from selenium.webdriver.common.by import By
-
-    driver.get(f"http://127.0.0.1:{server.port}/")
-    driver.find_element(By.ID, "api-key").send_keys(api_key)
-    driver.find_element(By.ID, "socket-key").send_keys(socket_key)
-    driver.find_element(By.ID, "start").click()
+    start_page(driver, f"http://127.0.0.1:{server.port}/", api_key, socket_key)
 
 
 def test_the_page_anonymizes_sends_keypoints_only_and_renders_estimates(clip, served):
@@ -195,8 +190,6 @@ class _StaticFiles(http.server.SimpleHTTPRequestHandler):
 def test_the_page_hosted_elsewhere_as_static_files(clip, served, tmp_path):
     """web/ and the models copied to another web server (here Python's, on
     another port); the user types the mojofer server's address."""
-    from selenium.webdriver.common.by import By
-
     server, recorded, _ = served
     site = tmp_path / "site"
     shutil.copytree(web_folder(), site)
@@ -206,11 +199,8 @@ def test_the_page_hosted_elsewhere_as_static_files(clip, served, tmp_path):
     threading.Thread(target=host.serve_forever, daemon=True).start()
     try:
         with chromium(clip) as driver:
-            driver.get(f"http://127.0.0.1:{host.server_port}/index.html")
-            driver.find_element(By.ID, "server-url").send_keys(f"ws://127.0.0.1:{server.port}/")
-            driver.find_element(By.ID, "api-key").send_keys(KEY.api_key)
-            driver.find_element(By.ID, "socket-key").send_keys(KEY.socket_key)
-            driver.find_element(By.ID, "start").click()
+            start_page(driver, f"http://127.0.0.1:{host.server_port}/index.html", KEY.api_key, KEY.socket_key,
+                       server_url=f"ws://127.0.0.1:{server.port}/")
             wait_for(driver, "window.mojoferStats.estimatesReceived > 10", 30, "estimates")
             assert driver.execute_script("return window.mojoferStats.errorsReceived") == 0
     finally:
