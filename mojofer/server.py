@@ -124,16 +124,16 @@ class Server:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}/"
+        return self._address_url("wss" if self.tls else "ws")
 
     @property
     def page_url(self) -> Optional[str]:
         """The browser page's address when the server serves it (web=), else None."""
-        if not self.web:
-            return None
+        return self._address_url("https" if self.tls else "http") if self.web else None
+
+    def _address_url(self, scheme: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
+        return f"{scheme}://{host}:{self.port}/"
 
     def start(self) -> "Server":
         self._core.start()
